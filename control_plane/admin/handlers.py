@@ -1,0 +1,172 @@
+"""REST handlers: thin translations between HTTP and AdminService."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+import yaml
+from aiohttp import web
+
+from control_plane.admin.keys import SERVICE
+from control_plane.admin.responses import (
+    cluster_param,
+    flag_param,
+    json_response,
+    read_document,
+)
+from control_plane.errors import InvalidInput
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+@routes.get("/api/v1/health")
+async def health(_request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+# -- clusters ----------------------------------------------------------------
+
+
+@routes.get("/api/v1/clusters")
+async def list_clusters(request: web.Request) -> web.Response:
+    clusters = await request.app[SERVICE].list_clusters()
+    return json_response({"clusters": [c.to_json() for c in clusters]})
+
+
+@routes.post("/api/v1/clusters")
+async def create_cluster(request: web.Request) -> web.Response:
+    document = await read_document(request)
+    if not isinstance(document, dict) or not isinstance(document.get("name"), str):
+        raise InvalidInput("name: give the cluster's name, like {\"name\": \"aimlops\"}", field="name")
+    record, created = await request.app[SERVICE].ensure_cluster(document["name"])
+    return json_response({**record.to_json(), "created": created}, status=201 if created else 200)
+
+
+# -- routes ------------------------------------------------------------------
+
+
+@routes.get("/api/v1/routes")
+async def list_routes(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    cluster = cluster_param(request)
+    records = await service.list_routes(cluster)
+    return json_response({"routes": [r.to_json() for r in records]})
+
+
+@routes.post("/api/v1/routes")
+async def create_route(request: web.Request) -> web.Response:
+    document = await read_document(request)
+    record, revision = await request.app[SERVICE].create_route(cluster_param(request), document)
+    return json_response(record.to_json(), status=201, revision=revision)
+
+
+@routes.get("/api/v1/routes/{id}")
+async def get_route(request: web.Request) -> web.Response:
+    record = await request.app[SERVICE].get_route(cluster_param(request), request.match_info["id"])
+    return json_response(record.to_json())
+
+
+@routes.put("/api/v1/routes/{id}")
+async def update_route(request: web.Request) -> web.Response:
+    document = await read_document(request)
+    record, revision = await request.app[SERVICE].update_route(
+        cluster_param(request), request.match_info["id"], document
+    )
+    return json_response(record.to_json(), revision=revision)
+
+
+@routes.delete("/api/v1/routes/{id}")
+async def delete_route(request: web.Request) -> web.Response:
+    revision = await request.app[SERVICE].delete_route(
+        cluster_param(request), request.match_info["id"]
+    )
+    return json_response({"deleted": request.match_info["id"], "revision": revision}, revision=revision)
+
+
+# -- security ----------------------------------------------------------------
+
+
+def _endpoint(request: web.Request) -> str:
+    """'/api/v1/security/predict', '.../%2Fpredict' and '.../%252Fpredict' all name /predict."""
+    endpoint = request.match_info["endpoint"]
+    for _ in range(2):
+        if "%" not in endpoint:
+            break
+        endpoint = unquote(endpoint)
+    return endpoint
+
+
+@routes.get("/api/v1/security")
+async def list_security(request: web.Request) -> web.Response:
+    records = await request.app[SERVICE].list_security(cluster_param(request))
+    return json_response({"security": [r.to_json() for r in records]})
+
+
+@routes.get("/api/v1/security/{endpoint:.+}")
+async def get_security(request: web.Request) -> web.Response:
+    record = await request.app[SERVICE].get_security(cluster_param(request), _endpoint(request))
+    return json_response(record.to_json())
+
+
+@routes.put("/api/v1/security/{endpoint:.+}")
+async def put_security(request: web.Request) -> web.Response:
+    document = await read_document(request)
+    record, created, revision = await request.app[SERVICE].put_security(
+        cluster_param(request), _endpoint(request), document
+    )
+    return json_response(record.to_json(), status=201 if created else 200, revision=revision)
+
+
+@routes.delete("/api/v1/security/{endpoint:.+}")
+async def delete_security(request: web.Request) -> web.Response:
+    endpoint = _endpoint(request)
+    revision = await request.app[SERVICE].delete_security(cluster_param(request), endpoint)
+    return json_response({"deleted": endpoint, "revision": revision}, revision=revision)
+
+
+# -- the whole document --------------------------------------------------------
+
+
+@routes.get("/api/v1/config")
+async def export_config(request: web.Request) -> web.Response:
+    config = await request.app[SERVICE].export(cluster_param(request))
+    document = config.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    document["cluster"] = config.cluster
+    if request.query.get("format") == "yaml":
+        text = yaml.safe_dump(document, sort_keys=False)
+        return web.Response(text=text, content_type="application/yaml")
+    return json_response(document)
+
+
+@routes.post("/api/v1/config")
+async def apply_config(request: web.Request) -> web.Response:
+    """Apply a whole document (``?dryRun=true``: only answer the difference)."""
+    dry_run = flag_param(request, "dryRun")
+    document = await read_document(request)
+    diff, revision = await request.app[SERVICE].apply(
+        cluster_param(request), document, dry_run=dry_run
+    )
+    body = {**diff.to_json(), "revision": revision, "dryRun": dry_run,
+            "applied": not dry_run and not diff.empty}  # fmt: skip
+    return json_response(body, revision=revision)
+
+
+@routes.get("/api/v1/settings")
+async def get_settings(request: web.Request) -> web.Response:
+    config = await request.app[SERVICE].export(cluster_param(request))
+    return json_response(config.settings.model_dump(mode="json"))
+
+
+@routes.patch("/api/v1/settings")
+@routes.put("/api/v1/settings")
+async def update_settings(request: web.Request) -> web.Response:
+    document = await read_document(request)
+    settings, revision = await request.app[SERVICE].update_settings(cluster_param(request), document)
+    return json_response(settings, revision=revision)
+
+
+@routes.get("/api/v1/dataplanes")
+async def list_dataplanes(request: web.Request) -> web.Response:
+    records = await request.app[SERVICE].list_dataplanes(cluster_param(request))
+    return json_response({"dataplanes": [r.to_json() for r in records]})

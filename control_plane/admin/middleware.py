@@ -1,0 +1,57 @@
+"""Authentication and error translation, applied to every admin request."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from control_plane.admin.keys import API_KEY
+from control_plane.admin.responses import error_response, json_response
+from control_plane.errors import ControlPlaneError
+
+log = logging.getLogger("ai_gateway.control_plane.admin")
+
+PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/health"})
+
+
+def bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ControlPlaneError as exc:
+        return json_response(exc.to_body(), status=exc.http_status)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "too_large", "body: the request body is over 4 MiB", "body")
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        raise
+    except Exception:
+        log.exception("admin request %s %s failed", request.method, request.path)
+        return error_response(500, "internal", "internal error; see the control-plane log")
+
+
+@web.middleware
+async def require_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    token = bearer_token(request.headers.get("Authorization"))
+    expected = request.app[API_KEY]
+    if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        reason = "missing" if token is None else "wrong"
+        return error_response(
+            401,
+            "unauthenticated",
+            f"{reason} admin API key: send 'Authorization: Bearer $AI_GATEWAY_API_KEY'",
+        )
+    return await handler(request)

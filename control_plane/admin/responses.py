@@ -1,0 +1,64 @@
+"""JSON in and out, with the error shape every client can rely on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from control_plane.domain.config import check_cluster_name
+from control_plane.errors import InvalidInput
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def json_response(body: Any, status: int = 200, revision: int | None = None) -> web.Response:
+    headers = {"X-AI-Gateway-Revision": str(revision)} if revision is not None else None
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return json_response({"error": error}, status=status)
+
+
+async def read_document(request: web.Request) -> Any:
+    """The request body as JSON, or YAML when the content type says so."""
+    raw = await request.read()
+    if not raw.strip():
+        raise InvalidInput("body: the request body is empty; send a JSON object", field="body")
+    if "yaml" in request.content_type:
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"body: not valid YAML: {exc}", field="body") from None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"body: not valid JSON: {exc}", field="body") from None
+
+
+def cluster_param(request: web.Request) -> str | None:
+    """``?cluster=NAME``; absent means the control plane's default cluster."""
+    name = request.query.get("cluster")
+    if name is None or name == "":
+        return None
+    try:
+        return check_cluster_name(name)
+    except ValueError as exc:
+        raise InvalidInput(f"cluster: {exc}", field="cluster") from None
+
+
+def flag_param(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no", ""):
+        return False
+    raise InvalidInput(f"{name}: '{value}' is not a boolean; use true or false", field=name)

@@ -1,0 +1,148 @@
+"""The admin operations, shared by the REST and the gRPC edges.
+
+Input arrives as plain documents (parsed JSON/YAML or mapped protobuf),
+is validated here into config models, written through the store, and the
+cluster's snapshot is rebuilt at once so data planes see it within a second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from control_plane.domain.config import GatewayConfig
+from control_plane.domain.diff import ConfigDiff
+from control_plane.domain.route import RouteSpec
+from control_plane.domain.security import SecuritySpec, normalise_endpoint
+from control_plane.domain.validation import parse
+from control_plane.errors import InvalidInput
+from control_plane.snapshot.watcher import RevisionWatcher
+from control_plane.store.config_store import ConfigStore
+from control_plane.store.dataplane_store import DataPlaneStore
+from control_plane.store.records import (
+    ClusterRecord,
+    DataPlaneRecord,
+    RouteRecord,
+    SecurityRecord,
+)
+
+
+class AdminService:
+    def __init__(
+        self,
+        store: ConfigStore,
+        dataplanes: DataPlaneStore,
+        watcher: RevisionWatcher,
+        default_cluster: str,
+    ) -> None:
+        self.store = store
+        self.dataplanes = dataplanes
+        self.watcher = watcher
+        self.default_cluster = default_cluster
+
+    def cluster(self, name: str | None) -> str:
+        return name or self.default_cluster
+
+    async def _published(self, cluster: str, revision: int, before: int | None = None) -> int:
+        if revision != before:
+            await self.watcher.refresh(cluster)
+        return revision
+
+    # clusters
+    async def ensure_cluster(self, name: str) -> tuple[ClusterRecord, bool]:
+        record, created = await self.store.ensure_cluster(name)
+        if created:
+            await self.watcher.refresh(name)
+        return record, created
+
+    async def list_clusters(self) -> list[ClusterRecord]:
+        return await self.store.list_clusters()
+
+    # routes
+    async def create_route(self, cluster: str | None, document: Any) -> tuple[RouteRecord, int]:
+        spec = parse(RouteSpec, document)
+        cluster = self.cluster(cluster)
+        record, revision = await self.store.create_route(cluster, spec)
+        return record, await self._published(cluster, revision)
+
+    async def update_route(
+        self, cluster: str | None, id_or_name: str, document: Any
+    ) -> tuple[RouteRecord, int]:
+        spec = parse(RouteSpec, document)
+        cluster = self.cluster(cluster)
+        before = await self.store.revision(cluster)
+        record, revision = await self.store.update_route(cluster, id_or_name, spec)
+        return record, await self._published(cluster, revision, before)
+
+    async def delete_route(self, cluster: str | None, id_or_name: str) -> int:
+        cluster = self.cluster(cluster)
+        return await self._published(cluster, await self.store.delete_route(cluster, id_or_name))
+
+    async def list_routes(self, cluster: str | None) -> list[RouteRecord]:
+        return await self.store.list_routes(self.cluster(cluster))
+
+    async def get_route(self, cluster: str | None, id_or_name: str) -> RouteRecord:
+        return await self.store.get_route(self.cluster(cluster), id_or_name)
+
+    # security
+    async def put_security(
+        self, cluster: str | None, endpoint: str, document: Any
+    ) -> tuple[SecurityRecord, bool, int]:
+        """The endpoint in the URL wins; a different one in the body is a mistake."""
+        if not isinstance(document, dict):
+            raise InvalidInput("body: expected a JSON object", field="body")
+        try:
+            endpoint = normalise_endpoint(endpoint)
+        except ValueError as exc:
+            raise InvalidInput(f"endpoint: {exc}", field="endpoint") from None
+        if "endpoint" in document:
+            try:
+                in_body = normalise_endpoint(str(document["endpoint"]))
+            except ValueError:
+                in_body = str(document["endpoint"])
+            if in_body != endpoint:
+                raise InvalidInput(
+                    f"endpoint: the body says '{document['endpoint']}' but the URL says "
+                    f"'{endpoint}'; remove it from the body or make them agree",
+                    field="endpoint",
+                )
+        spec = parse(SecuritySpec, {**document, "endpoint": endpoint})
+        cluster = self.cluster(cluster)
+        before = await self.store.revision(cluster)
+        record, created, revision = await self.store.put_security(cluster, spec)
+        return record, created, await self._published(cluster, revision, before)
+
+    async def list_security(self, cluster: str | None) -> list[SecurityRecord]:
+        return await self.store.list_security(self.cluster(cluster))
+
+    async def get_security(self, cluster: str | None, endpoint: str) -> SecurityRecord:
+        return await self.store.get_security(self.cluster(cluster), endpoint)
+
+    async def delete_security(self, cluster: str | None, endpoint: str) -> int:
+        cluster = self.cluster(cluster)
+        return await self._published(cluster, await self.store.delete_security(cluster, endpoint))
+
+    # settings
+    async def update_settings(self, cluster: str | None, document: Any) -> tuple[dict[str, Any], int]:
+        if not isinstance(document, dict):
+            raise InvalidInput("body: expected a JSON object", field="body")
+        cluster = self.cluster(cluster)
+        before = await self.store.revision(cluster)
+        settings, revision = await self.store.update_settings(cluster, document)
+        return settings.model_dump(mode="json"), await self._published(cluster, revision, before)
+
+    # the whole document
+    async def apply(
+        self, cluster: str | None, document: Any, *, dry_run: bool
+    ) -> tuple[ConfigDiff, int]:
+        config = parse(GatewayConfig, document)
+        cluster = self.cluster(cluster or config.cluster)
+        diff, revision = await self.store.apply(cluster, config, dry_run=dry_run)
+        if not dry_run and not diff.empty:
+            await self.watcher.refresh(cluster)
+        return diff, revision
+
+    async def export(self, cluster: str | None) -> GatewayConfig:
+        return await self.store.export(self.cluster(cluster))
+
+    async def list_dataplanes(self, cluster: str | None) -> list[DataPlaneRecord]:
+        return await self.dataplanes.list(cluster)

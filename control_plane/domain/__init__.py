@@ -1,0 +1,1 @@
+"""The configuration model: what a user may write, validated once, on the way in."""

@@ -1,0 +1,24 @@
+"""The base every config model shares: camelCase on the wire, snake_case in code."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class SpecModel(BaseModel):
+    """Immutable, strict about unknown keys (a typo is an error, not a silent no-op).
+
+    Both spellings are read (``stripPrefix`` and ``strip_prefix``); camelCase
+    is written, as in the product's REST examples (``authType``, ``rateLimit``).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        str_strip_whitespace=True,
+    )

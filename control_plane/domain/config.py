@@ -1,0 +1,93 @@
+"""The whole declarative document: the product's ``routes:`` / ``security:`` / ``callback:`` file."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import field_validator, model_validator
+
+from control_plane.domain.base import SpecModel
+from control_plane.domain.route import NAME_PATTERN, RouteSpec, check_target_url
+from control_plane.domain.security import SecuritySpec
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class SettingsSpec(SpecModel):
+    """Data-plane settings carried in every snapshot (changed without a restart)."""
+
+    log_level: LogLevel = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, level: Any) -> Any:
+        return level.lower() if isinstance(level, str) else level
+
+
+class GatewayConfig(SpecModel):
+    """One cluster's configuration, as applied by ``ai-gateway-cli apply``.
+
+    Applying it makes the cluster hold exactly these routes and policies:
+    what is stored but missing here is deleted (like ``decK sync``).
+    """
+
+    cluster: str | None = None
+    routes: tuple[RouteSpec, ...] = ()
+    security: tuple[SecuritySpec, ...] = ()
+    callback: str | None = None
+    settings: SettingsSpec = SettingsSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_empty(cls, data: Any) -> Any:
+        # `routes:` with nothing under it is YAML's null; a user means "none".
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if not (v is None and k in ("routes", "security"))}
+        return data
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, cluster: str | None) -> str | None:
+        if cluster is not None:
+            check_cluster_name(cluster)
+        return cluster
+
+    @field_validator("callback")
+    @classmethod
+    def _callback(cls, url: str | None) -> str | None:
+        return None if url is None else check_target_url(url)
+
+    @field_validator("routes")
+    @classmethod
+    def _unique_names(cls, routes: tuple[RouteSpec, ...]) -> tuple[RouteSpec, ...]:
+        seen: dict[str, int] = {}
+        for index, route in enumerate(routes):
+            name = route.effective_name
+            if name in seen:
+                raise ValueError(
+                    f"routes[{index}] and routes[{seen[name]}] are both named '{name}'; "
+                    "give each route a unique name"
+                )
+            seen[name] = index
+        return routes
+
+    @field_validator("security")
+    @classmethod
+    def _unique_endpoints(cls, policies: tuple[SecuritySpec, ...]) -> tuple[SecuritySpec, ...]:
+        seen: dict[str, int] = {}
+        for index, policy in enumerate(policies):
+            if policy.endpoint in seen:
+                raise ValueError(
+                    f"security[{index}] and security[{seen[policy.endpoint]}] both secure "
+                    f"'{policy.endpoint}'; merge them into one entry"
+                )
+            seen[policy.endpoint] = index
+        return policies
+
+
+def check_cluster_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise ValueError(
+            f"'{name}' is not a valid cluster name: use 1-63 lower-case letters, digits, '.', '_' or '-'"
+        )
+    return name

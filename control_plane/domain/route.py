@@ -1,0 +1,245 @@
+"""A route: which requests it matches and which AI backends serve them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from control_plane.domain.base import SpecModel
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+MatchKind = Literal["prefix", "exact", "regex"]
+LoadBalancer = Literal["round-robin", "least-request", "consistent-hash", "random"]
+
+
+def check_target_url(url: str) -> str:
+    """Accept only absolute http(s) URLs with a host: targets come from config alone."""
+    fix = "write it like http://ai-service:8080"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"'{url}' is not a valid URL; {fix}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"'{url}' is not an http(s) URL; {fix}")
+    if parts.username or parts.password:
+        raise ValueError(f"'{url}' must not carry credentials; {fix}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"'{url}' must not have a query or fragment; {fix}")
+    if port == 0:
+        raise ValueError(f"'{url}' has port 0; {fix}")
+    return url.rstrip("/") if parts.path not in ("", "/") else f"{parts.scheme}://{parts.netloc}"
+
+
+def check_route_path(path: str) -> str:
+    fix = "it must start with '/', like /predict"
+    if not path.startswith("/"):
+        raise ValueError(f"Invalid route path '{path}': {fix}")
+    if any(c.isspace() or c in "?#\\" or ord(c) < 0x20 for c in path):
+        raise ValueError(
+            f"Invalid route path '{path}': no spaces, control characters, '?', '#' or '\\'"
+        )
+    segments = path.split("/")
+    if any(s in (".", "..") for s in segments) or "//" in path or "%" in path:
+        raise ValueError(
+            f"Invalid route path '{path}': write it in canonical form "
+            "(no '.', '..', '//' or percent-encoding)"
+        )
+    return path
+
+
+def _string_or_object(schema: dict[str, Any]) -> None:
+    """JSON Schema: a bare URL string is accepted wherever a target object is."""
+    obj = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [{"type": "string", "description": "the target's URL"}, obj]
+
+
+def _route_shorthands(schema: dict[str, Any]) -> None:
+    """JSON Schema: document the short forms ``target:`` and ``method:`` the parser accepts."""
+    schema["properties"]["target"] = {"type": "string", "description": "one target's URL"}
+    schema["properties"]["method"] = {"type": "string", "description": "one HTTP method"}
+    schema["required"] = [r for r in schema.get("required", []) if r != "targets"]
+    schema["oneOf"] = [{"required": ["targets"]}, {"required": ["target"]}]
+
+
+class TargetSpec(SpecModel):
+    """One backend of a route; higher ``weight`` gets more traffic, ``priority`` 0 is tried first."""
+
+    model_config = ConfigDict(json_schema_extra=_string_or_object)
+
+    url: str
+    weight: int = Field(1, ge=0, le=10_000)
+    priority: int = Field(0, ge=0, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        return {"url": data} if isinstance(data, str) else data
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return check_target_url(url)
+
+
+class HeaderMatchSpec(SpecModel):
+    """Match a request header: exactly one of ``value``, ``regex`` or ``present``."""
+
+    name: str
+    value: str | None = None
+    regex: str | None = None
+    present: bool | None = None
+    invert: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"'{name}' is not a valid header name")
+        return name.lower()
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, regex: str | None) -> str | None:
+        if regex is not None:
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                raise ValueError(f"'{regex}' is not a valid regular expression: {exc}") from None
+        return regex
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HeaderMatchSpec:
+        given = [k for k in ("value", "regex", "present") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of value, regex or present")
+        if self.present is False:
+            raise ValueError("present must be true; to require absence use present: true, invert: true")
+        return self
+
+    @property
+    def kind(self) -> Literal["exact", "regex", "present"]:
+        if self.value is not None:
+            return "exact"
+        return "regex" if self.regex is not None else "present"
+
+
+class TimeoutsSpec(SpecModel):
+    """Seconds. Streams have no total cutoff unless ``total`` is set."""
+
+    connect: float = Field(5.0, gt=0, le=300)
+    first_byte: float = Field(120.0, gt=0, le=3600)
+    idle: float = Field(120.0, gt=0, le=3600)
+    total: float = Field(0.0, ge=0, le=86_400)
+
+
+class RouteSpec(SpecModel):
+    """What a user writes for a route (REST body, YAML item, CLI flags)."""
+
+    model_config = ConfigDict(json_schema_extra=_route_shorthands)
+
+    name: str | None = None
+    match: MatchKind = "prefix"  # before path: the path is checked according to it
+    path: str
+    methods: tuple[str, ...] = ()
+    headers: tuple[HeaderMatchSpec, ...] = ()
+    hosts: tuple[str, ...] = ()
+    targets: tuple[TargetSpec, ...] = Field(min_length=1, max_length=256)
+    strip_prefix: bool = False
+    rewrite_prefix: str | None = None
+    timeouts: TimeoutsSpec = TimeoutsSpec()
+    load_balancer: LoadBalancer = "round-robin"
+    hash_on: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        """Accept the product's short forms: ``target: URL``, ``method: POST``, header maps."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "target" in data:
+            if "targets" in data:
+                raise ValueError("give either target or targets, not both")
+            data["targets"] = [data.pop("target")]
+        if "method" in data:
+            if "methods" in data:
+                raise ValueError("give either method or methods, not both")
+            data["methods"] = [data.pop("method")]
+        for key in ("methods", "hosts", "targets"):
+            if isinstance(data.get(key), str):
+                data[key] = [data[key]]
+        if isinstance(data.get("headers"), dict):
+            data["headers"] = [{"name": k, "value": v} for k, v in data["headers"].items()]
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None and not NAME_PATTERN.match(name):
+            raise ValueError(
+                f"'{name}' is not a valid name: use 1-63 lower-case letters, digits, '.', '_' or '-'"
+            )
+        return name
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
+        upper = tuple(dict.fromkeys(m.upper() for m in methods))
+        for method in upper:
+            if method not in HTTP_METHODS:
+                raise ValueError(f"'{method}' is not an HTTP method; use one of {sorted(HTTP_METHODS)}")
+        return upper
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        lowered = tuple(h.lower() for h in hosts)
+        for host in lowered:
+            if not _HOST.match(host):
+                raise ValueError(f"'{host}' is not a host name (a leading '*.' wildcard is allowed)")
+        return lowered
+
+    @field_validator("rewrite_prefix")
+    @classmethod
+    def _rewrite(cls, prefix: str | None) -> str | None:
+        return None if prefix is None else check_route_path(prefix)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, path: str, info: ValidationInfo) -> str:
+        if info.data.get("match") != "regex":
+            return check_route_path(path)
+        try:
+            re.compile(path)
+        except re.error as exc:
+            raise ValueError(f"Invalid route path '{path}': not a valid regex: {exc}") from None
+        return path
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RouteSpec:
+        if self.match == "regex" and self.strip_prefix:
+            raise ValueError("stripPrefix needs a prefix or exact match, not a regex")
+        if self.load_balancer == "consistent-hash" and not self.hash_on:
+            raise ValueError("loadBalancer consistent-hash needs hashOn (a header name or 'consumer')")
+        if all(t.weight == 0 for t in self.targets):
+            raise ValueError("at least one target needs a weight above 0")
+        return self
+
+    @property
+    def effective_name(self) -> str:
+        return self.name or name_from_path(self.path)
+
+
+def name_from_path(path: str) -> str:
+    """'/v1/chat/completions' -> 'v1-chat-completions'; '/' -> 'root'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
+    return slug[:63].rstrip("-") or "root"

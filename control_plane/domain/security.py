@@ -1,0 +1,113 @@
+"""A security policy: who may call an endpoint and how often."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_serializer, model_validator
+
+from control_plane.domain.base import SpecModel
+from control_plane.domain.route import check_route_path
+
+AuthType = Literal["none", "jwt", "api-key"]
+
+_AUTH_SPELLINGS: dict[str, AuthType] = {
+    "none": "none",
+    "jwt": "jwt",
+    "api-key": "api-key",
+    "api_key": "api-key",
+    "apikey": "api-key",
+    "key": "api-key",
+}
+_PERIODS = {
+    "s": 1.0, "sec": 1.0, "second": 1.0,
+    "m": 60.0, "min": 60.0, "minute": 60.0,
+    "h": 3600.0, "hour": 3600.0,
+    "d": 86_400.0, "day": 86_400.0,
+}  # fmt: skip
+_PERIOD_NAMES = {1.0: "s", 60.0: "min", 3600.0: "hour", 86_400.0: "day"}
+_RATE = re.compile(r"^\s*(\d+)\s*(?:/\s*([a-z]+?)s?)?\s*$")
+RATE_FIX = "write it like 100/min (units: s, min, hour, day; a bare number means per minute)"
+
+
+def normalise_endpoint(endpoint: str) -> str:
+    """'predict', '/predict' and '/predict/' all name the endpoint '/predict'."""
+    endpoint = endpoint.strip()
+    if not endpoint.startswith("/"):
+        endpoint = "/" + endpoint
+    if len(endpoint) > 1:
+        endpoint = endpoint.rstrip("/")
+    return check_route_path(endpoint)
+
+
+def _rate_schema(schema: dict[str, Any]) -> None:
+    obj = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [
+        {"type": "integer", "minimum": 1, "description": "requests per minute"},
+        {"type": "string", "pattern": r"^\s*\d+\s*(/\s*[a-z]+)?\s*$", "examples": ["100/min"]},
+        obj,
+    ]
+
+
+def _security_schema(schema: dict[str, Any]) -> None:
+    schema["properties"]["authType"] = {**schema["properties"]["auth"], "description": "same as auth"}
+
+
+class RateLimitSpec(SpecModel):
+    """``requests`` per ``period_seconds``, counted per consumer (client IP when anonymous)."""
+
+    model_config = ConfigDict(json_schema_extra=_rate_schema)
+
+    requests: int = Field(ge=1, le=10_000_000)
+    period_seconds: float = Field(60.0, gt=0, le=86_400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, bool):
+            raise ValueError(f"{data!r} is not a rate; {RATE_FIX}")
+        if isinstance(data, int):
+            return {"requests": data}
+        if isinstance(data, str):
+            match = _RATE.match(data.lower())
+            unit = match.group(2) if match else None
+            if not match or (unit is not None and unit not in _PERIODS):
+                raise ValueError(f"'{data}' is not a rate; {RATE_FIX}")
+            return {"requests": int(match.group(1)), "period_seconds": _PERIODS[unit or "min"]}
+        return data
+
+    @model_serializer
+    def _as_text(self) -> str | dict[str, Any]:
+        unit = _PERIOD_NAMES.get(self.period_seconds)
+        if unit is not None:
+            return f"{self.requests}/{unit}"
+        return {"requests": self.requests, "periodSeconds": self.period_seconds}
+
+
+class SecuritySpec(SpecModel):
+    """The REST form ``{"authType": "jwt", "rateLimit": 100}`` and YAML ``auth:`` both parse."""
+
+    model_config = ConfigDict(json_schema_extra=_security_schema)
+
+    endpoint: str
+    auth: AuthType = Field(
+        "none",
+        validation_alias=AliasChoices("auth", "authType", "auth_type"),
+        serialization_alias="auth",
+    )
+    rate_limit: RateLimitSpec | None = None
+    jwt_providers: tuple[str, ...] = ()
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, endpoint: str) -> str:
+        return normalise_endpoint(endpoint)
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _auth(cls, auth: Any) -> Any:
+        if isinstance(auth, str) and auth.strip().lower() in _AUTH_SPELLINGS:
+            return _AUTH_SPELLINGS[auth.strip().lower()]
+        raise ValueError(f"{auth!r} is not an auth type; use jwt, api-key or none")

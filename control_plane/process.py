@@ -1,0 +1,97 @@
+"""The control-plane process: store, snapshot watcher, REST and gRPC, started and stopped together."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field
+
+import grpc
+from aiohttp import web
+
+from control_plane.admin.app import build_admin_app
+from control_plane.admin_service import AdminService
+from control_plane.domain.config import check_cluster_name
+from control_plane.rpc.admin import AdminRpcService
+from control_plane.rpc.discovery import ConfigDiscoveryService
+from control_plane.rpc.server import start_grpc_server
+from control_plane.settings import MIN_KEY_LENGTH, ControlPlaneSettings, split_host_port
+from control_plane.snapshot.cache import SnapshotCache
+from control_plane.snapshot.watcher import RevisionWatcher
+from control_plane.store.config_store import ConfigStore
+from control_plane.store.database import create_engine, migrate
+from control_plane.store.dataplane_store import DataPlaneStore
+
+log = logging.getLogger("ai_gateway.control_plane")
+
+
+@dataclass
+class ControlPlane:
+    settings: ControlPlaneSettings
+    admin_port: int = 0
+    grpc_port: int = 0
+    _runner: web.AppRunner | None = None
+    _grpc: grpc.aio.Server | None = None
+    _watcher: RevisionWatcher | None = None
+    _closers: list[object] = field(default_factory=list)
+
+    async def start(self) -> None:
+        settings = self.settings
+        try:
+            check_cluster_name(settings.cluster)
+        except ValueError as exc:
+            raise SystemExit(f"Error: --cluster: {exc}") from None
+        if len(settings.api_key) < MIN_KEY_LENGTH:
+            log.warning(
+                "the admin API key is shorter than %d characters; use a long random one "
+                "outside a demo (openssl rand -hex 24)", MIN_KEY_LENGTH,
+            )  # fmt: skip
+        engine = create_engine(settings.database_url)
+        self._engine = engine
+        schema = await migrate(engine)
+        log.info("database schema at revision %s", schema)
+        store = ConfigStore(engine)
+        dataplanes = DataPlaneStore(engine)
+        cache = SnapshotCache()
+        self._watcher = RevisionWatcher(store, cache, interval=settings.poll_interval)
+        service = AdminService(store, dataplanes, self._watcher, settings.cluster)
+        await store.ensure_cluster(settings.cluster)
+        await self._watcher.start()
+
+        discovery = ConfigDiscoveryService(cache, self._watcher, dataplanes)
+        self._grpc, self.grpc_port = await start_grpc_server(
+            settings.grpc_listen, discovery, AdminRpcService(service, settings.api_key)
+        )
+        self._runner = web.AppRunner(build_admin_app(service, settings.api_key), access_log=None)
+        await self._runner.setup()
+        host, port = split_host_port(settings.admin_listen, "--listen")
+        sock = socket.create_server((host, port), reuse_port=False)
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        self.admin_port = sock.getsockname()[1]
+        log.info(
+            "control plane serving: REST on %s:%d, gRPC on port %d, cluster %s",
+            host, self.admin_port, self.grpc_port, settings.cluster,
+        )  # fmt: skip
+        if settings.ready_file:
+            self._write_ready_file(settings.ready_file)
+
+    def _write_ready_file(self, path: str) -> None:
+        directory = os.path.dirname(os.path.abspath(path))
+        with tempfile.NamedTemporaryFile("w", dir=directory, delete=False) as handle:
+            json.dump({"admin_port": self.admin_port, "grpc_port": self.grpc_port,
+                       "pid": os.getpid()}, handle)  # fmt: skip
+        os.replace(handle.name, path)
+
+    async def stop(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop(grace=1.0)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._watcher is not None:
+            await self._watcher.stop()
+        if hasattr(self, "_engine"):
+            await self._engine.dispose()

@@ -1,0 +1,129 @@
+"""Config models <-> protobuf messages: the one place the two shapes meet.
+
+The snapshot builder and the gRPC Admin service both go through here, so a
+route means the same thing on every path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from control_plane.domain.route import HeaderMatchSpec, RouteSpec
+from control_plane.domain.security import SecuritySpec
+from protos import snapshot_pb2 as pb
+
+_PATH_KINDS = {"prefix": pb.PathMatch.PREFIX, "exact": pb.PathMatch.EXACT, "regex": pb.PathMatch.REGEX}
+_PATH_NAMES = {v: k for k, v in _PATH_KINDS.items()}
+_AUTH = {
+    "none": pb.SecurityPolicy.NONE,
+    "jwt": pb.SecurityPolicy.JWT,
+    "api-key": pb.SecurityPolicy.API_KEY,
+}
+_AUTH_NAMES = {v: k for k, v in _AUTH.items()}
+
+
+def _header_to_proto(header: HeaderMatchSpec) -> pb.HeaderMatch:
+    kind = {"exact": pb.HeaderMatch.EXACT, "regex": pb.HeaderMatch.REGEX}.get(
+        header.kind, pb.HeaderMatch.PRESENT
+    )
+    value = header.value if header.value is not None else (header.regex or "")
+    return pb.HeaderMatch(name=header.name, kind=kind, value=value, invert=header.invert)
+
+
+def route_to_proto(spec: RouteSpec, *, route_id: str = "", name: str = "") -> pb.Route:
+    return pb.Route(
+        id=route_id,
+        name=name or spec.effective_name,
+        path=pb.PathMatch(kind=_PATH_KINDS[spec.match], value=spec.path),
+        methods=list(spec.methods),
+        headers=[_header_to_proto(h) for h in spec.headers],
+        hosts=list(spec.hosts),
+        targets=[pb.Target(url=t.url, weight=t.weight, priority=t.priority) for t in spec.targets],
+        strip_prefix=spec.strip_prefix,
+        rewrite_prefix=spec.rewrite_prefix or "",
+        timeouts=pb.Timeouts(
+            connect_seconds=spec.timeouts.connect,
+            first_byte_seconds=spec.timeouts.first_byte,
+            idle_seconds=spec.timeouts.idle,
+            total_seconds=spec.timeouts.total,
+        ),
+        load_balancer=spec.load_balancer,
+        hash_on=spec.hash_on or "",
+    )
+
+
+def route_from_proto(route: pb.Route) -> dict[str, Any]:
+    """A gRPC Admin request's route as the document RouteSpec validates (unset = default)."""
+    document: dict[str, Any] = {
+        "path": route.path.value,
+        "match": _PATH_NAMES.get(route.path.kind, "prefix"),
+        "methods": list(route.methods),
+        "hosts": list(route.hosts),
+        "targets": [
+            {"url": t.url, "weight": t.weight if t.weight else 1, "priority": t.priority}
+            for t in route.targets
+        ],
+        "stripPrefix": route.strip_prefix,
+    }
+    if route.name:
+        document["name"] = route.name
+    if route.headers:
+        document["headers"] = [_header_from_proto(h) for h in route.headers]
+    if route.rewrite_prefix:
+        document["rewritePrefix"] = route.rewrite_prefix
+    if route.load_balancer:
+        document["loadBalancer"] = route.load_balancer
+    if route.hash_on:
+        document["hashOn"] = route.hash_on
+    if route.HasField("timeouts"):
+        timeouts = {
+            "connect": route.timeouts.connect_seconds,
+            "firstByte": route.timeouts.first_byte_seconds,
+            "idle": route.timeouts.idle_seconds,
+            "total": route.timeouts.total_seconds,
+        }
+        document["timeouts"] = {k: v for k, v in timeouts.items() if v}
+    return document
+
+
+def _header_from_proto(header: pb.HeaderMatch) -> dict[str, Any]:
+    document: dict[str, Any] = {"name": header.name, "invert": header.invert}
+    if header.kind == pb.HeaderMatch.REGEX:
+        document["regex"] = header.value
+    elif header.kind == pb.HeaderMatch.PRESENT:
+        document["present"] = True
+    else:
+        document["value"] = header.value
+    return document
+
+
+def security_to_proto(spec: SecuritySpec, *, policy_id: str = "") -> pb.SecurityPolicy:
+    policy = pb.SecurityPolicy(
+        id=policy_id,
+        endpoint=spec.endpoint,
+        auth=_AUTH[spec.auth],
+        jwt_providers=list(spec.jwt_providers),
+    )
+    if spec.rate_limit is not None:
+        policy.rate_limit.CopyFrom(
+            pb.RateLimit(
+                requests=spec.rate_limit.requests,
+                period_seconds=spec.rate_limit.period_seconds,
+                scope="consumer",
+            )
+        )
+    return policy
+
+
+def security_from_proto(policy: pb.SecurityPolicy) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "endpoint": policy.endpoint,
+        "auth": _AUTH_NAMES.get(policy.auth, "none"),
+        "jwtProviders": list(policy.jwt_providers),
+    }
+    if policy.HasField("rate_limit"):
+        document["rateLimit"] = {
+            "requests": policy.rate_limit.requests,
+            "periodSeconds": policy.rate_limit.period_seconds or 60.0,
+        }
+    return document

@@ -1,0 +1,1 @@
+"""The gRPC edge: ConfigDiscovery for data planes, Admin for operators, and health."""

@@ -1,0 +1,142 @@
+"""gRPC Admin: the REST operations, over gRPC, with the same validation and errors."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from control_plane.admin_service import AdminService
+from control_plane.errors import ControlPlaneError
+from control_plane.proto_mapping import (
+    route_from_proto,
+    route_to_proto,
+    security_from_proto,
+    security_to_proto,
+)
+from protos import admin_pb2 as apb
+from protos import admin_pb2_grpc
+from protos import snapshot_pb2 as pb
+
+RequestT = TypeVar("RequestT", bound=Message)
+ResponseT = TypeVar("ResponseT", bound=Message)
+Method = Callable[["AdminRpcService", RequestT, grpc.aio.ServicerContext], Awaitable[ResponseT]]
+
+_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    422: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ALREADY_EXISTS,
+}
+
+
+def admin_call(method: Method[RequestT, ResponseT]) -> Method[RequestT, ResponseT]:
+    """Check the admin key, then translate our errors to gRPC status codes."""
+
+    @functools.wraps(method)
+    async def wrapper(
+        self: AdminRpcService, request: RequestT, context: grpc.aio.ServicerContext
+    ) -> ResponseT:
+        metadata = dict(context.invocation_metadata() or ())
+        scheme, _, token = str(metadata.get("authorization", "")).partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), self._api_key.encode()
+        ):
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "missing or wrong admin API key: send metadata 'authorization: Bearer <key>'",
+            )
+        try:
+            return await method(self, request, context)
+        except ControlPlaneError as exc:
+            if exc.field:
+                context.set_trailing_metadata((("field", exc.field),))
+            await context.abort(_CODES.get(exc.http_status, grpc.StatusCode.INTERNAL), exc.message)
+            raise  # unreachable: abort raises
+
+    return wrapper
+
+
+class AdminRpcService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
+    def __init__(self, service: AdminService, api_key: str) -> None:
+        self._service = service
+        self._api_key = api_key
+
+    @staticmethod
+    def _route(record: Any) -> pb.Route:
+        return route_to_proto(record.spec, route_id=record.id, name=record.name)
+
+    @admin_call
+    async def CreateRoute(self, request: apb.CreateRouteRequest, context: Any) -> pb.Route:  # noqa: N802
+        record, _ = await self._service.create_route(request.cluster, route_from_proto(request.route))
+        return self._route(record)
+
+    @admin_call
+    async def ListRoutes(self, request: apb.ListRoutesRequest, context: Any) -> apb.ListRoutesResponse:  # noqa: N802
+        records = await self._service.list_routes(request.cluster)
+        revision = await self._service.store.revision(self._service.cluster(request.cluster))
+        return apb.ListRoutesResponse(routes=[self._route(r) for r in records], revision=revision)
+
+    @admin_call
+    async def GetRoute(self, request: apb.GetRouteRequest, context: Any) -> pb.Route:  # noqa: N802
+        return self._route(await self._service.get_route(request.cluster, request.id))
+
+    @admin_call
+    async def UpdateRoute(self, request: apb.UpdateRouteRequest, context: Any) -> pb.Route:  # noqa: N802
+        record, _ = await self._service.update_route(
+            request.cluster, request.id, route_from_proto(request.route)
+        )
+        return self._route(record)
+
+    @admin_call
+    async def DeleteRoute(  # noqa: N802
+        self, request: apb.DeleteRouteRequest, context: Any
+    ) -> apb.DeleteRouteResponse:
+        revision = await self._service.delete_route(request.cluster, request.id)
+        return apb.DeleteRouteResponse(revision=revision)
+
+    @admin_call
+    async def PutSecurityPolicy(  # noqa: N802
+        self, request: apb.PutSecurityPolicyRequest, context: Any
+    ) -> pb.SecurityPolicy:
+        document = security_from_proto(request.policy)
+        endpoint = document.pop("endpoint")
+        record, _, _ = await self._service.put_security(request.cluster, endpoint, document)
+        return security_to_proto(record.spec, policy_id=record.id)
+
+    @admin_call
+    async def ListSecurityPolicies(  # noqa: N802
+        self, request: apb.ListSecurityPoliciesRequest, context: Any
+    ) -> apb.ListSecurityPoliciesResponse:
+        records = await self._service.list_security(request.cluster)
+        return apb.ListSecurityPoliciesResponse(
+            policies=[security_to_proto(r.spec, policy_id=r.id) for r in records]
+        )
+
+    @admin_call
+    async def DeleteSecurityPolicy(  # noqa: N802
+        self, request: apb.DeleteSecurityPolicyRequest, context: Any
+    ) -> apb.DeleteSecurityPolicyResponse:
+        revision = await self._service.delete_security(request.cluster, request.endpoint)
+        return apb.DeleteSecurityPolicyResponse(revision=revision)
+
+    @admin_call
+    async def ListDataPlanes(  # noqa: N802
+        self, request: apb.ListDataPlanesRequest, context: Any
+    ) -> apb.ListDataPlanesResponse:
+        records = await self._service.list_dataplanes(request.cluster or None)
+        return apb.ListDataPlanesResponse(
+            dataplanes=[
+                apb.DataPlaneStatus(
+                    node_id=r.node_id, cluster=r.cluster, applied_version=r.applied_version,
+                    software_version=r.software_version, hostname=r.hostname,
+                    last_seen_unix=r.last_seen, last_nack=r.last_nack, connected=r.connected,
+                )  # fmt: skip
+                for r in records
+            ]
+        )

@@ -1,0 +1,30 @@
+"""The gRPC server: ConfigDiscovery, Admin and the standard health service on one port."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from control_plane.rpc.admin import AdminRpcService
+from control_plane.rpc.discovery import ConfigDiscoveryService
+from protos import admin_pb2_grpc, discovery_pb2_grpc
+
+SERVICE_NAMES = ("aigw.v1.ConfigDiscovery", "aigw.v1.Admin")
+
+
+async def start_grpc_server(
+    address: str, discovery: ConfigDiscoveryService, admin: AdminRpcService
+) -> tuple[grpc.aio.Server, int]:
+    """Bind and start; returns the server and the port it got (for ``:0``)."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    discovery_pb2_grpc.add_ConfigDiscoveryServicer_to_server(discovery, server)
+    admin_pb2_grpc.add_AdminServicer_to_server(admin, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen for gRPC on {address}")
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, port

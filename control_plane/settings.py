@@ -1,0 +1,75 @@
+"""Control-plane settings: every flag has an ``AI_GATEWAY_*`` environment twin."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+from control_plane.store.database import DEFAULT_DATABASE_URL
+
+MIN_KEY_LENGTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPlaneSettings:
+    admin_listen: str = "127.0.0.1:8081"
+    grpc_listen: str = "127.0.0.1:50051"
+    database_url: str = DEFAULT_DATABASE_URL
+    api_key: str = ""
+    cluster: str = "default"
+    log_level: str = "info"
+    ready_file: str | None = None
+    poll_interval: float = 0.25
+
+
+def split_host_port(address: str, flag: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise SystemExit(f"Error: {flag} '{address}' must be HOST:PORT, like 127.0.0.1:8081")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
+    env = os.environ.get
+    defaults = ControlPlaneSettings()
+    parser = argparse.ArgumentParser(
+        prog="ai-gateway-control-plane",
+        description="Stores the gateway's configuration and streams it to data planes.",
+    )
+    parser.add_argument("--listen", default=env("AI_GATEWAY_ADMIN_LISTEN", defaults.admin_listen),
+                        help="REST admin API address (AI_GATEWAY_ADMIN_LISTEN)")
+    parser.add_argument("--grpc-listen", default=env("AI_GATEWAY_GRPC_LISTEN", defaults.grpc_listen),
+                        help="gRPC address (AI_GATEWAY_GRPC_LISTEN)")
+    parser.add_argument("--database-url",
+                        default=env("AI_GATEWAY_DATABASE_URL", defaults.database_url),
+                        help="SQLAlchemy async URL (AI_GATEWAY_DATABASE_URL)")
+    parser.add_argument("--api-key", default=env("AI_GATEWAY_API_KEY", ""),
+                        help="admin API key (AI_GATEWAY_API_KEY; prefer the variable)")
+    parser.add_argument("--cluster", default=env("AI_GATEWAY_CLUSTER", defaults.cluster),
+                        help="default cluster, created on start (AI_GATEWAY_CLUSTER)")
+    parser.add_argument("--log-level", default=env("AI_GATEWAY_LOG_LEVEL", defaults.log_level),
+                        choices=["debug", "info", "warning", "error"],
+                        help="AI_GATEWAY_LOG_LEVEL")
+    parser.add_argument("--ready-file", default=env("AI_GATEWAY_READY_FILE"),
+                        help="write the bound ports here as JSON once serving (AI_GATEWAY_READY_FILE)")
+    parser.add_argument("--poll-interval", type=float,
+                        default=float(env("AI_GATEWAY_POLL_INTERVAL", defaults.poll_interval)),
+                        help="seconds between checks for changes by other replicas")
+    args = parser.parse_args(argv)  # fmt: skip
+    if not args.api_key:
+        raise SystemExit(
+            "Error: no admin API key. Set one: export AI_GATEWAY_API_KEY=$(openssl rand -hex 24)"
+        )
+    split_host_port(args.listen, "--listen")
+    split_host_port(args.grpc_listen, "--grpc-listen")
+    return ControlPlaneSettings(
+        admin_listen=args.listen,
+        grpc_listen=args.grpc_listen,
+        database_url=args.database_url,
+        api_key=args.api_key,
+        cluster=args.cluster,
+        log_level=args.log_level,
+        ready_file=args.ready_file,
+        poll_interval=args.poll_interval,
+    )

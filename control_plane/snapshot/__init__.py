@@ -1,0 +1,1 @@
+"""Snapshots: built from the store, cached per cluster, watched for changes."""

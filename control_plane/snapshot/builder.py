@@ -1,0 +1,33 @@
+"""Build a cluster's immutable snapshot from one consistent read of the store."""
+
+from __future__ import annotations
+
+import hashlib
+
+from control_plane.proto_mapping import route_to_proto, security_to_proto
+from control_plane.store.records import ClusterState
+from protos import snapshot_pb2 as pb
+
+
+def build_snapshot(state: ClusterState) -> pb.Snapshot:
+    """The version is the revision plus a hash of the content: equal content, equal hash."""
+    snapshot = pb.Snapshot(
+        cluster=state.name,
+        revision=state.revision,
+        routes=[route_to_proto(r.spec, route_id=r.id, name=r.name) for r in state.routes],
+        security=[security_to_proto(p.spec, policy_id=p.id) for p in state.security],
+        settings=pb.DataPlaneSettings(
+            log_level=str(state.settings.get("logLevel", "info")),
+            callback_url=state.callback or "",
+        ),
+    )
+    digest = hashlib.sha256(snapshot.SerializeToString(deterministic=True)).hexdigest()
+    snapshot.version = f"{state.revision}-{digest[:16]}"
+    return snapshot
+
+
+def empty_snapshot(cluster: str) -> pb.Snapshot:
+    """What a data plane of a cluster nobody has created yet serves: nothing, but ready."""
+    return build_snapshot(
+        ClusterState(name=cluster, revision=0, routes=(), security=(), settings={}, callback=None)
+    )

@@ -1,0 +1,41 @@
+"""The latest snapshot of each cluster, and a way to wait for the next one.
+
+Waiters wake on a condition and read the latest value, so a slow reader
+skips straight to the newest snapshot instead of working through a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from protos import snapshot_pb2 as pb
+
+
+class SnapshotCache:
+    def __init__(self) -> None:
+        self._snapshots: dict[str, pb.Snapshot] = {}
+        self._changed = asyncio.Condition()
+
+    def get(self, cluster: str) -> pb.Snapshot | None:
+        return self._snapshots.get(cluster)
+
+    def clusters(self) -> list[str]:
+        return list(self._snapshots)
+
+    async def set(self, snapshot: pb.Snapshot) -> bool:
+        """Publish a snapshot; False (and no wake-up) when its version is already current."""
+        current = self._snapshots.get(snapshot.cluster)
+        if current is not None and current.version == snapshot.version:
+            return False
+        async with self._changed:
+            self._snapshots[snapshot.cluster] = snapshot
+            self._changed.notify_all()
+        return True
+
+    async def wait_for_change(self, cluster: str, version: str) -> pb.Snapshot:
+        """Return the cluster's snapshot as soon as its version differs from ``version``."""
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: (s := self._snapshots.get(cluster)) is not None and s.version != version
+            )
+            return self._snapshots[cluster]

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables, migrations on start, and the transactional config store."""

@@ -1,0 +1,437 @@
+"""Every configuration change is one transaction that also bumps the cluster's revision.
+
+The revision is what other control-plane replicas watch to pick up a change;
+a change that changes nothing (the same document applied twice) commits
+nothing and keeps the revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from control_plane.domain.config import GatewayConfig, SettingsSpec, check_cluster_name
+from control_plane.domain.diff import ConfigDiff, diff_config, route_documents
+from control_plane.domain.route import RouteSpec
+from control_plane.domain.security import SecuritySpec, normalise_endpoint
+from control_plane.domain.validation import parse
+from control_plane.errors import Conflict, InvalidInput, NotFound
+from control_plane.store.records import (
+    ClusterRecord,
+    ClusterState,
+    RouteRecord,
+    SecurityRecord,
+)
+from control_plane.store.tables import ClusterRow, RouteRow, SecurityPolicyRow
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _route_record(row: RouteRow) -> RouteRecord:
+    spec = RouteSpec.model_validate({k: v for k, v in row.spec.items() if k != "position"})
+    return RouteRecord(row.id, row.cluster, row.name, row.position, spec, row.created_at, row.updated_at)
+
+
+def _security_record(row: SecurityPolicyRow) -> SecurityRecord:
+    spec = SecuritySpec.model_validate(row.spec)
+    return SecurityRecord(row.id, row.cluster, spec, row.created_at, row.updated_at)
+
+
+def _route_json(spec: RouteSpec, name: str) -> dict[str, Any]:
+    return {**spec.model_dump(mode="json"), "name": name}
+
+
+class ConfigStore:
+    """Routes, security policies and cluster settings, per cluster, in SQL."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite has one writer; serialising here avoids "database is locked".
+        # PostgreSQL serialises writers of one cluster with a row lock instead.
+        self._sqlite_writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @asynccontextmanager
+    async def _write(self, cluster: str) -> AsyncIterator[tuple[AsyncSession, ClusterRow]]:
+        """A transaction holding the cluster's row lock; bump ``row.revision`` to publish."""
+        if self._sqlite_writes is not None:
+            await self._sqlite_writes.acquire()
+        try:
+            async with self._sessions() as session, session.begin():
+                row = await session.scalar(
+                    select(ClusterRow).where(ClusterRow.name == cluster).with_for_update()
+                )
+                if row is None:
+                    raise _cluster_not_found(cluster)
+                yield session, row
+        finally:
+            if self._sqlite_writes is not None:
+                self._sqlite_writes.release()
+
+    @staticmethod
+    def _bump(row: ClusterRow, now: float) -> int:
+        row.revision += 1
+        row.updated_at = now
+        return row.revision
+
+    # -- clusters -----------------------------------------------------------
+
+    async def ensure_cluster(self, name: str) -> tuple[ClusterRecord, bool]:
+        """Create the cluster if it does not exist; True when it was created."""
+        try:
+            check_cluster_name(name)
+        except ValueError as exc:
+            raise InvalidInput(f"cluster: {exc}", field="cluster") from None
+        async with self._sessions() as session:
+            row = await session.get(ClusterRow, name)
+            if row is not None:
+                return ClusterRecord(row.name, row.revision, row.created_at), False
+            now = time.time()
+            session.add(
+                ClusterRow(name=name, revision=0, settings={}, created_at=now, updated_at=now)
+            )
+            try:
+                await session.commit()
+            except IntegrityError:  # another replica created it first
+                await session.rollback()
+                row = await session.get(ClusterRow, name)
+                assert row is not None
+                return ClusterRecord(row.name, row.revision, row.created_at), False
+            return ClusterRecord(name, 0, now), True
+
+    async def list_clusters(self) -> list[ClusterRecord]:
+        async with self._sessions() as session:
+            rows = await session.scalars(select(ClusterRow).order_by(ClusterRow.name))
+            return [ClusterRecord(r.name, r.revision, r.created_at) for r in rows]
+
+    async def revisions(self) -> dict[str, int]:
+        async with self._sessions() as session:
+            result = await session.execute(select(ClusterRow.name, ClusterRow.revision))
+            return {name: revision for name, revision in result.all()}
+
+    async def revision(self, cluster: str) -> int:
+        async with self._sessions() as session:
+            revision = await session.scalar(
+                select(ClusterRow.revision).where(ClusterRow.name == cluster)
+            )
+            if revision is None:
+                raise _cluster_not_found(cluster)
+            return revision
+
+    # -- routes -------------------------------------------------------------
+
+    async def list_routes(self, cluster: str) -> list[RouteRecord]:
+        async with self._sessions() as session:
+            await self._require_cluster(session, cluster)
+            rows = await session.scalars(
+                select(RouteRow).where(RouteRow.cluster == cluster).order_by(RouteRow.position)
+            )
+            return [_route_record(r) for r in rows]
+
+    async def get_route(self, cluster: str, id_or_name: str) -> RouteRecord:
+        async with self._sessions() as session:
+            await self._require_cluster(session, cluster)
+            return _route_record(await self._find_route(session, cluster, id_or_name))
+
+    async def create_route(self, cluster: str, spec: RouteSpec) -> tuple[RouteRecord, int]:
+        name = spec.effective_name
+        async with self._write(cluster) as (session, cluster_row):
+            taken = await session.scalar(
+                select(RouteRow.id).where(RouteRow.cluster == cluster, RouteRow.name == name)
+            )
+            if taken is not None:
+                hint = "pass a different --name" if spec.name else "give the route a --name"
+                raise Conflict(f"route name '{name}' already exists in cluster '{cluster}'; {hint}",
+                               field="name")
+            position = await session.scalar(
+                select(func.coalesce(func.max(RouteRow.position) + 1, 0)).where(
+                    RouteRow.cluster == cluster
+                )
+            )
+            now = time.time()
+            row = RouteRow(
+                id=_new_id(), cluster=cluster, name=name, position=int(position or 0),
+                spec=_route_json(spec, name), created_at=now, updated_at=now,
+            )  # fmt: skip
+            session.add(row)
+            revision = self._bump(cluster_row, now)
+        return _route_record(row), revision
+
+    async def update_route(
+        self, cluster: str, id_or_name: str, spec: RouteSpec
+    ) -> tuple[RouteRecord, int]:
+        async with self._write(cluster) as (session, cluster_row):
+            row = await self._find_route(session, cluster, id_or_name)
+            name = spec.name or row.name
+            if name != row.name:
+                taken = await session.scalar(
+                    select(RouteRow.id).where(RouteRow.cluster == cluster, RouteRow.name == name)
+                )
+                if taken is not None:
+                    raise Conflict(f"route name '{name}' already exists in cluster '{cluster}'",
+                                   field="name")
+            new_spec = _route_json(spec, name)
+            revision = cluster_row.revision
+            if new_spec != row.spec:
+                now = time.time()
+                row.name, row.spec, row.updated_at = name, new_spec, now
+                revision = self._bump(cluster_row, now)
+        return _route_record(row), revision
+
+    async def delete_route(self, cluster: str, id_or_name: str) -> int:
+        async with self._write(cluster) as (session, cluster_row):
+            row = await self._find_route(session, cluster, id_or_name)
+            await session.delete(row)
+            return self._bump(cluster_row, time.time())
+
+    # -- security -----------------------------------------------------------
+
+    async def list_security(self, cluster: str) -> list[SecurityRecord]:
+        async with self._sessions() as session:
+            await self._require_cluster(session, cluster)
+            rows = await session.scalars(
+                select(SecurityPolicyRow)
+                .where(SecurityPolicyRow.cluster == cluster)
+                .order_by(SecurityPolicyRow.endpoint)
+            )
+            return [_security_record(r) for r in rows]
+
+    async def get_security(self, cluster: str, endpoint: str) -> SecurityRecord:
+        async with self._sessions() as session:
+            await self._require_cluster(session, cluster)
+            return _security_record(await self._find_security(session, cluster, endpoint))
+
+    async def put_security(self, cluster: str, spec: SecuritySpec) -> tuple[SecurityRecord, bool, int]:
+        """Create or replace the endpoint's policy; True when it was created."""
+        document = spec.model_dump(mode="json")
+        async with self._write(cluster) as (session, cluster_row):
+            row = await session.scalar(
+                select(SecurityPolicyRow).where(
+                    SecurityPolicyRow.cluster == cluster, SecurityPolicyRow.endpoint == spec.endpoint
+                )
+            )
+            now = time.time()
+            created = row is None
+            revision = cluster_row.revision
+            if row is None:
+                row = SecurityPolicyRow(
+                    id=_new_id(), cluster=cluster, endpoint=spec.endpoint, spec=document,
+                    created_at=now, updated_at=now,
+                )  # fmt: skip
+                session.add(row)
+                revision = self._bump(cluster_row, now)
+            elif row.spec != document:
+                row.spec, row.updated_at = document, now
+                revision = self._bump(cluster_row, now)
+        return _security_record(row), created, revision
+
+    async def delete_security(self, cluster: str, endpoint: str) -> int:
+        async with self._write(cluster) as (session, cluster_row):
+            row = await self._find_security(session, cluster, endpoint)
+            await session.delete(row)
+            return self._bump(cluster_row, time.time())
+
+    # -- settings -----------------------------------------------------------
+
+    async def update_settings(self, cluster: str, changes: dict[str, Any]) -> tuple[SettingsSpec, int]:
+        async with self._write(cluster) as (session, cluster_row):
+            merged = parse(SettingsSpec, {**cluster_row.settings, **changes}, prefix="settings")
+            document = merged.model_dump(mode="json")
+            revision = cluster_row.revision
+            if document != cluster_row.settings:
+                cluster_row.settings = document
+                revision = self._bump(cluster_row, time.time())
+        return merged, revision
+
+    # -- the whole document -------------------------------------------------
+
+    async def state(self, cluster: str) -> ClusterState:
+        """One consistent read of the cluster, for building its snapshot."""
+        async with self._sessions() as session, session.begin():
+            row = await self._require_cluster(session, cluster)
+            routes = await session.scalars(
+                select(RouteRow).where(RouteRow.cluster == cluster).order_by(RouteRow.position)
+            )
+            policies = await session.scalars(
+                select(SecurityPolicyRow)
+                .where(SecurityPolicyRow.cluster == cluster)
+                .order_by(SecurityPolicyRow.endpoint)
+            )
+            return ClusterState(
+                name=cluster,
+                revision=row.revision,
+                routes=tuple(_route_record(r) for r in routes),
+                security=tuple(_security_record(p) for p in policies),
+                settings=dict(row.settings),
+                callback=row.callback,
+            )
+
+    async def export(self, cluster: str) -> GatewayConfig:
+        return config_of(await self.state(cluster))
+
+    async def apply(
+        self, cluster: str, desired: GatewayConfig, *, dry_run: bool = False
+    ) -> tuple[ConfigDiff, int]:
+        """Make the cluster hold exactly ``desired``, in one transaction."""
+        if desired.cluster is not None and desired.cluster != cluster:
+            raise InvalidInput(
+                f"cluster: the document is for cluster '{desired.cluster}', not '{cluster}'; "
+                "apply it to that cluster or change its cluster: field",
+                field="cluster",
+            )
+        if dry_run:
+            state = await self.state(cluster)
+            return diff_config(config_of(state), desired), state.revision
+        async with self._write(cluster) as (session, cluster_row):
+            rows = {
+                r.name: r
+                for r in await session.scalars(select(RouteRow).where(RouteRow.cluster == cluster))
+            }
+            policies = {
+                p.endpoint: p
+                for p in await session.scalars(
+                    select(SecurityPolicyRow).where(SecurityPolicyRow.cluster == cluster)
+                )
+            }
+            current = _config_from_rows(cluster_row, list(rows.values()), list(policies.values()))
+            diff = diff_config(current, desired)
+            if diff.empty:
+                return diff, cluster_row.revision
+            now = time.time()
+            await self._sync_routes(session, cluster, rows, desired, now)
+            await self._sync_security(session, cluster, policies, desired, now)
+            cluster_row.callback = desired.callback
+            cluster_row.settings = desired.settings.model_dump(mode="json")
+            revision = self._bump(cluster_row, now)
+        return diff, revision
+
+    async def _sync_routes(
+        self,
+        session: AsyncSession,
+        cluster: str,
+        rows: dict[str, RouteRow],
+        desired: GatewayConfig,
+        now: float,
+    ) -> None:
+        wanted = route_documents(desired)
+        for name, row in rows.items():
+            if name not in wanted:
+                await session.delete(row)
+        await session.flush()  # free the names before new rows may take them
+        for name, document in wanted.items():
+            position = document["position"]
+            spec = {k: v for k, v in document.items() if k != "position"}
+            row = rows.get(name)
+            if row is None:
+                session.add(RouteRow(
+                    id=_new_id(), cluster=cluster, name=name, position=position, spec=spec,
+                    created_at=now, updated_at=now,
+                ))  # fmt: skip
+            elif row.spec != spec or row.position != position:
+                row.spec, row.position, row.updated_at = spec, position, now
+
+    @staticmethod
+    async def _sync_security(
+        session: AsyncSession,
+        cluster: str,
+        policies: dict[str, SecurityPolicyRow],
+        desired: GatewayConfig,
+        now: float,
+    ) -> None:
+        wanted = {p.endpoint: p.model_dump(mode="json") for p in desired.security}
+        for endpoint, row in policies.items():
+            if endpoint not in wanted:
+                await session.delete(row)
+        for endpoint, document in wanted.items():
+            row = policies.get(endpoint)
+            if row is None:
+                session.add(SecurityPolicyRow(
+                    id=_new_id(), cluster=cluster, endpoint=endpoint, spec=document,
+                    created_at=now, updated_at=now,
+                ))  # fmt: skip
+            elif row.spec != document:
+                row.spec, row.updated_at = document, now
+
+    # -- lookups ------------------------------------------------------------
+
+    @staticmethod
+    async def _require_cluster(session: AsyncSession, cluster: str) -> ClusterRow:
+        row = await session.get(ClusterRow, cluster)
+        if row is None:
+            raise _cluster_not_found(cluster)
+        return row
+
+    @staticmethod
+    async def _find_route(session: AsyncSession, cluster: str, id_or_name: str) -> RouteRow:
+        row = await session.scalar(
+            select(RouteRow).where(
+                RouteRow.cluster == cluster,
+                (RouteRow.id == id_or_name) | (RouteRow.name == id_or_name),
+            )
+        )
+        if row is None:
+            raise NotFound(
+                f"route '{id_or_name}' not found in cluster '{cluster}'; "
+                "list routes with ai-gateway-cli routes list"
+            )
+        return row
+
+    @staticmethod
+    async def _find_security(
+        session: AsyncSession, cluster: str, endpoint: str
+    ) -> SecurityPolicyRow:
+        try:
+            endpoint = normalise_endpoint(endpoint)
+        except ValueError as exc:
+            raise InvalidInput(f"endpoint: {exc}", field="endpoint") from None
+        row = await session.scalar(
+            select(SecurityPolicyRow).where(
+                SecurityPolicyRow.cluster == cluster, SecurityPolicyRow.endpoint == endpoint
+            )
+        )
+        if row is None:
+            raise NotFound(f"no security policy for endpoint '{endpoint}' in cluster '{cluster}'")
+        return row
+
+
+def _cluster_not_found(cluster: str) -> NotFound:
+    return NotFound(
+        f"cluster '{cluster}' does not exist; create it with ai-gateway-cli init --cluster {cluster}",
+        field="cluster",
+    )
+
+
+def _config_from_rows(
+    cluster: ClusterRow, routes: list[RouteRow], policies: list[SecurityPolicyRow]
+) -> GatewayConfig:
+    return config_of(
+        ClusterState(
+            name=cluster.name,
+            revision=cluster.revision,
+            routes=tuple(_route_record(r) for r in sorted(routes, key=lambda r: r.position)),
+            security=tuple(_security_record(p) for p in sorted(policies, key=lambda p: p.endpoint)),
+            settings=dict(cluster.settings),
+            callback=cluster.callback,
+        )
+    )
+
+
+def config_of(state: ClusterState) -> GatewayConfig:
+    """The stored cluster as the document that would recreate it (``export``)."""
+    return GatewayConfig(
+        cluster=state.name,
+        routes=tuple(r.spec.model_copy(update={"name": r.name}) for r in state.routes),
+        security=tuple(p.spec for p in state.security),
+        callback=state.callback,
+        settings=SettingsSpec.model_validate(state.settings),
+    )

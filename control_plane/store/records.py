@@ -1,0 +1,99 @@
+"""Stored objects as the admin APIs show them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from control_plane.domain.route import RouteSpec
+from control_plane.domain.security import SecuritySpec
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRecord:
+    id: str
+    cluster: str
+    name: str
+    position: int
+    spec: RouteSpec
+    created_at: float
+    updated_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            **self.spec.model_dump(mode="json"),
+            "name": self.name,
+            "cluster": self.cluster,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityRecord:
+    id: str
+    cluster: str
+    spec: SecuritySpec
+    created_at: float
+    updated_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            **self.spec.model_dump(mode="json"),
+            "cluster": self.cluster,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRecord:
+    name: str
+    revision: int
+    created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "revision": self.revision, "createdAt": iso(self.created_at)}
+
+
+@dataclass(frozen=True, slots=True)
+class DataPlaneRecord:
+    node_id: str
+    cluster: str
+    hostname: str
+    software_version: str
+    applied_version: str
+    last_nack: str
+    connected: bool
+    last_seen: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nodeId": self.node_id,
+            "cluster": self.cluster,
+            "hostname": self.hostname,
+            "softwareVersion": self.software_version,
+            "appliedVersion": self.applied_version,
+            "lastSeen": iso(self.last_seen),
+            "lastNack": self.last_nack or None,
+            "connected": self.connected,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    """Everything a snapshot is built from, read in one transaction."""
+
+    name: str
+    revision: int
+    routes: tuple[RouteRecord, ...]
+    security: tuple[SecurityRecord, ...]
+    settings: dict[str, Any]
+    callback: str | None

@@ -1,0 +1,69 @@
+"""The SQL schema. Changes here need a migration in migrations/versions/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ClusterRow(Base):
+    """A cluster and its revision: every committed change bumps the revision."""
+
+    __tablename__ = "clusters"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    callback: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class RouteRow(Base):
+    __tablename__ = "routes"
+    __table_args__ = (UniqueConstraint("cluster", "name", name="uq_routes_cluster_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cluster: Mapped[str] = mapped_column(
+        String(63), ForeignKey("clusters.name", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    position: Mapped[int] = mapped_column(Integer)  # declared order: regex routes match in it
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SecurityPolicyRow(Base):
+    __tablename__ = "security_policies"
+    __table_args__ = (UniqueConstraint("cluster", "endpoint", name="uq_security_cluster_endpoint"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cluster: Mapped[str] = mapped_column(
+        String(63), ForeignKey("clusters.name", ondelete="CASCADE"), index=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(1024))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class DataPlaneRow(Base):
+    """What each data plane last told any control-plane replica."""
+
+    __tablename__ = "dataplanes"
+
+    cluster: Mapped[str] = mapped_column(String(63), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), default="")
+    software_version: Mapped[str] = mapped_column(String(64), default="")
+    applied_version: Mapped[str] = mapped_column(String(128), default="")
+    last_nack: Mapped[str] = mapped_column(String(4096), default="")
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[float] = mapped_column(Float)
