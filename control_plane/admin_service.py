@@ -122,7 +122,9 @@ class AdminService:
         return await self._published(cluster, await self.store.delete_security(cluster, endpoint))
 
     # settings
-    async def update_settings(self, cluster: str | None, document: Any) -> tuple[dict[str, Any], int]:
+    async def update_settings(
+        self, cluster: str | None, document: Any
+    ) -> tuple[dict[str, Any], int]:
         if not isinstance(document, dict):
             raise InvalidInput("body: expected a JSON object", field="body")
         cluster = self.cluster(cluster)

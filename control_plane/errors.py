@@ -1,11 +1,11 @@
 """Errors the control plane raises, translated to HTTP/gRPC only at the edges.
 
-    ControlPlaneError
-    ├── InvalidInput        400 (unreadable request) / 422 (a field is wrong); names it and the fix
-    ├── Unauthenticated     401: missing or wrong admin key
-    ├── NotFound            404
-    ├── Conflict            409: the name or endpoint is taken
-    └── SchemaMismatch      the database was written by a newer release
+ControlPlaneError
+├── InvalidInput        400 (unreadable request) / 422 (a field is wrong); names it and the fix
+├── Unauthenticated     401: missing or wrong admin key
+├── NotFound            404
+├── Conflict            409: the name or endpoint is taken
+└── SchemaMismatch      the database was written by a newer release
 """
 
 from __future__ import annotations

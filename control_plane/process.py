@@ -47,8 +47,9 @@ class ControlPlane:
         if len(settings.api_key) < MIN_KEY_LENGTH:
             log.warning(
                 "the admin API key is shorter than %d characters; use a long random one "
-                "outside a demo (openssl rand -hex 24)", MIN_KEY_LENGTH,
-            )  # fmt: skip
+                "outside a demo (openssl rand -hex 24)",
+                MIN_KEY_LENGTH,
+            )
         engine = create_engine(settings.database_url)
         self._engine = engine
         schema = await migrate(engine)
@@ -74,16 +75,21 @@ class ControlPlane:
         self.admin_port = sock.getsockname()[1]
         log.info(
             "control plane serving: REST on %s:%d, gRPC on port %d, cluster %s",
-            host, self.admin_port, self.grpc_port, settings.cluster,
-        )  # fmt: skip
+            host,
+            self.admin_port,
+            self.grpc_port,
+            settings.cluster,
+        )
         if settings.ready_file:
             self._write_ready_file(settings.ready_file)
 
     def _write_ready_file(self, path: str) -> None:
         directory = os.path.dirname(os.path.abspath(path))
         with tempfile.NamedTemporaryFile("w", dir=directory, delete=False) as handle:
-            json.dump({"admin_port": self.admin_port, "grpc_port": self.grpc_port,
-                       "pid": os.getpid()}, handle)  # fmt: skip
+            json.dump(
+                {"admin_port": self.admin_port, "grpc_port": self.grpc_port, "pid": os.getpid()},
+                handle,
+            )
         os.replace(handle.name, path)
 
     async def stop(self) -> None:

@@ -12,7 +12,11 @@ from control_plane.domain.route import HeaderMatchSpec, RouteSpec
 from control_plane.domain.security import SecuritySpec
 from protos import snapshot_pb2 as pb
 
-_PATH_KINDS = {"prefix": pb.PathMatch.PREFIX, "exact": pb.PathMatch.EXACT, "regex": pb.PathMatch.REGEX}
+_PATH_KINDS = {
+    "prefix": pb.PathMatch.PREFIX,
+    "exact": pb.PathMatch.EXACT,
+    "regex": pb.PathMatch.REGEX,
+}
 _PATH_NAMES = {v: k for k, v in _PATH_KINDS.items()}
 _AUTH = {
     "none": pb.SecurityPolicy.NONE,

@@ -37,26 +37,49 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         prog="ai-gateway-control-plane",
         description="Stores the gateway's configuration and streams it to data planes.",
     )
-    parser.add_argument("--listen", default=env("AI_GATEWAY_ADMIN_LISTEN", defaults.admin_listen),
-                        help="REST admin API address (AI_GATEWAY_ADMIN_LISTEN)")
-    parser.add_argument("--grpc-listen", default=env("AI_GATEWAY_GRPC_LISTEN", defaults.grpc_listen),
-                        help="gRPC address (AI_GATEWAY_GRPC_LISTEN)")
-    parser.add_argument("--database-url",
-                        default=env("AI_GATEWAY_DATABASE_URL", defaults.database_url),
-                        help="SQLAlchemy async URL (AI_GATEWAY_DATABASE_URL)")
-    parser.add_argument("--api-key", default=env("AI_GATEWAY_API_KEY", ""),
-                        help="admin API key (AI_GATEWAY_API_KEY; prefer the variable)")
-    parser.add_argument("--cluster", default=env("AI_GATEWAY_CLUSTER", defaults.cluster),
-                        help="default cluster, created on start (AI_GATEWAY_CLUSTER)")
-    parser.add_argument("--log-level", default=env("AI_GATEWAY_LOG_LEVEL", defaults.log_level),
-                        choices=["debug", "info", "warning", "error"],
-                        help="AI_GATEWAY_LOG_LEVEL")
-    parser.add_argument("--ready-file", default=env("AI_GATEWAY_READY_FILE"),
-                        help="write the bound ports here as JSON once serving (AI_GATEWAY_READY_FILE)")
-    parser.add_argument("--poll-interval", type=float,
-                        default=float(env("AI_GATEWAY_POLL_INTERVAL", defaults.poll_interval)),
-                        help="seconds between checks for changes by other replicas")
-    args = parser.parse_args(argv)  # fmt: skip
+    parser.add_argument(
+        "--listen",
+        default=env("AI_GATEWAY_ADMIN_LISTEN", defaults.admin_listen),
+        help="REST admin API address (AI_GATEWAY_ADMIN_LISTEN)",
+    )
+    parser.add_argument(
+        "--grpc-listen",
+        default=env("AI_GATEWAY_GRPC_LISTEN", defaults.grpc_listen),
+        help="gRPC address (AI_GATEWAY_GRPC_LISTEN)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=env("AI_GATEWAY_DATABASE_URL", defaults.database_url),
+        help="SQLAlchemy async URL (AI_GATEWAY_DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=env("AI_GATEWAY_API_KEY", ""),
+        help="admin API key (AI_GATEWAY_API_KEY; prefer the variable)",
+    )
+    parser.add_argument(
+        "--cluster",
+        default=env("AI_GATEWAY_CLUSTER", defaults.cluster),
+        help="default cluster, created on start (AI_GATEWAY_CLUSTER)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=env("AI_GATEWAY_LOG_LEVEL", defaults.log_level),
+        choices=["debug", "info", "warning", "error"],
+        help="AI_GATEWAY_LOG_LEVEL",
+    )
+    parser.add_argument(
+        "--ready-file",
+        default=env("AI_GATEWAY_READY_FILE"),
+        help="write the bound ports here as JSON once serving (AI_GATEWAY_READY_FILE)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=float(env("AI_GATEWAY_POLL_INTERVAL", defaults.poll_interval)),
+        help="seconds between checks for changes by other replicas",
+    )
+    args = parser.parse_args(argv)
     if not args.api_key:
         raise SystemExit(
             "Error: no admin API key. Set one: export AI_GATEWAY_API_KEY=$(openssl rand -hex 24)"

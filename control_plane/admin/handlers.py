@@ -38,7 +38,7 @@ async def list_clusters(request: web.Request) -> web.Response:
 async def create_cluster(request: web.Request) -> web.Response:
     document = await read_document(request)
     if not isinstance(document, dict) or not isinstance(document.get("name"), str):
-        raise InvalidInput("name: give the cluster's name, like {\"name\": \"aimlops\"}", field="name")
+        raise InvalidInput('name: give the cluster\'s name, like {"name": "aimlops"}', field="name")
     record, created = await request.app[SERVICE].ensure_cluster(document["name"])
     return json_response({**record.to_json(), "created": created}, status=201 if created else 200)
 
@@ -81,7 +81,9 @@ async def delete_route(request: web.Request) -> web.Response:
     revision = await request.app[SERVICE].delete_route(
         cluster_param(request), request.match_info["id"]
     )
-    return json_response({"deleted": request.match_info["id"], "revision": revision}, revision=revision)
+    return json_response(
+        {"deleted": request.match_info["id"], "revision": revision}, revision=revision
+    )
 
 
 # -- security ----------------------------------------------------------------
@@ -147,8 +149,12 @@ async def apply_config(request: web.Request) -> web.Response:
     diff, revision = await request.app[SERVICE].apply(
         cluster_param(request), document, dry_run=dry_run
     )
-    body = {**diff.to_json(), "revision": revision, "dryRun": dry_run,
-            "applied": not dry_run and not diff.empty}  # fmt: skip
+    body = {
+        **diff.to_json(),
+        "revision": revision,
+        "dryRun": dry_run,
+        "applied": not dry_run and not diff.empty,
+    }
     return json_response(body, revision=revision)
 
 
@@ -162,7 +168,9 @@ async def get_settings(request: web.Request) -> web.Response:
 @routes.put("/api/v1/settings")
 async def update_settings(request: web.Request) -> web.Response:
     document = await read_document(request)
-    settings, revision = await request.app[SERVICE].update_settings(cluster_param(request), document)
+    settings, revision = await request.app[SERVICE].update_settings(
+        cluster_param(request), document
+    )
     return json_response(settings, revision=revision)
 
 

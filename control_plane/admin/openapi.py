@@ -50,13 +50,22 @@ def _op(summary: str, body: str | None = None, ok: int = 200, **extra: Any) -> d
         "parameters": [_CLUSTER, *extra.pop("parameters", [])],
         "responses": {
             str(ok): {"description": "success", "content": {"application/json": {}}},
-            "400": {"description": "unreadable request", "content": {"application/json": {"schema": _ref("Error")}}},
+            "400": {
+                "description": "unreadable request",
+                "content": {"application/json": {"schema": _ref("Error")}},
+            },
             "401": {"description": "missing or wrong admin key"},
-            "404": {"description": "not found", "content": {"application/json": {"schema": _ref("Error")}}},
-            "422": {"description": "a field breaks a rule; `field` names it", "content": {"application/json": {"schema": _ref("Error")}}},
+            "404": {
+                "description": "not found",
+                "content": {"application/json": {"schema": _ref("Error")}},
+            },
+            "422": {
+                "description": "a field breaks a rule; `field` names it",
+                "content": {"application/json": {"schema": _ref("Error")}},
+            },
         },
         **extra,
-    }  # fmt: skip
+    }
     if body is not None:
         operation["requestBody"] = {
             "required": True,
@@ -66,8 +75,13 @@ def _op(summary: str, body: str | None = None, ok: int = 200, **extra: Any) -> d
 
 
 def _path_param(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
-            "description": description}  # fmt: skip
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
 
 
 @cache
@@ -80,7 +94,7 @@ def openapi_document() -> dict[str, Any]:
     schemas = {**defs["$defs"], "Error": _ERROR}
     route_id = _path_param("id", "the route's id or name")
     endpoint = _path_param("endpoint", "the endpoint path, with or without its leading '/'")
-    public = {"security": [], "parameters": []}
+    public: dict[str, list[Any]] = {"security": [], "parameters": []}
     return {
         "openapi": "3.1.0",
         "info": {"title": "ai-gateway admin API", "version": "v1"},
@@ -110,8 +124,9 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/security": {"get": _op("list security policies")},
             "/api/v1/security/{endpoint}": {
                 "get": _op("get an endpoint's policy", parameters=[endpoint]),
-                "put": _op("create or replace an endpoint's policy", "SecuritySpec",
-                           parameters=[endpoint]),  # fmt: skip
+                "put": _op(
+                    "create or replace an endpoint's policy", "SecuritySpec", parameters=[endpoint]
+                ),
                 "delete": _op("delete an endpoint's policy", parameters=[endpoint]),
             },
             "/api/v1/config": {

@@ -42,7 +42,9 @@ class GatewayConfig(SpecModel):
     def _nulls_are_empty(cls, data: Any) -> Any:
         # `routes:` with nothing under it is YAML's null; a user means "none".
         if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if not (v is None and k in ("routes", "security"))}
+            data = {
+                k: v for k, v in data.items() if not (v is None and k in ("routes", "security"))
+            }
         return data
 
     @field_validator("cluster")

@@ -64,7 +64,9 @@ def security_documents(config: GatewayConfig) -> dict[str, dict[str, Any]]:
 
 
 def _diff_maps(kind: Kind, current: dict[str, Any], desired: dict[str, Any]) -> list[Change]:
-    changes = [Change(kind, key, "delete", before=current[key]) for key in current if key not in desired]
+    changes = [
+        Change(kind, key, "delete", before=current[key]) for key in current if key not in desired
+    ]
     for key, after in desired.items():
         before = current.get(key)
         if before is None:

@@ -122,7 +122,9 @@ class HeaderMatchSpec(SpecModel):
         if len(given) != 1:
             raise ValueError("give exactly one of value, regex or present")
         if self.present is False:
-            raise ValueError("present must be true; to require absence use present: true, invert: true")
+            raise ValueError(
+                "present must be true; to require absence use present: true, invert: true"
+            )
         return self
 
     @property
@@ -196,7 +198,9 @@ class RouteSpec(SpecModel):
         upper = tuple(dict.fromkeys(m.upper() for m in methods))
         for method in upper:
             if method not in HTTP_METHODS:
-                raise ValueError(f"'{method}' is not an HTTP method; use one of {sorted(HTTP_METHODS)}")
+                raise ValueError(
+                    f"'{method}' is not an HTTP method; use one of {sorted(HTTP_METHODS)}"
+                )
         return upper
 
     @field_validator("hosts")
@@ -205,7 +209,9 @@ class RouteSpec(SpecModel):
         lowered = tuple(h.lower() for h in hosts)
         for host in lowered:
             if not _HOST.match(host):
-                raise ValueError(f"'{host}' is not a host name (a leading '*.' wildcard is allowed)")
+                raise ValueError(
+                    f"'{host}' is not a host name (a leading '*.' wildcard is allowed)"
+                )
         return lowered
 
     @field_validator("rewrite_prefix")
@@ -229,7 +235,9 @@ class RouteSpec(SpecModel):
         if self.match == "regex" and self.strip_prefix:
             raise ValueError("stripPrefix needs a prefix or exact match, not a regex")
         if self.load_balancer == "consistent-hash" and not self.hash_on:
-            raise ValueError("loadBalancer consistent-hash needs hashOn (a header name or 'consumer')")
+            raise ValueError(
+                "loadBalancer consistent-hash needs hashOn (a header name or 'consumer')"
+            )
         if all(t.weight == 0 for t in self.targets):
             raise ValueError("at least one target needs a weight above 0")
         return self

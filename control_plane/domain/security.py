@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_serializer, model_validator
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from control_plane.domain.base import SpecModel
 from control_plane.domain.route import check_route_path
@@ -21,11 +28,17 @@ _AUTH_SPELLINGS: dict[str, AuthType] = {
     "key": "api-key",
 }
 _PERIODS = {
-    "s": 1.0, "sec": 1.0, "second": 1.0,
-    "m": 60.0, "min": 60.0, "minute": 60.0,
-    "h": 3600.0, "hour": 3600.0,
-    "d": 86_400.0, "day": 86_400.0,
-}  # fmt: skip
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+    "d": 86_400.0,
+    "day": 86_400.0,
+}
 _PERIOD_NAMES = {1.0: "s", 60.0: "min", 3600.0: "hour", 86_400.0: "day"}
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/\s*([a-z]+?)s?)?\s*$")
 RATE_FIX = "write it like 100/min (units: s, min, hour, day; a bare number means per minute)"
@@ -52,7 +65,10 @@ def _rate_schema(schema: dict[str, Any]) -> None:
 
 
 def _security_schema(schema: dict[str, Any]) -> None:
-    schema["properties"]["authType"] = {**schema["properties"]["auth"], "description": "same as auth"}
+    schema["properties"]["authType"] = {
+        **schema["properties"]["auth"],
+        "description": "same as auth",
+    }
 
 
 class RateLimitSpec(SpecModel):

@@ -72,36 +72,40 @@ class AdminRpcService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
         return route_to_proto(record.spec, route_id=record.id, name=record.name)
 
     @admin_call
-    async def CreateRoute(self, request: apb.CreateRouteRequest, context: Any) -> pb.Route:  # noqa: N802
-        record, _ = await self._service.create_route(request.cluster, route_from_proto(request.route))
+    async def CreateRoute(self, request: apb.CreateRouteRequest, context: Any) -> pb.Route:
+        record, _ = await self._service.create_route(
+            request.cluster, route_from_proto(request.route)
+        )
         return self._route(record)
 
     @admin_call
-    async def ListRoutes(self, request: apb.ListRoutesRequest, context: Any) -> apb.ListRoutesResponse:  # noqa: N802
+    async def ListRoutes(
+        self, request: apb.ListRoutesRequest, context: Any
+    ) -> apb.ListRoutesResponse:
         records = await self._service.list_routes(request.cluster)
         revision = await self._service.store.revision(self._service.cluster(request.cluster))
         return apb.ListRoutesResponse(routes=[self._route(r) for r in records], revision=revision)
 
     @admin_call
-    async def GetRoute(self, request: apb.GetRouteRequest, context: Any) -> pb.Route:  # noqa: N802
+    async def GetRoute(self, request: apb.GetRouteRequest, context: Any) -> pb.Route:
         return self._route(await self._service.get_route(request.cluster, request.id))
 
     @admin_call
-    async def UpdateRoute(self, request: apb.UpdateRouteRequest, context: Any) -> pb.Route:  # noqa: N802
+    async def UpdateRoute(self, request: apb.UpdateRouteRequest, context: Any) -> pb.Route:
         record, _ = await self._service.update_route(
             request.cluster, request.id, route_from_proto(request.route)
         )
         return self._route(record)
 
     @admin_call
-    async def DeleteRoute(  # noqa: N802
+    async def DeleteRoute(
         self, request: apb.DeleteRouteRequest, context: Any
     ) -> apb.DeleteRouteResponse:
         revision = await self._service.delete_route(request.cluster, request.id)
         return apb.DeleteRouteResponse(revision=revision)
 
     @admin_call
-    async def PutSecurityPolicy(  # noqa: N802
+    async def PutSecurityPolicy(
         self, request: apb.PutSecurityPolicyRequest, context: Any
     ) -> pb.SecurityPolicy:
         document = security_from_proto(request.policy)
@@ -110,7 +114,7 @@ class AdminRpcService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
         return security_to_proto(record.spec, policy_id=record.id)
 
     @admin_call
-    async def ListSecurityPolicies(  # noqa: N802
+    async def ListSecurityPolicies(
         self, request: apb.ListSecurityPoliciesRequest, context: Any
     ) -> apb.ListSecurityPoliciesResponse:
         records = await self._service.list_security(request.cluster)
@@ -119,24 +123,29 @@ class AdminRpcService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
         )
 
     @admin_call
-    async def DeleteSecurityPolicy(  # noqa: N802
+    async def DeleteSecurityPolicy(
         self, request: apb.DeleteSecurityPolicyRequest, context: Any
     ) -> apb.DeleteSecurityPolicyResponse:
         revision = await self._service.delete_security(request.cluster, request.endpoint)
         return apb.DeleteSecurityPolicyResponse(revision=revision)
 
     @admin_call
-    async def ListDataPlanes(  # noqa: N802
+    async def ListDataPlanes(
         self, request: apb.ListDataPlanesRequest, context: Any
     ) -> apb.ListDataPlanesResponse:
         records = await self._service.list_dataplanes(request.cluster or None)
         return apb.ListDataPlanesResponse(
             dataplanes=[
                 apb.DataPlaneStatus(
-                    node_id=r.node_id, cluster=r.cluster, applied_version=r.applied_version,
-                    software_version=r.software_version, hostname=r.hostname,
-                    last_seen_unix=r.last_seen, last_nack=r.last_nack, connected=r.connected,
-                )  # fmt: skip
+                    node_id=r.node_id,
+                    cluster=r.cluster,
+                    applied_version=r.applied_version,
+                    software_version=r.software_version,
+                    hostname=r.hostname,
+                    last_seen_unix=r.last_seen,
+                    last_nack=r.last_nack,
+                    connected=r.connected,
+                )
                 for r in records
             ]
         )

@@ -37,7 +37,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         self._nonces = itertools.count(1)
         self.connected: dict[tuple[str, str], str] = {}  # (cluster, node) -> version sent
 
-    async def StreamSnapshots(  # noqa: N802 - the name is the proto's
+    async def StreamSnapshots(
         self,
         request_iterator: AsyncIterator[dpb.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
@@ -55,11 +55,16 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         key = (node.cluster, node.id)
         await self._watcher.ensure(node.cluster)
         await self._dataplanes.record(
-            node.cluster, node.id, hostname=node.hostname, software_version=node.software_version,
-            applied_version=hello.version_info, nack="",
-        )  # fmt: skip
-        log.info("data plane %s joined cluster %s holding %r", node.id, node.cluster,
-                 hello.version_info)  # fmt: skip
+            node.cluster,
+            node.id,
+            hostname=node.hostname,
+            software_version=node.software_version,
+            applied_version=hello.version_info,
+            nack="",
+        )
+        log.info(
+            "data plane %s joined cluster %s holding %r", node.id, node.cluster, hello.version_info
+        )
         tasks = [
             asyncio.create_task(self._read_replies(request_iterator, node.cluster, node.id)),
             asyncio.create_task(self._heartbeat(node.cluster, node.id)),
@@ -86,9 +91,14 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         try:
             async for reply in replies:
                 if reply.error_detail:
-                    log.warning("data plane %s rejected a snapshot: %s", node_id, reply.error_detail)
+                    log.warning(
+                        "data plane %s rejected a snapshot: %s", node_id, reply.error_detail
+                    )
                     await self._dataplanes.record(
-                        cluster, node_id, applied_version=reply.version_info, nack=reply.error_detail
+                        cluster,
+                        node_id,
+                        applied_version=reply.version_info,
+                        nack=reply.error_detail,
                     )
                 else:
                     await self._dataplanes.record(

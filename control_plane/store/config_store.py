@@ -39,7 +39,9 @@ def _new_id() -> str:
 
 def _route_record(row: RouteRow) -> RouteRecord:
     spec = RouteSpec.model_validate({k: v for k, v in row.spec.items() if k != "position"})
-    return RouteRecord(row.id, row.cluster, row.name, row.position, spec, row.created_at, row.updated_at)
+    return RouteRecord(
+        row.id, row.cluster, row.name, row.position, spec, row.created_at, row.updated_at
+    )
 
 
 def _security_record(row: SecurityPolicyRow) -> SecurityRecord:
@@ -151,8 +153,10 @@ class ConfigStore:
             )
             if taken is not None:
                 hint = "pass a different --name" if spec.name else "give the route a --name"
-                raise Conflict(f"route name '{name}' already exists in cluster '{cluster}'; {hint}",
-                               field="name")
+                raise Conflict(
+                    f"route name '{name}' already exists in cluster '{cluster}'; {hint}",
+                    field="name",
+                )
             position = await session.scalar(
                 select(func.coalesce(func.max(RouteRow.position) + 1, 0)).where(
                     RouteRow.cluster == cluster
@@ -160,9 +164,14 @@ class ConfigStore:
             )
             now = time.time()
             row = RouteRow(
-                id=_new_id(), cluster=cluster, name=name, position=int(position or 0),
-                spec=_route_json(spec, name), created_at=now, updated_at=now,
-            )  # fmt: skip
+                id=_new_id(),
+                cluster=cluster,
+                name=name,
+                position=int(position or 0),
+                spec=_route_json(spec, name),
+                created_at=now,
+                updated_at=now,
+            )
             session.add(row)
             revision = self._bump(cluster_row, now)
         return _route_record(row), revision
@@ -178,8 +187,9 @@ class ConfigStore:
                     select(RouteRow.id).where(RouteRow.cluster == cluster, RouteRow.name == name)
                 )
                 if taken is not None:
-                    raise Conflict(f"route name '{name}' already exists in cluster '{cluster}'",
-                                   field="name")
+                    raise Conflict(
+                        f"route name '{name}' already exists in cluster '{cluster}'", field="name"
+                    )
             new_spec = _route_json(spec, name)
             revision = cluster_row.revision
             if new_spec != row.spec:
@@ -211,13 +221,16 @@ class ConfigStore:
             await self._require_cluster(session, cluster)
             return _security_record(await self._find_security(session, cluster, endpoint))
 
-    async def put_security(self, cluster: str, spec: SecuritySpec) -> tuple[SecurityRecord, bool, int]:
+    async def put_security(
+        self, cluster: str, spec: SecuritySpec
+    ) -> tuple[SecurityRecord, bool, int]:
         """Create or replace the endpoint's policy; True when it was created."""
         document = spec.model_dump(mode="json")
         async with self._write(cluster) as (session, cluster_row):
             row = await session.scalar(
                 select(SecurityPolicyRow).where(
-                    SecurityPolicyRow.cluster == cluster, SecurityPolicyRow.endpoint == spec.endpoint
+                    SecurityPolicyRow.cluster == cluster,
+                    SecurityPolicyRow.endpoint == spec.endpoint,
                 )
             )
             now = time.time()
@@ -225,9 +238,13 @@ class ConfigStore:
             revision = cluster_row.revision
             if row is None:
                 row = SecurityPolicyRow(
-                    id=_new_id(), cluster=cluster, endpoint=spec.endpoint, spec=document,
-                    created_at=now, updated_at=now,
-                )  # fmt: skip
+                    id=_new_id(),
+                    cluster=cluster,
+                    endpoint=spec.endpoint,
+                    spec=document,
+                    created_at=now,
+                    updated_at=now,
+                )
                 session.add(row)
                 revision = self._bump(cluster_row, now)
             elif row.spec != document:
@@ -243,8 +260,10 @@ class ConfigStore:
 
     # -- settings -----------------------------------------------------------
 
-    async def update_settings(self, cluster: str, changes: dict[str, Any]) -> tuple[SettingsSpec, int]:
-        async with self._write(cluster) as (session, cluster_row):
+    async def update_settings(
+        self, cluster: str, changes: dict[str, Any]
+    ) -> tuple[SettingsSpec, int]:
+        async with self._write(cluster) as (_session, cluster_row):
             merged = parse(SettingsSpec, {**cluster_row.settings, **changes}, prefix="settings")
             document = merged.model_dump(mode="json")
             revision = cluster_row.revision
@@ -331,14 +350,21 @@ class ConfigStore:
         for name, document in wanted.items():
             position = document["position"]
             spec = {k: v for k, v in document.items() if k != "position"}
-            row = rows.get(name)
-            if row is None:
-                session.add(RouteRow(
-                    id=_new_id(), cluster=cluster, name=name, position=position, spec=spec,
-                    created_at=now, updated_at=now,
-                ))  # fmt: skip
-            elif row.spec != spec or row.position != position:
-                row.spec, row.position, row.updated_at = spec, position, now
+            existing = rows.get(name)
+            if existing is None:
+                session.add(
+                    RouteRow(
+                        id=_new_id(),
+                        cluster=cluster,
+                        name=name,
+                        position=position,
+                        spec=spec,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            elif existing.spec != spec or existing.position != position:
+                existing.spec, existing.position, existing.updated_at = spec, position, now
 
     @staticmethod
     async def _sync_security(
@@ -353,14 +379,20 @@ class ConfigStore:
             if endpoint not in wanted:
                 await session.delete(row)
         for endpoint, document in wanted.items():
-            row = policies.get(endpoint)
-            if row is None:
-                session.add(SecurityPolicyRow(
-                    id=_new_id(), cluster=cluster, endpoint=endpoint, spec=document,
-                    created_at=now, updated_at=now,
-                ))  # fmt: skip
-            elif row.spec != document:
-                row.spec, row.updated_at = document, now
+            current = policies.get(endpoint)
+            if current is None:
+                session.add(
+                    SecurityPolicyRow(
+                        id=_new_id(),
+                        cluster=cluster,
+                        endpoint=endpoint,
+                        spec=document,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            elif current.spec != document:
+                current.spec, current.updated_at = document, now
 
     # -- lookups ------------------------------------------------------------
 

@@ -31,9 +31,15 @@ class DataPlaneStore:
             row = await session.get(DataPlaneRow, (cluster, node_id))
             if row is None:
                 row = DataPlaneRow(
-                    cluster=cluster, node_id=node_id, hostname="", software_version="",
-                    applied_version="", last_nack="", connected=connected, last_seen=time.time(),
-                )  # fmt: skip
+                    cluster=cluster,
+                    node_id=node_id,
+                    hostname="",
+                    software_version="",
+                    applied_version="",
+                    last_nack="",
+                    connected=connected,
+                    last_seen=time.time(),
+                )
                 session.add(row)
             if hostname is not None:
                 row.hostname = hostname[:255]
@@ -62,8 +68,14 @@ class DataPlaneStore:
             rows = await session.scalars(query)
             return [
                 DataPlaneRecord(
-                    r.node_id, r.cluster, r.hostname, r.software_version, r.applied_version,
-                    r.last_nack, r.connected, r.last_seen,
-                )  # fmt: skip
+                    r.node_id,
+                    r.cluster,
+                    r.hostname,
+                    r.software_version,
+                    r.applied_version,
+                    r.last_nack,
+                    r.connected,
+                    r.last_seen,
+                )
                 for r in rows
             ]

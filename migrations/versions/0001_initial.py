@@ -43,7 +43,9 @@ def upgrade() -> None:
             sa.UniqueConstraint(
                 "cluster",
                 key,
-                name="uq_routes_cluster_name" if table == "routes" else "uq_security_cluster_endpoint",
+                name="uq_routes_cluster_name"
+                if table == "routes"
+                else "uq_security_cluster_endpoint",
             ),
         )
         op.create_index(f"ix_{table}_cluster", table, ["cluster"])

@@ -1,0 +1,114 @@
+"""The asyncio SDK: the same calls as ``AI_Gateway``, awaited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ai_gateway import calls
+from ai_gateway.calls import Call, ClusterCalls, load_document, route_document
+from ai_gateway.context import resolve_cluster, resolve_key, resolve_url
+from ai_gateway.retry import RetryPolicy
+from ai_gateway.shapes import as_list, as_object
+from ai_gateway.transport import send_async
+
+
+class AsyncClusterClient:
+    def __init__(self, gateway: AsyncAIGateway, cluster: str) -> None:
+        self._gateway = gateway
+        self._calls = ClusterCalls(cluster)
+        self.cluster = cluster
+
+    async def _send(self, call: Call) -> Any:
+        return await self._gateway.send(call)
+
+    async def create_route(
+        self, path: str | None = None, target: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        return as_object(
+            await self._send(self._calls.create_route(route_document(path, target, **fields)))
+        )
+
+    createRoute = create_route
+
+    async def list_routes(self) -> list[dict[str, Any]]:
+        return as_list(await self._send(self._calls.list_routes()))
+
+    async def get_route(self, route: str) -> dict[str, Any]:
+        return as_object(await self._send(self._calls.get_route(route)))
+
+    async def update_route(self, route: str, **fields: Any) -> dict[str, Any]:
+        return as_object(
+            await self._send(self._calls.update_route(route, route_document(**fields)))
+        )
+
+    async def delete_route(self, route: str) -> dict[str, Any]:
+        return as_object(await self._send(self._calls.delete_route(route)))
+
+    async def secure(
+        self, endpoint: str, auth: str = "none", rate_limit: str | int | None = None
+    ) -> dict[str, Any]:
+        document: dict[str, Any] = {"authType": auth}
+        if rate_limit is not None:
+            document["rateLimit"] = rate_limit
+        return as_object(await self._send(self._calls.secure(endpoint, document)))
+
+    async def list_security(self) -> list[dict[str, Any]]:
+        return as_list(await self._send(self._calls.list_security()))
+
+    async def apply(
+        self, config: str | Path | dict[str, Any], dry_run: bool = False
+    ) -> dict[str, Any]:
+        return as_object(await self._send(self._calls.apply(load_document(config), dry_run)))
+
+    async def export(self) -> dict[str, Any]:
+        return as_object(await self._send(self._calls.export()))
+
+    async def dataplanes(self) -> list[dict[str, Any]]:
+        return as_list(await self._send(self._calls.dataplanes()))
+
+
+class AsyncAIGateway:
+    def __init__(
+        self,
+        api_key: str | None = None,
+        url: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.api_key = resolve_key(api_key)
+        self.url = resolve_url(url)
+        self.retry = RetryPolicy(max_retries=max_retries)
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            transport=transport,
+        )
+
+    async def send(self, call: Call) -> Any:
+        return await send_async(self._http, call, self.retry)
+
+    async def connect(
+        self, cluster: str | None = None, *, create: bool = False
+    ) -> AsyncClusterClient:
+        name = resolve_cluster(cluster)
+        if create:
+            await self.send(calls.create_cluster(name))
+        return AsyncClusterClient(self, name)
+
+    async def clusters(self) -> list[dict[str, Any]]:
+        return as_list(await self.send(calls.list_clusters()))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncAIGateway:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,124 @@
+"""Each admin operation once, as data: the sync and async clients only send them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import yaml
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    unwrap: str | None = None  # take this key of the JSON answer
+    idempotent: bool = True
+
+
+def route_document(
+    path: str | None = None,
+    target: str | None = None,
+    *,
+    targets: list[Any] | None = None,
+    method: str | None = None,
+    methods: list[str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The route body from keyword arguments; short forms pass through for the server to check."""
+    document: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if path is not None:
+        document["path"] = path
+    if target is not None:
+        document["target"] = target
+    if targets is not None:
+        document["targets"] = targets
+    if method is not None:
+        document["method"] = method
+    if methods is not None:
+        document["methods"] = methods
+    return document
+
+
+def load_document(source: str | Path | dict[str, Any]) -> dict[str, Any]:
+    """A config document from a dict, a YAML/JSON file path, or YAML/JSON text."""
+    if isinstance(source, dict):
+        return source
+    text = source.read_text() if isinstance(source, Path) else source
+    if isinstance(source, str) and "\n" not in source and Path(source).is_file():
+        text = Path(source).read_text()
+    document = yaml.safe_load(text)
+    if not isinstance(document, dict):
+        raise ValueError("the config document must be a mapping with routes:/security: keys")
+    return document
+
+
+class ClusterCalls:
+    """The calls of one cluster (the ``?cluster=`` every path carries)."""
+
+    def __init__(self, cluster: str) -> None:
+        self.cluster = cluster
+        self._params = {"cluster": cluster}
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Call:
+        params = {**self._params, **kwargs.pop("params", {})}
+        return Call(method, path, params=params, **kwargs)
+
+    def create_route(self, document: dict[str, Any]) -> Call:
+        return self._call("POST", "/api/v1/routes", json=document, idempotent=False)
+
+    def list_routes(self) -> Call:
+        return self._call("GET", "/api/v1/routes", unwrap="routes")
+
+    def get_route(self, route: str) -> Call:
+        return self._call("GET", f"/api/v1/routes/{quote(route, safe='')}")
+
+    def update_route(self, route: str, document: dict[str, Any]) -> Call:
+        return self._call("PUT", f"/api/v1/routes/{quote(route, safe='')}", json=document)
+
+    def delete_route(self, route: str) -> Call:
+        return self._call("DELETE", f"/api/v1/routes/{quote(route, safe='')}")
+
+    def secure(self, endpoint: str, document: dict[str, Any]) -> Call:
+        return self._call(
+            "PUT", f"/api/v1/security/{quote(endpoint.lstrip('/'), safe='')}", json=document
+        )
+
+    def list_security(self) -> Call:
+        return self._call("GET", "/api/v1/security", unwrap="security")
+
+    def delete_security(self, endpoint: str) -> Call:
+        return self._call("DELETE", f"/api/v1/security/{quote(endpoint.lstrip('/'), safe='')}")
+
+    def apply(self, document: dict[str, Any], dry_run: bool) -> Call:
+        # Applying the same document twice changes nothing, so a retry is safe.
+        params = {"dryRun": "true" if dry_run else "false"}
+        return self._call("POST", "/api/v1/config", json=document, params=params)
+
+    def export(self) -> Call:
+        return self._call("GET", "/api/v1/config")
+
+    def settings(self) -> Call:
+        return self._call("GET", "/api/v1/settings")
+
+    def update_settings(self, document: dict[str, Any]) -> Call:
+        return self._call("PATCH", "/api/v1/settings", json=document)
+
+    def dataplanes(self) -> Call:
+        return self._call("GET", "/api/v1/dataplanes", unwrap="dataplanes")
+
+
+def create_cluster(name: str) -> Call:
+    return Call("POST", "/api/v1/clusters", json={"name": name})
+
+
+def list_clusters() -> Call:
+    return Call("GET", "/api/v1/clusters", unwrap="clusters")
+
+
+def health() -> Call:
+    return Call("GET", "/api/v1/health")

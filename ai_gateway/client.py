@@ -1,0 +1,141 @@
+"""The synchronous SDK: ``AI_Gateway(api_key=...).connect(cluster='aimlops')``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ai_gateway import calls
+from ai_gateway.calls import Call, ClusterCalls, load_document, route_document
+from ai_gateway.context import resolve_cluster, resolve_key, resolve_url
+from ai_gateway.retry import RetryPolicy
+from ai_gateway.shapes import as_list, as_object
+from ai_gateway.transport import send_sync
+
+
+class ClusterClient:
+    """Routes, security and config of one cluster."""
+
+    def __init__(self, gateway: AI_Gateway, cluster: str) -> None:
+        self._gateway = gateway
+        self._calls = ClusterCalls(cluster)
+        self.cluster = cluster
+
+    def _send(self, call: Call) -> Any:
+        return self._gateway.send(call)
+
+    def create_route(
+        self, path: str | None = None, target: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Create a route: ``create_route(path="/predict", target="http://ai-service:8080", method="POST")``."""
+        return as_object(
+            self._send(self._calls.create_route(route_document(path, target, **fields)))
+        )
+
+    createRoute = create_route
+
+    def list_routes(self) -> list[dict[str, Any]]:
+        return as_list(self._send(self._calls.list_routes()))
+
+    def get_route(self, route: str) -> dict[str, Any]:
+        """``route`` is the id or the name."""
+        return as_object(self._send(self._calls.get_route(route)))
+
+    def update_route(self, route: str, **fields: Any) -> dict[str, Any]:
+        """Replace the route with these fields (unset ones take their defaults)."""
+        return as_object(self._send(self._calls.update_route(route, route_document(**fields))))
+
+    def delete_route(self, route: str) -> dict[str, Any]:
+        return as_object(self._send(self._calls.delete_route(route)))
+
+    def secure(
+        self, endpoint: str, auth: str = "none", rate_limit: str | int | None = None
+    ) -> dict[str, Any]:
+        """``secure("/predict", auth="jwt", rate_limit="100/min")``; replaces the endpoint's policy."""
+        document: dict[str, Any] = {"authType": auth}
+        if rate_limit is not None:
+            document["rateLimit"] = rate_limit
+        return as_object(self._send(self._calls.secure(endpoint, document)))
+
+    def list_security(self) -> list[dict[str, Any]]:
+        return as_list(self._send(self._calls.list_security()))
+
+    def delete_security(self, endpoint: str) -> dict[str, Any]:
+        return as_object(self._send(self._calls.delete_security(endpoint)))
+
+    def apply(self, config: str | Path | dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        """Make the cluster hold exactly this document; returns the changes and the revision."""
+        return as_object(self._send(self._calls.apply(load_document(config), dry_run)))
+
+    def diff(self, config: str | Path | dict[str, Any]) -> dict[str, Any]:
+        return self.apply(config, dry_run=True)
+
+    def export(self) -> dict[str, Any]:
+        return as_object(self._send(self._calls.export()))
+
+    def settings(self) -> dict[str, Any]:
+        return as_object(self._send(self._calls.settings()))
+
+    def set_log_level(self, level: str) -> dict[str, Any]:
+        return as_object(self._send(self._calls.update_settings({"logLevel": level})))
+
+    def dataplanes(self) -> list[dict[str, Any]]:
+        return as_list(self._send(self._calls.dataplanes()))
+
+
+class AI_Gateway:
+    """A client of the gateway's admin API.
+
+    ``api_key`` falls back to ``$AI_GATEWAY_API_KEY`` (then the key saved by
+    ``ai-gateway-cli init``); ``url`` to ``$AI_GATEWAY_URL``, the saved
+    context, then http://127.0.0.1:8081.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        url: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.api_key = resolve_key(api_key)
+        self.url = resolve_url(url)
+        self.retry = RetryPolicy(max_retries=max_retries)
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            transport=transport,
+        )
+
+    def send(self, call: Call) -> Any:
+        return send_sync(self._http, call, self.retry)
+
+    def connect(self, cluster: str | None = None, *, create: bool = False) -> ClusterClient:
+        """A client for one cluster (``create=True`` creates it when missing)."""
+        name = resolve_cluster(cluster)
+        if create:
+            self.create_cluster(name)
+        return ClusterClient(self, name)
+
+    def create_cluster(self, name: str) -> dict[str, Any]:
+        return as_object(self.send(calls.create_cluster(name)))
+
+    def clusters(self) -> list[dict[str, Any]]:
+        return as_list(self.send(calls.list_clusters()))
+
+    def health(self) -> dict[str, Any]:
+        return as_object(self.send(calls.health()))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AI_Gateway:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

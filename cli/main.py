@@ -1,0 +1,328 @@
+"""``ai-gateway-cli``: a thin face of the SDK (ai_gateway)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from ai_gateway import GatewayError
+from ai_gateway.calls import load_document
+from ai_gateway.context import SavedContext, resolve_cluster, resolve_url, save_key
+from cli.output import (
+    Output,
+    dataplanes_table,
+    diff_lines,
+    emit_data,
+    routes_table,
+    security_table,
+    stdout,
+)
+from cli.routes import OutputOption, routes_app, security_app
+from cli.session import (
+    ClusterOption,
+    UrlOption,
+    cluster_client,
+    compact,
+    error_message,
+    fail,
+    gateway,
+    reports_errors,
+)
+
+app = typer.Typer(
+    name="ai-gateway-cli",
+    help="Manage an ai-gateway: routes, security, config and status.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(routes_app, name="routes")
+app.add_typer(security_app, name="security")
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        return load_document(path)
+    except OSError as exc:
+        raise fail(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise fail(f"config file {path} is not valid YAML: {exc}") from None
+    except ValueError as exc:
+        raise fail(f"config file {path}: {exc}") from None
+
+
+@app.command()
+@reports_errors
+def init(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="config file that apply uses")
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="cluster to create and use")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="admin API key to save (mode 0600)")
+    ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Save a context (URL, cluster, config file, key) and create the cluster if needed."""
+    saved = SavedContext.load()
+    config_path = None
+    if config is not None:
+        document = _read_config_file(config)
+        config_path = str(config.resolve())
+        if cluster is None and isinstance(document.get("cluster"), str):
+            cluster = document["cluster"]
+    context = SavedContext(
+        url=url or saved.url,
+        cluster=cluster or saved.cluster,
+        config=config_path or saved.config,
+    )
+    path = context.save()
+    if key:
+        save_key(key)
+    stdout.print(f"context saved to {path}", highlight=False)
+    if cluster:
+        result = gateway(url=context.url, api_key=key).create_cluster(cluster)
+        verb = "created" if result.get("created") else "exists:"
+        stdout.print(
+            f"cluster {verb} {cluster} (revision {result['revision']}) at "
+            f"{resolve_url(context.url)}",
+            highlight=False,
+        )
+
+
+def _header_matchers(headers: list[str]) -> list[dict[str, Any]]:
+    matchers: list[dict[str, Any]] = []
+    for header in headers:
+        if "=" in header:
+            name, _, value = header.partition("=")
+            matchers.append({"name": name.strip(), "value": value.strip()})
+        elif "~" in header:
+            name, _, regex = header.partition("~")
+            matchers.append({"name": name.strip(), "regex": regex.strip()})
+        else:
+            matchers.append({"name": header.strip(), "present": True})
+    return matchers
+
+
+def _targets(targets: list[str], weights: list[int], priorities: list[int]) -> list[dict[str, Any]]:
+    if len(weights) > len(targets) or len(priorities) > len(targets):
+        raise fail("give at most one --weight and one --priority per --target, in the same order")
+    return [
+        compact(
+            {
+                "url": url,
+                "weight": weights[i] if i < len(weights) else None,
+                "priority": priorities[i] if i < len(priorities) else None,
+            }
+        )
+        for i, url in enumerate(targets)
+    ]
+
+
+@app.command("add-route")
+@reports_errors
+def add_route(
+    path: Annotated[str, typer.Option("--path", help="request path, like /predict")],
+    target: Annotated[list[str], typer.Option("--target", help="backend URL; repeat for several")],
+    method: Annotated[
+        list[str] | None, typer.Option("--method", help="HTTP method; repeat")
+    ] = None,
+    weight: Annotated[
+        list[int] | None, typer.Option("--weight", help="per --target, in order")
+    ] = None,
+    priority: Annotated[
+        list[int] | None, typer.Option("--priority", help="failover group per --target (0 first)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="route name (default: from the path)")
+    ] = None,
+    match: Annotated[str, typer.Option("--match", help="prefix, exact or regex")] = "prefix",
+    header: Annotated[
+        list[str] | None, typer.Option("--header", help="NAME=VALUE, NAME~REGEX or NAME (present)")
+    ] = None,
+    host: Annotated[
+        list[str] | None, typer.Option("--host", help="Host header to match; repeat")
+    ] = None,
+    strip_prefix: Annotated[
+        bool, typer.Option("--strip-prefix", help="drop the matched prefix upstream")
+    ] = False,
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Add a route: ai-gateway-cli add-route --path /predict --target http://ai-service:8080 --method POST"""
+    document = compact(
+        {
+            "name": name,
+            "path": path,
+            "match": match,
+            "methods": method or None,
+            "targets": _targets(target, weight or [], priority or []),
+            "headers": _header_matchers(header or []) or None,
+            "hosts": host or None,
+            "stripPrefix": strip_prefix,
+        }
+    )
+    route = cluster_client(cluster, url).create_route(**document)
+    if not emit_data(route, output):
+        stdout.print(f"route {route['name']} created (id {route['id']})", highlight=False)
+        routes_table([route])
+
+
+@app.command()
+@reports_errors
+def secure(
+    endpoint: Annotated[str, typer.Option("--endpoint", help="path to secure, like /predict")],
+    auth: Annotated[str, typer.Option("--auth", help="jwt, api-key or none")] = "none",
+    rate_limit: Annotated[
+        str | None, typer.Option("--rate-limit", help="like 100/min (s, min, hour, day)")
+    ] = None,
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Set an endpoint's policy: ai-gateway-cli secure --endpoint /predict --auth jwt --rate-limit 100/min"""
+    policy = cluster_client(cluster, url).secure(endpoint, auth=auth, rate_limit=rate_limit)
+    if not emit_data(policy, output):
+        stdout.print(f"endpoint {policy['endpoint']} secured", highlight=False)
+        security_table([policy])
+
+
+def _config_source(file: Path | None) -> Path:
+    if file is not None:
+        return file
+    saved = SavedContext.load().config
+    if saved is None:
+        raise fail("no config file: pass -f FILE, or run ai-gateway-cli init --config FILE first")
+    return Path(saved)
+
+
+FileOption = Annotated[Path | None, typer.Option("--file", "-f", help="YAML/JSON config document")]
+
+
+@app.command()
+@reports_errors
+def apply(
+    file: FileOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show the changes, apply nothing")
+    ] = False,
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Make the cluster hold exactly the config file (from init --config, or -f)."""
+    document = _read_config_file(_config_source(file))
+    target = cluster or document.get("cluster")
+    result = cluster_client(target if isinstance(target, str) else None, url).apply(
+        document, dry_run=dry_run
+    )
+    if emit_data(result, output):
+        return
+    diff_lines(result)
+    if dry_run:
+        stdout.print("dry run: nothing applied", highlight=False)
+    elif result["applied"]:
+        stdout.print(f"applied: revision {result['revision']}", highlight=False)
+
+
+@app.command()
+def diff(
+    file: FileOption = None,
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Show what apply would change. Exit 0: no changes, 1: changes, 2: error (like kubectl diff)."""
+    try:
+        document = _read_config_file(_config_source(file))
+        target = cluster or document.get("cluster")
+        result = cluster_client(target if isinstance(target, str) else None, url).diff(document)
+    except typer.Exit:
+        raise typer.Exit(2) from None
+    except GatewayError as error:
+        raise fail(error_message(error), code=2) from None
+    except ValueError as error:
+        raise fail(str(error), code=2) from None
+    if not emit_data(result, output):
+        diff_lines(result)
+    raise typer.Exit(1 if result["changes"] else 0)
+
+
+@app.command()
+@reports_errors
+def export(
+    cluster: ClusterOption = None, url: UrlOption = None, output: OutputOption = Output.yaml
+) -> None:
+    """Print the cluster's configuration as a document apply accepts."""
+    document = cluster_client(cluster, url).export()
+    emit_data(document, Output.json if output is Output.json else Output.yaml)
+
+
+@app.command()
+@reports_errors
+def status(
+    cluster: ClusterOption = None, url: UrlOption = None, output: OutputOption = Output.table
+) -> None:
+    """The cluster's revision, what it holds, and its data planes."""
+    client = cluster_client(cluster, url)
+    clusters = {c["name"]: c for c in gateway(url).clusters()}
+    name = resolve_cluster(cluster)
+    if name not in clusters:
+        raise fail(
+            f"cluster '{name}' does not exist; create it with ai-gateway-cli init --cluster {name}"
+        )
+    routes, policies, dataplanes = client.list_routes(), client.list_security(), client.dataplanes()
+    report = {
+        "url": resolve_url(url),
+        "cluster": name,
+        "revision": clusters[name]["revision"],
+        "routes": len(routes),
+        "security": len(policies),
+        "dataplanes": dataplanes,
+    }
+    if emit_data(report, output):
+        return
+    stdout.print(
+        f"cluster [bold]{name}[/bold] at {report['url']}: revision {report['revision']}, "
+        f"{len(routes)} routes, {len(policies)} security policies"
+    )
+    if routes:
+        routes_table(routes)
+    if policies:
+        security_table(policies)
+    if dataplanes:
+        dataplanes_table(dataplanes)
+    else:
+        stdout.print("no data plane has connected yet")
+
+
+@app.command("config")
+@reports_errors
+def config_command(
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="debug, info, warning or error")
+    ] = None,
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Show or change the data-plane settings of a cluster (applied without restarts)."""
+    client = cluster_client(cluster, url)
+    settings = client.set_log_level(log_level) if log_level else client.settings()
+    if not emit_data(settings, output):
+        for key, value in settings.items():
+            stdout.print(f"{key}: {value}", highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Render answers as a table (for people), JSON or YAML (for scripts)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+def emit_data(data: Any, output: Output) -> bool:
+    """Print ``data`` as JSON/YAML; False when the caller should draw a table."""
+    if output is Output.json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return True
+    if output is Output.yaml:
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+        return True
+    return False
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    grid = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    for row in rows:
+        grid.add_row(*("" if cell is None else str(cell) for cell in row))
+    stdout.print(grid)
+
+
+def targets_text(route: dict[str, Any]) -> str:
+    parts = []
+    for target in route.get("targets", []):
+        extra = []
+        if target.get("weight", 1) != 1:
+            extra.append(f"w={target['weight']}")
+        if target.get("priority", 0):
+            extra.append(f"p={target['priority']}")
+        parts.append(target["url"] + (f" ({', '.join(extra)})" if extra else ""))
+    return "\n".join(parts)
+
+
+def routes_table(routes: list[dict[str, Any]]) -> None:
+    table(
+        None,
+        ["NAME", "MATCH", "PATH", "METHODS", "TARGETS", "ID"],
+        [
+            (
+                r["name"],
+                r["match"],
+                r["path"],
+                ",".join(r["methods"]) or "*",
+                targets_text(r),
+                r["id"][:8],
+            )
+            for r in routes
+        ],
+    )
+
+
+def security_table(policies: list[dict[str, Any]]) -> None:
+    table(
+        None,
+        ["ENDPOINT", "AUTH", "RATE LIMIT"],
+        [(p["endpoint"], p["auth"], p.get("rateLimit") or "-") for p in policies],
+    )
+
+
+def dataplanes_table(dataplanes: list[dict[str, Any]]) -> None:
+    table(
+        "data planes",
+        ["NODE", "CLUSTER", "APPLIED VERSION", "CONNECTED", "LAST SEEN", "LAST NACK"],
+        [
+            (
+                d["nodeId"],
+                d["cluster"],
+                d["appliedVersion"] or "-",
+                "yes" if d["connected"] else "no",
+                d["lastSeen"],
+                d.get("lastNack") or "",
+            )
+            for d in dataplanes
+        ],
+    )
+
+
+_SIGNS = {"create": "[green]+[/green]", "update": "[yellow]~[/yellow]", "delete": "[red]-[/red]"}
+
+
+def diff_lines(result: dict[str, Any]) -> None:
+    for change in result["changes"]:
+        stdout.print(
+            f"{_SIGNS[change['action']]} {change['kind']} {change['key']}", highlight=False
+        )
+    summary = result["summary"]
+    if not result["changes"]:
+        stdout.print("no changes")
+    else:
+        stdout.print(
+            f"{summary['create']} to create, {summary['update']} to update, "
+            f"{summary['delete']} to delete",
+            highlight=False,
+        )

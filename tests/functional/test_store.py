@@ -1,0 +1,167 @@
+"""The config store on SQLite and on the real PostgreSQL: transactions, revisions, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane.domain.config import GatewayConfig
+from control_plane.domain.route import RouteSpec
+from control_plane.domain.security import SecuritySpec
+from control_plane.domain.validation import parse
+from control_plane.errors import Conflict, InvalidInput, NotFound, SchemaMismatch
+from control_plane.store.config_store import ConfigStore
+from control_plane.store.database import create_engine, migrate, schema_revision
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def store(engine: AsyncEngine) -> ConfigStore:
+    store = ConfigStore(engine)
+    await store.ensure_cluster("aimlops")
+    return store
+
+
+def route(path: str = "/predict", **fields: Any) -> RouteSpec:
+    return parse(RouteSpec, {"path": path, "target": "http://ai-service:8080", **fields})
+
+
+def document(**fields: Any) -> GatewayConfig:
+    return parse(GatewayConfig, fields)
+
+
+async def test_migrations_upgrade_an_empty_database(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        assert await schema_revision(engine) is None
+        head = await migrate(engine)
+        assert await schema_revision(engine) == head
+        assert await migrate(engine) == head  # a second start changes nothing
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(
+                lambda sync: set(sync.dialect.get_table_names(sync))  # type: ignore[attr-defined]
+            )
+        assert {"clusters", "routes", "security_policies", "dataplanes"} <= tables
+    finally:
+        await engine.dispose()
+
+
+async def test_a_newer_database_is_refused(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    with pytest.raises(SchemaMismatch, match="newer than this release"):
+        await migrate(engine)
+    async with engine.connect() as conn:  # and nothing was touched
+        version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    assert version == "9999_future"
+
+
+async def test_every_change_bumps_the_revision_once(store: ConfigStore) -> None:
+    assert await store.revision("aimlops") == 0
+    record, revision = await store.create_route("aimlops", route())
+    assert revision == 1 and record.name == "predict"
+    _, revision = await store.update_route("aimlops", "predict", route(method="POST"))
+    assert revision == 2
+    _, revision = await store.update_route("aimlops", record.id, route(method="POST"))
+    assert revision == 2, "an update that changes nothing keeps the revision"
+    _, created, revision = await store.put_security(
+        "aimlops",
+        parse(SecuritySpec, {"endpoint": "/predict", "authType": "jwt", "rateLimit": 100}),
+    )
+    assert created and revision == 3
+    assert await store.delete_route("aimlops", record.id) == 4
+    assert await store.revision("aimlops") == 4
+
+
+async def test_conflicts_and_missing_things_change_nothing(store: ConfigStore) -> None:
+    await store.create_route("aimlops", route())
+    with pytest.raises(Conflict, match="already exists"):
+        await store.create_route("aimlops", route())
+    with pytest.raises(NotFound):
+        await store.delete_route("aimlops", "nope")
+    with pytest.raises(NotFound, match="ai-gateway-cli init --cluster ghost"):
+        await store.create_route("ghost", route())
+    assert await store.revision("aimlops") == 1
+    assert [r.name for r in await store.list_routes("aimlops")] == ["predict"]
+
+
+async def test_apply_is_one_transaction_and_idempotent(store: ConfigStore) -> None:
+    await store.create_route("aimlops", route("/old"))
+    desired = document(
+        routes=[
+            {"path": "/predict", "target": "http://ai-service:8080", "methods": ["POST"]},
+            {"path": "/chat", "target": "http://llm-service:5000"},
+        ],
+        security=[{"endpoint": "/predict", "auth": "jwt", "rateLimit": 100}],
+        callback="http://external-service/webhook",
+    )
+    diff, revision = await store.apply("aimlops", desired, dry_run=True)
+    assert revision == 1 and diff.summary() == {"create": 4, "update": 0, "delete": 1}
+    assert [r.name for r in await store.list_routes("aimlops")] == ["old"], "dry run wrote"
+
+    diff, revision = await store.apply("aimlops", desired)
+    assert revision == 2 and not diff.empty
+    assert [r.name for r in await store.list_routes("aimlops")] == ["predict", "chat"]
+
+    diff, revision = await store.apply("aimlops", desired)
+    assert diff.empty and revision == 2, "applying the same document twice changed something"
+    exported = await store.export("aimlops")
+    assert (await store.apply("aimlops", exported))[0].empty
+
+
+async def test_apply_keeps_ids_of_routes_it_updates(store: ConfigStore) -> None:
+    record, _ = await store.create_route("aimlops", route())
+    await store.apply("aimlops", document(routes=[{"path": "/predict", "target": "http://b:1"}]))
+    again = await store.get_route("aimlops", "predict")
+    assert again.id == record.id and again.spec.targets[0].url == "http://b:1"
+
+
+async def test_apply_to_the_wrong_cluster_is_refused(store: ConfigStore) -> None:
+    with pytest.raises(InvalidInput, match="cluster 'other'"):
+        await store.apply("aimlops", document(cluster="other"))
+    assert await store.revision("aimlops") == 0
+
+
+async def test_concurrent_writers_each_get_their_own_revision(store: ConfigStore) -> None:
+    results = await asyncio.gather(
+        *(store.create_route("aimlops", route(f"/r{i}")) for i in range(10))
+    )
+    assert sorted(revision for _, revision in results) == list(range(1, 11))
+    assert len(await store.list_routes("aimlops")) == 10
+
+
+async def test_two_stores_on_one_database_see_each_other(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    """Two control-plane replicas share the database: each reads what the other committed."""
+    first = ConfigStore(engine)
+    await first.ensure_cluster("shared")
+    other_engine = create_engine(database_url)
+    try:
+        second = ConfigStore(other_engine)
+        await first.create_route("shared", route())
+        assert (await second.revisions())["shared"] == 1
+        assert [r.name for r in await second.list_routes("shared")] == ["predict"]
+    finally:
+        await other_engine.dispose()
+
+
+async def test_settings_are_validated_and_versioned(store: ConfigStore) -> None:
+    settings, revision = await store.update_settings("aimlops", {"logLevel": "DEBUG"})
+    assert settings.log_level == "debug" and revision == 1
+    with pytest.raises(InvalidInput) as caught:
+        await store.update_settings("aimlops", {"logLevel": "loud"})
+    assert caught.value.field == "settings.logLevel"
+    assert await store.revision("aimlops") == 1
