@@ -50,9 +50,7 @@ async def test_migrations_upgrade_an_empty_database(database_url: str) -> None:
         assert await schema_revision(engine) == head
         assert await migrate(engine) == head  # a second start changes nothing
         async with engine.connect() as conn:
-            tables = await conn.run_sync(
-                lambda sync: set(sync.dialect.get_table_names(sync))  # type: ignore[attr-defined]
-            )
+            tables = await conn.run_sync(lambda sync: set(sync.dialect.get_table_names(sync)))
         assert {"clusters", "routes", "security_policies", "dataplanes"} <= tables
     finally:
         await engine.dispose()

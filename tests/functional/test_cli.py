@@ -1,0 +1,178 @@
+"""``ai-gateway-cli`` against a real control plane, with the product's commands as written."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.control_plane import ControlPlaneProcess
+
+
+@dataclass
+class Cli:
+    env: dict[str, str]
+    cwd: Path
+
+    def __call__(self, *args: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", *args], env=self.env, cwd=self.cwd,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        if check is not None:
+            assert done.returncode == check, (
+                f"{args}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+
+@pytest.fixture
+def cli(control_plane: ControlPlaneProcess, tmp_path: Path) -> Cli:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_GATEWAY_")}
+    env.update(
+        AI_GATEWAY_HOME=str(tmp_path / "home"),
+        AI_GATEWAY_URL=control_plane.url,
+        AI_GATEWAY_API_KEY=control_plane.api_key,
+        COLUMNS="200",
+    )
+    return Cli(env, tmp_path)
+
+
+def new_cluster() -> str:
+    return f"aimlops-{uuid.uuid4().hex[:8]}"
+
+
+def test_seed_commands_as_written(cli: Cli, control_plane: ControlPlaneProcess) -> None:
+    cluster = new_cluster()
+    key = cli.env["AI_GATEWAY_API_KEY"]
+    out = cli("init", "--cluster", cluster, "--key", key).stdout
+    assert f"cluster created {cluster}" in out
+    credentials = Path(cli.env["AI_GATEWAY_HOME"]) / "credentials"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+
+    cli("add-route", "--path", "/predict", "--target", "http://ai-service:8080", "--method", "POST")
+    cli("add-route", "--path", "/chat", "--target", "http://llm-service:5000")
+    cli("add-route", "--path", "/ml-predict", "--target", "http://model-service:8000")
+    cli("secure", "--endpoint", "/predict", "--auth", "jwt", "--rate-limit", "100/min")
+    cli("secure", "--endpoint", "/chat", "--auth", "api-key", "--rate-limit", "50/min")
+
+    routes = json.loads(cli("routes", "list", "-o", "json").stdout)
+    assert [(r["path"], r["methods"], r["targets"][0]["url"]) for r in routes] == [
+        ("/predict", ["POST"], "http://ai-service:8080"),
+        ("/chat", [], "http://llm-service:5000"),
+        ("/ml-predict", [], "http://model-service:8000"),
+    ]
+    with control_plane.client() as http:
+        policies = http.get("/api/v1/security", params={"cluster": cluster}).json()["security"]
+    assert [(p["endpoint"], p["auth"], p["rateLimit"]) for p in policies] == [
+        ("/chat", "api-key", "50/min"),
+        ("/predict", "jwt", "100/min"),
+    ]
+    table = cli("routes", "list").stdout
+    assert "ml-predict" in table and "http://model-service:8000" in table
+
+
+def test_key_from_the_saved_credentials(cli: Cli) -> None:
+    cluster = new_cluster()
+    cli("init", "--cluster", cluster, "--key", cli.env["AI_GATEWAY_API_KEY"])
+    del cli.env["AI_GATEWAY_API_KEY"]
+    cli("add-route", "--path", "/predict", "--target", "http://ai-service:8080")
+    assert "predict" in cli("routes", "list").stdout
+
+
+def test_init_config_then_apply_and_diff(cli: Cli, tmp_path: Path) -> None:
+    cluster = new_cluster()
+    cli("init", "--cluster", cluster)
+    config = tmp_path / "path" / "to" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        "routes:\n  - path: /predict\n    target: http://ai-service:8080\n    methods: [POST]\n"
+        "security:\n  - endpoint: /predict\n    auth: jwt\n    rateLimit: 100\n"
+        "callback: http://external-service/webhook\n"
+    )
+    cli("init", "--config", "path/to/config.yaml")
+    assert cli("diff", "-f", str(config), check=1).stdout.count("+ ") == 3
+    dry = cli("apply", "--dry-run").stdout
+    assert "3 to create" in dry and "nothing applied" in dry
+    assert "applied: revision 1" in cli("apply").stdout
+    assert "no changes" in cli("apply").stdout
+    cli("diff", "-f", str(config), check=0)
+
+    exported = tmp_path / "exported.yaml"
+    exported.write_text(cli("export").stdout)
+    assert yaml.safe_load(exported.read_text())["routes"][0]["path"] == "/predict"
+    cli("diff", "-f", str(exported), check=0)
+
+    config.write_text(config.read_text().replace("8080", "9090"))
+    changed = cli("diff", "-f", str(config), check=1).stdout
+    assert "~ route predict" in changed
+
+
+def test_errors_in_the_seed_form(cli: Cli, tmp_path: Path) -> None:
+    cluster = new_cluster()
+    cli("init", "--cluster", cluster)
+    bad = cli("add-route", "--path", "predict", "--target", "http://ai-service:8080", check=1)
+    assert bad.stderr.startswith("Error: Invalid route path 'predict'")
+    assert bad.stdout == ""
+
+    bad_target = cli("add-route", "--path", "/x", "--target", "htp://x", check=1)
+    assert "Error: 'htp://x' is not an http(s) URL" in bad_target.stderr
+    assert "targets[0].url" in bad_target.stderr
+
+    bad_rate = cli("secure", "--endpoint", "/x", "--auth", "jwt", "--rate-limit", "lots", check=1)
+    assert "Error: 'lots' is not a rate" in bad_rate.stderr
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("routes: [unclosed\n")
+    assert cli("diff", "-f", str(broken), check=2).stderr.startswith("Error: ")
+    assert cli("apply", "-f", str(tmp_path / "missing.yaml"), check=1).stderr.startswith(
+        "Error: cannot read config file"
+    )
+
+    missing = cli("routes", "get", "nope", check=1)
+    assert "Error: route 'nope' not found" in missing.stderr
+
+    del cli.env["AI_GATEWAY_API_KEY"]
+    no_key = cli("routes", "list", check=1)
+    assert no_key.stderr.startswith("Error: API key required")
+    assert "export AI_GATEWAY_API_KEY" in no_key.stderr
+
+    cli.env["AI_GATEWAY_API_KEY"] = "wrong-key"
+    assert "Error: wrong admin API key" in cli("routes", "list", check=1).stderr
+
+    cli.env["AI_GATEWAY_URL"] = "http://127.0.0.1:9"
+    unreachable = cli("routes", "list", check=1)
+    assert "Error: cannot reach the gateway at http://127.0.0.1:9" in unreachable.stderr
+
+
+def test_routes_get_delete_status_and_log_level(cli: Cli) -> None:
+    cluster = new_cluster()
+    cli("init", "--cluster", cluster)
+    cli("add-route", "--path", "/v1/chat/completions", "--target", "http://a:1", "--weight", "3",
+        "--target", "http://b:1", "--header", "x-model=llama", "--name", "chat")  # fmt: skip
+    route = yaml.safe_load(cli("routes", "get", "chat").stdout)
+    assert [(t["url"], t["weight"]) for t in route["targets"]] == [
+        ("http://a:1", 3),
+        ("http://b:1", 1),
+    ]
+    assert route["headers"] == [
+        {"name": "x-model", "value": "llama", "regex": None, "present": None, "invert": False}
+    ]
+
+    status = json.loads(cli("status", "-o", "json").stdout)
+    assert status["cluster"] == cluster and status["routes"] == 1 and status["revision"] == 1
+    assert "revision 1" in cli("status").stdout
+
+    assert "logLevel: debug" in cli("config", "--log-level", "debug").stdout
+    assert "Error:" in cli("config", "--log-level", "loud", check=1).stderr
+
+    cli("routes", "delete", "chat")
+    assert json.loads(cli("routes", "list", "-o", "json").stdout) == []

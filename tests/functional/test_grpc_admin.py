@@ -1,0 +1,117 @@
+"""The gRPC Admin mirror: same operations, same validation, same key."""
+
+from __future__ import annotations
+
+import grpc
+import httpx
+import pytest
+
+from protos import admin_pb2 as apb
+from protos import admin_pb2_grpc
+from protos import snapshot_pb2 as pb
+from tests.support.control_plane import ControlPlaneProcess
+
+
+def metadata(key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+async def test_route_and_security_round_trip(
+    control_plane: ControlPlaneProcess, cluster: str
+) -> None:
+    auth = metadata(control_plane.api_key)
+    async with grpc.aio.insecure_channel(control_plane.grpc_target) as channel:
+        admin = admin_pb2_grpc.AdminStub(channel)
+        route = pb.Route(
+            path=pb.PathMatch(kind=pb.PathMatch.PREFIX, value="/predict"),
+            methods=["POST"],
+            targets=[
+                pb.Target(url="http://ai-service:8080"),
+                pb.Target(url="http://ai-2:8080", weight=3),
+            ],
+        )
+        created = await admin.CreateRoute(
+            apb.CreateRouteRequest(cluster=cluster, route=route), metadata=auth
+        )
+        assert created.name == "predict" and created.id
+        assert [(t.url, t.weight) for t in created.targets] == [
+            ("http://ai-service:8080", 1),
+            ("http://ai-2:8080", 3),
+        ]
+
+        listed = await admin.ListRoutes(apb.ListRoutesRequest(cluster=cluster), metadata=auth)
+        assert [r.id for r in listed.routes] == [created.id] and listed.revision == 1
+
+        updated = await admin.UpdateRoute(
+            apb.UpdateRouteRequest(cluster=cluster, id="predict",
+                                   route=pb.Route(path=pb.PathMatch(value="/predict"),
+                                                  targets=[pb.Target(url="http://ai-3:9000")])),
+            metadata=auth,
+        )  # fmt: skip
+        assert [t.url for t in updated.targets] == ["http://ai-3:9000"]
+
+        policy = await admin.PutSecurityPolicy(
+            apb.PutSecurityPolicyRequest(
+                cluster=cluster,
+                policy=pb.SecurityPolicy(endpoint="predict", auth=pb.SecurityPolicy.JWT,
+                                         rate_limit=pb.RateLimit(requests=100, period_seconds=60)),
+            ),
+            metadata=auth,
+        )  # fmt: skip
+        assert policy.endpoint == "/predict" and policy.rate_limit.requests == 100
+
+        # The REST API sees what gRPC wrote.
+        with control_plane.client() as http:
+            rest = http.get("/api/v1/security", params={"cluster": cluster}).json()["security"]
+        assert [(p["endpoint"], p["auth"], p["rateLimit"]) for p in rest] == [
+            ("/predict", "jwt", "100/min")
+        ]
+
+        deleted = await admin.DeleteRoute(
+            apb.DeleteRouteRequest(cluster=cluster, id=created.id), metadata=auth
+        )
+        assert deleted.revision == 4
+
+
+async def test_invalid_route_names_the_field(
+    control_plane: ControlPlaneProcess, cluster: str
+) -> None:
+    async with grpc.aio.insecure_channel(control_plane.grpc_target) as channel:
+        admin = admin_pb2_grpc.AdminStub(channel)
+        bad = pb.Route(path=pb.PathMatch(value="predict"), targets=[pb.Target(url="http://a")])
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await admin.CreateRoute(apb.CreateRouteRequest(cluster=cluster, route=bad),
+                                    metadata=metadata(control_plane.api_key))  # fmt: skip
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "Invalid route path" in (caught.value.details() or "")
+        assert ("field", "path") in tuple(caught.value.trailing_metadata() or ())
+    with httpx.Client(base_url=control_plane.url,
+                      headers={"Authorization": f"Bearer {control_plane.api_key}"}) as http:  # fmt: skip
+        assert http.get("/api/v1/routes", params={"cluster": cluster}).json()["routes"] == []
+
+
+@pytest.mark.parametrize("key", ["", "wrong"])
+async def test_admin_needs_the_key(control_plane: ControlPlaneProcess, key: str) -> None:
+    async with grpc.aio.insecure_channel(control_plane.grpc_target) as channel:
+        admin = admin_pb2_grpc.AdminStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await admin.ListRoutes(apb.ListRoutesRequest(), metadata=metadata(key) if key else None)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_not_found_and_conflict_codes(
+    control_plane: ControlPlaneProcess, cluster: str
+) -> None:
+    auth = metadata(control_plane.api_key)
+    async with grpc.aio.insecure_channel(control_plane.grpc_target) as channel:
+        admin = admin_pb2_grpc.AdminStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await admin.GetRoute(apb.GetRouteRequest(cluster=cluster, id="nope"), metadata=auth)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        route = pb.Route(path=pb.PathMatch(value="/x"), targets=[pb.Target(url="http://a")])
+        await admin.CreateRoute(apb.CreateRouteRequest(cluster=cluster, route=route), metadata=auth)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await admin.CreateRoute(
+                apb.CreateRouteRequest(cluster=cluster, route=route), metadata=auth
+            )
+        assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS

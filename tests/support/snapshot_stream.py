@@ -1,0 +1,59 @@
+"""A data plane's side of the ConfigDiscovery stream, driven by hand in tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from types import TracebackType
+
+import grpc
+
+from protos import discovery_pb2 as dpb
+from protos import discovery_pb2_grpc
+from protos import snapshot_pb2 as pb
+
+
+class SnapshotStream:
+    def __init__(self, target: str, cluster: str, node_id: str, version: str = "") -> None:
+        self._channel = grpc.aio.insecure_channel(target)
+        self._outbox: asyncio.Queue[dpb.DiscoveryRequest | None] = asyncio.Queue()
+        self.node = dpb.Node(
+            id=node_id, cluster=cluster, software_version="test", hostname="test-host"
+        )
+        self._outbox.put_nowait(dpb.DiscoveryRequest(node=self.node, version_info=version))
+        stub = discovery_pb2_grpc.ConfigDiscoveryStub(self._channel)
+        self._call = stub.StreamSnapshots(self._requests())
+
+    async def _requests(self) -> AsyncIterator[dpb.DiscoveryRequest]:
+        while (request := await self._outbox.get()) is not None:
+            yield request
+
+    async def next(self, timeout: float = 5.0) -> tuple[pb.Snapshot, str]:
+        response = await asyncio.wait_for(self._call.read(), timeout)
+        assert response is not grpc.aio.EOF, "the control plane closed the stream"
+        return response.snapshot, response.nonce
+
+    def ack(self, snapshot: pb.Snapshot, nonce: str) -> None:
+        self._outbox.put_nowait(
+            dpb.DiscoveryRequest(version_info=snapshot.version, response_nonce=nonce)
+        )
+
+    def nack(self, held_version: str, nonce: str, reason: str) -> None:
+        self._outbox.put_nowait(
+            dpb.DiscoveryRequest(
+                version_info=held_version, response_nonce=nonce, error_detail=reason
+            )
+        )
+
+    async def close(self) -> None:
+        self._outbox.put_nowait(None)
+        self._call.cancel()
+        await self._channel.close()
+
+    async def __aenter__(self) -> SnapshotStream:
+        return self
+
+    async def __aexit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        await self.close()
