@@ -1,0 +1,78 @@
+"""``ai-gateway-data-plane``: one process, or ``--workers N`` forked processes on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+from data_plane.logs import configure_logging
+from data_plane.process import DataPlane
+from data_plane.settings import DataPlaneSettings, parse_args
+
+
+async def _serve(settings: DataPlaneSettings, worker: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    plane = DataPlane(settings, worker=worker)
+    try:
+        await plane.start()
+        await stop.wait()
+    finally:
+        await plane.stop()
+
+
+def _run_worker(settings: DataPlaneSettings, worker: int) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        asyncio.run(_serve(settings, worker))
+    except OSError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _supervise(settings: DataPlaneSettings) -> None:
+    """Fork the workers (before any event loop or gRPC exists) and wait for them."""
+    children: list[int] = []
+    for worker in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:
+            _run_worker(settings, worker)
+            os._exit(0)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for child in children:
+        _, code = os.waitpid(child, 0)
+        status = status or os.waitstatus_to_exitcode(code)
+    raise SystemExit(status)
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_args(argv)
+    configure_logging(settings.log_level)
+    if settings.workers == 1:
+        _run_worker(settings, 0)
+    else:
+        _supervise(settings)
+
+
+if __name__ == "__main__":
+    main()

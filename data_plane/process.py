@@ -1,0 +1,158 @@
+"""One data-plane worker: proxy and ops listeners, the snapshot stream, the cache file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from data_plane.errors import CacheFileInvalid, SnapshotRejected
+from data_plane.logs import set_level
+from data_plane.ops.server import build_ops_app
+from data_plane.proxy.forward import ForwardOptions
+from data_plane.proxy.handler import API_PREFIX, ProxyHandler
+from data_plane.runtime.compile import compile_snapshot
+from data_plane.runtime.config import RuntimeConfig
+from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
+from data_plane.settings import DataPlaneSettings
+from data_plane.sync.discovery_client import DiscoveryClient
+from data_plane.sync.snapshot_file import cache_path, read_snapshot
+from data_plane.upstream.targets import Target, UpstreamGroup
+
+log = logging.getLogger("ai_gateway.data_plane")
+
+
+def _api_route(admin_url: str) -> CompiledRoute:
+    """/api/v1/* on the proxy port goes to the control plane's REST API, path unchanged."""
+    return CompiledRoute(
+        id="control-plane-api", name="control-plane-api", kind="prefix", path=API_PREFIX,
+        methods=None, headers=(), hosts=None,
+        upstream=UpstreamGroup((Target.parse(admin_url, 1, 0),)),
+        timeouts=RouteTimeouts(connect=5.0, first_byte=60.0, idle=60.0, total=None),
+    )  # fmt: skip
+
+
+def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+@dataclass
+class DataPlane:
+    settings: DataPlaneSettings
+    worker: int = 0
+    proxy_port: int = 0
+    ops_port: int = 0
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _cleanups: list[object] = field(default_factory=list)
+
+    def _node_id(self) -> str:
+        base = self.settings.node_id
+        return f"{base}-w{self.worker}" if self.settings.workers > 1 else base
+
+    def _apply(self, config: RuntimeConfig) -> None:
+        self.handler.swap(config)
+        set_level(config.settings.log_level)
+
+    async def start(self) -> None:
+        settings = self.settings
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=30)
+        self.session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
+        api_route = _api_route(settings.admin_url) if settings.admin_url else None
+        self.handler = ProxyHandler(self.session, ForwardOptions(settings.max_body_bytes), api_route)
+        cache_file = cache_path(settings.cache_dir, settings.cluster)
+        self.discovery = DiscoveryClient(
+            settings.control_plane, settings.cluster, self._node_id(), cache_file, self._apply
+        )
+        await self._load_cache(cache_file)
+
+        reuse = settings.workers > 1
+        proxy_sock = _bind(*settings.listen, reuse_port=reuse)
+        self.proxy_port = proxy_sock.getsockname()[1]
+        server = web.Server(self.handler, handler_cancellation=True, access_log=None)
+        loop = asyncio.get_running_loop()
+        self._proxy_server = await loop.create_server(server, sock=proxy_sock, backlog=1024)
+        self._lowlevel = server
+
+        ops_runner = web.AppRunner(build_ops_app(self.ready, self.status), access_log=None)
+        await ops_runner.setup()
+        ops_sock = _bind(*settings.ops_listen, reuse_port=reuse)
+        self.ops_port = ops_sock.getsockname()[1]
+        await web.SockSite(ops_runner, ops_sock).start()
+        self._ops_runner = ops_runner
+
+        self._tasks.append(asyncio.create_task(self.discovery.run(), name="snapshot-stream"))
+        log.info("data plane %s serving on %s:%d (ops %s:%d), cluster %s, control plane %s",
+                 self._node_id(), settings.listen[0], self.proxy_port, settings.ops_listen[0],
+                 self.ops_port, settings.cluster, settings.control_plane)  # fmt: skip
+        if settings.ready_file and self.worker == 0:
+            self._write_ready_file(settings.ready_file)
+
+    async def _load_cache(self, cache_file: Path) -> None:
+        try:
+            snapshot = await asyncio.to_thread(read_snapshot, cache_file)
+            config = await asyncio.to_thread(compile_snapshot, snapshot)
+        except CacheFileInvalid as exc:
+            if cache_file.exists():
+                log.error("%s", exc)
+            else:
+                log.info("no cached snapshot yet; waiting for the control plane")
+            return
+        except SnapshotRejected as exc:
+            log.error("the cached snapshot %s cannot be used: %s", cache_file, exc)
+            return
+        self.discovery.adopt(config)
+        log.info("serving cached snapshot %s until the control plane answers", config.version)
+
+    def ready(self) -> bool:
+        return self.handler.config is not None
+
+    def status(self) -> dict[str, object]:
+        config = self.handler.config
+        return {
+            "node": self._node_id(),
+            "cluster": self.settings.cluster,
+            "version": config.version if config else None,
+            "routes": config.routes.count if config else 0,
+            "controlPlaneConnected": self.discovery.connected,
+            "lastError": self.discovery.last_error or None,
+        }
+
+    def _write_ready_file(self, path: str) -> None:
+        directory = os.path.dirname(os.path.abspath(path))
+        with tempfile.NamedTemporaryFile("w", dir=directory, delete=False) as handle:
+            json.dump({"proxy_port": self.proxy_port, "ops_port": self.ops_port,
+                       "pid": os.getpid()}, handle)  # fmt: skip
+        os.replace(handle.name, path)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if hasattr(self, "_proxy_server"):
+            self._proxy_server.close()
+            await self._lowlevel.shutdown(timeout=5)
+            await self._proxy_server.wait_closed()
+        if hasattr(self, "_ops_runner"):
+            await self._ops_runner.cleanup()
+        if hasattr(self, "session"):
+            await self.session.close()

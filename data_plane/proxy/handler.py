@@ -1,0 +1,81 @@
+"""The request path: normalise, match a route, pick a target, forward.
+
+Everything it reads per request was built once per snapshot (RuntimeConfig)
+or once per process (the session, the control-plane API route).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from aiohttp import web
+
+from data_plane.errors import UnsafePath
+from data_plane.proxy.errors import error_response
+from data_plane.proxy.forward import ForwardOptions, forward
+from data_plane.proxy.headers import request_id_of
+from data_plane.runtime.config import RuntimeConfig
+from data_plane.runtime.path import normalise_path
+from data_plane.runtime.routes import CompiledRoute, MethodNotAllowed
+
+log = logging.getLogger("ai_gateway.data_plane.proxy")
+
+API_PREFIX = "/api/v1"
+
+
+class ProxyHandler:
+    """Serves client traffic from whichever RuntimeConfig is current."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        options: ForwardOptions,
+        api_route: CompiledRoute | None = None,
+    ) -> None:
+        self.session = session
+        self.options = options
+        self.api_route = api_route  # /api/v1/* to the control plane's REST API, when enabled
+        self.config: RuntimeConfig | None = None
+
+    def swap(self, config: RuntimeConfig) -> None:
+        """Replace the whole config at once; requests in flight keep the one they started with."""
+        self.config = config
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        request_id = request_id_of(request.headers)
+        raw_path = request.raw_path.partition("?")[0]
+        try:
+            path = normalise_path(raw_path)
+        except UnsafePath as exc:
+            return error_response(400, "invalid_path", f"invalid request path: {exc}",
+                                  request_id=request_id)  # fmt: skip
+        route = self.api_route if self._is_api(path) else None
+        if route is None:
+            config = self.config
+            if config is None:
+                return error_response(503, "not_ready", "the gateway has no configuration yet",
+                                      request_id=request_id, headers={"Retry-After": "1"})  # fmt: skip
+            found = config.routes.match(path, request.method, request.headers, request.host)
+            if found is None:
+                return error_response(404, "no_route", f"no route for {request.method} {path}",
+                                      request_id=request_id)  # fmt: skip
+            if isinstance(found, MethodNotAllowed):
+                allow = ", ".join(sorted(found.allowed))
+                return error_response(
+                    405, "method_not_allowed", f"{request.method} is not allowed on {path}; use {allow}",
+                    request_id=request_id, headers={"Allow": allow},
+                )  # fmt: skip
+            route = found.route
+        target = route.upstream.pick()
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        client_ip = peer[0] if peer else ""
+        return await forward(
+            request, self.session, route, target, route.upstream_path(path),
+            request_id=request_id, client_ip=client_ip, options=self.options,
+        )  # fmt: skip
+
+    def _is_api(self, path: str) -> bool:
+        return self.api_route is not None and (
+            path == API_PREFIX or path.startswith(API_PREFIX + "/")
+        )

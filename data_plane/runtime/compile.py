@@ -1,0 +1,98 @@
+"""Compile a snapshot once, before it serves: a snapshot that cannot compile is NACKed.
+
+The control plane validates everything already; this is the second line
+(a newer control plane, a corrupted cache file), and it turns the snapshot
+into lookups so the request path never parses or validates anything.
+"""
+
+from __future__ import annotations
+
+import re
+
+from data_plane.errors import SnapshotRejected
+from data_plane.runtime.config import DataPlaneSettings, RuntimeConfig
+from data_plane.runtime.matchers import HeaderKind, HeaderMatcher, HostMatcher
+from data_plane.runtime.routes import CompiledRoute, PathKind, RouteTable, RouteTimeouts
+from data_plane.upstream.targets import Target, UpstreamGroup
+from protos import snapshot_pb2 as pb
+
+_PATH_KINDS: dict[int, PathKind] = {
+    pb.PathMatch.PREFIX: "prefix",
+    pb.PathMatch.EXACT: "exact",
+    pb.PathMatch.REGEX: "regex",
+}
+_HEADER_KINDS: dict[int, HeaderKind] = {
+    pb.HeaderMatch.EXACT: "exact",
+    pb.HeaderMatch.REGEX: "regex",
+    pb.HeaderMatch.PRESENT: "present",
+}
+
+
+def _regex(pattern: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise SnapshotRejected(f"{where}: invalid regex {pattern!r}: {exc}") from None
+
+
+def _header(header: pb.HeaderMatch, where: str) -> HeaderMatcher:
+    kind = _HEADER_KINDS.get(header.kind)
+    if kind is None or not header.name:
+        raise SnapshotRejected(f"{where}: unknown header match")
+    pattern = _regex(header.value, where) if kind == "regex" else None
+    return HeaderMatcher(header.name.lower(), kind, header.value, pattern, header.invert)
+
+
+def compile_route(route: pb.Route) -> CompiledRoute:
+    where = f"route {route.name or route.id}"
+    kind = _PATH_KINDS.get(route.path.kind)
+    if kind is None:
+        raise SnapshotRejected(f"{where}: unknown path match kind {route.path.kind}")
+    if kind != "regex" and not route.path.value.startswith("/"):
+        raise SnapshotRejected(f"{where}: path {route.path.value!r} does not start with '/'")
+    if not route.targets:
+        raise SnapshotRejected(f"{where}: no targets")
+    try:
+        targets = tuple(Target.parse(t.url, t.weight, t.priority) for t in route.targets)
+    except ValueError as exc:
+        raise SnapshotRejected(f"{where}: {exc}") from None
+    if all(t.weight == 0 for t in targets):
+        raise SnapshotRejected(f"{where}: every target has weight 0")
+    timeouts = route.timeouts
+    return CompiledRoute(
+        id=route.id,
+        name=route.name,
+        kind=kind,
+        path=route.path.value,
+        methods=frozenset(m.upper() for m in route.methods) or None,
+        headers=tuple(_header(h, where) for h in route.headers),
+        hosts=HostMatcher.of(list(route.hosts)),
+        upstream=UpstreamGroup(targets),
+        timeouts=RouteTimeouts(
+            connect=timeouts.connect_seconds or 5.0,
+            first_byte=timeouts.first_byte_seconds or 120.0,
+            idle=timeouts.idle_seconds or 120.0,
+            total=timeouts.total_seconds or None,
+        ),
+        strip_prefix=route.strip_prefix,
+        rewrite_prefix=route.rewrite_prefix or None,
+        regex=_regex(route.path.value, where) if kind == "regex" else None,
+    )
+
+
+def compile_snapshot(snapshot: pb.Snapshot) -> RuntimeConfig:
+    if not snapshot.version:
+        raise SnapshotRejected("snapshot has no version")
+    table = RouteTable()
+    for route in snapshot.routes:
+        table.add(compile_route(route))
+    return RuntimeConfig(
+        cluster=snapshot.cluster,
+        version=snapshot.version,
+        revision=snapshot.revision,
+        routes=table,
+        settings=DataPlaneSettings(
+            log_level=snapshot.settings.log_level or "info",
+            callback_url=snapshot.settings.callback_url,
+        ),
+    )

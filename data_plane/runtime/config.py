@@ -1,0 +1,22 @@
+"""RuntimeConfig: one snapshot compiled into the immutable objects the hot path reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from data_plane.runtime.routes import RouteTable
+
+
+@dataclass(frozen=True, slots=True)
+class DataPlaneSettings:
+    log_level: str = "info"
+    callback_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    cluster: str
+    version: str
+    revision: int
+    routes: RouteTable
+    settings: DataPlaneSettings

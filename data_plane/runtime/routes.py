@@ -1,0 +1,119 @@
+"""A compiled route and the table that finds one per request in a few dict lookups.
+
+Precedence is deterministic: exact paths, then the longest matching prefix
+(by segment), then regexes in declared order. Within one path, routes are
+tried in declared order; a route whose path matches but whose methods do not
+makes the answer 405 (with ``Allow``) when nothing else matches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from data_plane.runtime.matchers import HeaderMatcher, HostMatcher
+from data_plane.upstream.targets import UpstreamGroup
+
+PathKind = Literal["prefix", "exact", "regex"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTimeouts:
+    connect: float
+    first_byte: float
+    idle: float
+    total: float | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledRoute:
+    id: str
+    name: str
+    kind: PathKind
+    path: str
+    methods: frozenset[str] | None  # None: any method
+    headers: tuple[HeaderMatcher, ...]
+    hosts: HostMatcher | None
+    upstream: UpstreamGroup
+    timeouts: RouteTimeouts
+    strip_prefix: bool = False
+    rewrite_prefix: str | None = None
+    regex: re.Pattern[str] | None = None
+
+    def matches_context(self, headers: Mapping[str, str], host: str) -> bool:
+        if self.hosts is not None and not self.hosts.matches(host):
+            return False
+        return all(h.matches(headers) for h in self.headers)
+
+    def upstream_path(self, path: str) -> str:
+        """The path sent to the backend: stripped or rewritten when the route says so."""
+        if self.kind == "regex" or not (self.strip_prefix or self.rewrite_prefix is not None):
+            return path
+        prefix = self.path.rstrip("/")
+        rest = path[len(prefix) :]
+        base = (self.rewrite_prefix or "").rstrip("/")
+        joined = base + rest
+        return joined if joined.startswith("/") else "/" + joined
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    route: CompiledRoute
+
+
+@dataclass(frozen=True, slots=True)
+class MethodNotAllowed:
+    allowed: frozenset[str]
+
+
+@dataclass(slots=True)
+class RouteTable:
+    exact: dict[str, list[CompiledRoute]] = field(default_factory=dict)
+    prefix: dict[str, list[CompiledRoute]] = field(default_factory=dict)
+    regex: list[CompiledRoute] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, route: CompiledRoute) -> None:
+        self.count += 1
+        if route.kind == "exact":
+            self.exact.setdefault(route.path, []).append(route)
+        elif route.kind == "prefix":
+            key = route.path.rstrip("/") or "/"
+            self.prefix.setdefault(key, []).append(route)
+        else:
+            self.regex.append(route)
+
+    def _candidates(self, path: str) -> list[list[CompiledRoute]]:
+        found = []
+        exact = self.exact.get(path)
+        if exact:
+            found.append(exact)
+        if self.prefix:
+            key = path.rstrip("/") or "/"
+            while True:
+                routes = self.prefix.get(key)
+                if routes:
+                    found.append(routes)
+                if key == "/":
+                    break
+                key = key[: key.rfind("/")] or "/"
+        if self.regex:
+            matching = [r for r in self.regex if r.regex is not None and r.regex.fullmatch(path)]
+            if matching:
+                found.append(matching)
+        return found
+
+    def match(
+        self, path: str, method: str, headers: Mapping[str, str], host: str
+    ) -> RouteMatch | MethodNotAllowed | None:
+        allowed: set[str] = set()
+        for routes in self._candidates(path):
+            for route in routes:
+                if not route.matches_context(headers, host):
+                    continue
+                if route.methods is None or method in route.methods:
+                    return RouteMatch(route)
+                allowed |= route.methods
+        return MethodNotAllowed(frozenset(allowed)) if allowed else None

@@ -1,0 +1,115 @@
+"""A real HTTP backend for gateway tests, run as its own process.
+
+    /echo/...                 echoes method, path, query, headers and body as JSON
+    /sse?n=5&delay=0.05       n server-sent events, `delay` seconds apart
+    /slow?delay=2             answers after `delay` seconds
+    /stall?after=2&n=5        sends `after` events, then stalls until the client goes away
+    /hold                     holds the request until the client disconnects
+    /stats                    {"held": requests held now, "released": holds ended by a disconnect}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+
+from aiohttp import web
+
+STATE = {"held": 0, "released": 0}
+
+
+async def echo(request: web.Request) -> web.Response:
+    body = await request.read()
+    return web.json_response(
+        {
+            "method": request.method,
+            "path": request.path,
+            "raw_path": request.raw_path,
+            "query": request.query_string,
+            "headers": {k: v for k, v in request.headers.items()},
+            "body_length": len(body),
+            "body": body[:1024].decode("utf-8", "replace"),
+            "server": os.environ.get("UPSTREAM_NAME", ""),
+        }
+    )
+
+
+async def sse(request: web.Request) -> web.StreamResponse:
+    count = int(request.query.get("n", "5"))
+    delay = float(request.query.get("delay", "0.05"))
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    for index in range(count):
+        await response.write(f"data: {json.dumps({'index': index})}\n\n".encode())
+        await asyncio.sleep(delay)
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(float(request.query.get("delay", "2")))
+    return web.json_response({"slow": True})
+
+
+async def _wait_for_disconnect(request: web.Request) -> None:
+    STATE["held"] += 1
+    try:
+        while request.transport is not None and not request.transport.is_closing():
+            await asyncio.sleep(0.02)
+    finally:
+        STATE["held"] -= 1
+        STATE["released"] += 1
+
+
+async def stall(request: web.Request) -> web.StreamResponse:
+    after = int(request.query.get("after", "2"))
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for index in range(after):
+        await response.write(f"data: {index}\n\n".encode())
+    await _wait_for_disconnect(request)
+    return response
+
+
+async def hold(request: web.Request) -> web.Response:
+    await _wait_for_disconnect(request)
+    return web.json_response({"held": True})
+
+
+async def stats(_request: web.Request) -> web.Response:
+    return web.json_response(STATE)
+
+
+def build_app() -> web.Application:
+    app = web.Application(client_max_size=64 << 20)
+    app.router.add_route("*", "/echo{tail:.*}", echo)
+    app.router.add_get("/sse", sse)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/stall", stall)
+    app.router.add_get("/hold", hold)
+    app.router.add_get("/stats", stats)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
+
+
+async def serve(ready_file: str, port: int) -> None:
+    sock = socket.create_server(("127.0.0.1", port), reuse_port=False)
+    runner = web.AppRunner(build_app(), access_log=None, handler_cancellation=True)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    with open(ready_file + ".tmp", "w") as handle:
+        json.dump({"port": sock.getsockname()[1], "pid": os.getpid()}, handle)
+    os.replace(ready_file + ".tmp", ready_file)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ready-file", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    asyncio.run(serve(args.ready_file, args.port))
