@@ -77,7 +77,9 @@ class DataPlane:
             connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
         )
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
-        self.handler = ProxyHandler(self.session, ForwardOptions(settings.max_body_bytes), api_route)
+        self.handler = ProxyHandler(
+            self.session, ForwardOptions(settings.max_body_bytes), api_route
+        )
         cache_file = cache_path(settings.cache_dir, settings.cluster)
         self.discovery = DiscoveryClient(
             settings.control_plane, settings.cluster, self._node_id(), cache_file, self._apply
@@ -111,7 +113,7 @@ class DataPlane:
             snapshot = await asyncio.to_thread(read_snapshot, cache_file)
             config = await asyncio.to_thread(compile_snapshot, snapshot)
         except CacheFileInvalid as exc:
-            if cache_file.exists():
+            if await asyncio.to_thread(cache_file.exists):
                 log.error("%s", exc)
             else:
                 log.info("no cached snapshot yet; waiting for the control plane")

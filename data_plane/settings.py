@@ -42,31 +42,67 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         description="Proxies client traffic to AI backends, configured by the control plane.",
     )
     add = parser.add_argument
-    add("--control-plane", default=env("AI_GATEWAY_CONTROL_PLANE", "127.0.0.1:50051"),
-        help="control-plane gRPC address (AI_GATEWAY_CONTROL_PLANE)")
+    add(
+        "--control-plane",
+        default=env("AI_GATEWAY_CONTROL_PLANE", "127.0.0.1:50051"),
+        help="control-plane gRPC address (AI_GATEWAY_CONTROL_PLANE)",
+    )
     add("--cluster", default=env("AI_GATEWAY_CLUSTER", "default"), help="AI_GATEWAY_CLUSTER")
-    add("--listen", default=env("AI_GATEWAY_LISTEN", "0.0.0.0:8080"),
-        help="proxy listener (AI_GATEWAY_LISTEN)")
-    add("--ops-listen", default=env("AI_GATEWAY_OPS_LISTEN", "127.0.0.1:9901"),
-        help="/healthz, /readyz and /metrics (AI_GATEWAY_OPS_LISTEN)")
-    add("--cache-dir", default=env("AI_GATEWAY_CACHE_DIR", ".ai-gateway/cache"),
-        help="where the last applied snapshot is kept (AI_GATEWAY_CACHE_DIR)")
-    add("--workers", type=int, default=int(env("AI_GATEWAY_WORKERS", "1")),
-        help="processes sharing the listen port (AI_GATEWAY_WORKERS)")
-    add("--node-id", default=env("AI_GATEWAY_NODE_ID", f"{socket.gethostname()}-{os.getpid()}"),
-        help="this data plane's name at the control plane (AI_GATEWAY_NODE_ID)")
-    add("--admin-url", default=env("AI_GATEWAY_ADMIN_URL"),
+    add(
+        "--listen",
+        default=env("AI_GATEWAY_LISTEN", "0.0.0.0:8080"),
+        help="proxy listener (AI_GATEWAY_LISTEN)",
+    )
+    add(
+        "--ops-listen",
+        default=env("AI_GATEWAY_OPS_LISTEN", "127.0.0.1:9901"),
+        help="/healthz, /readyz and /metrics (AI_GATEWAY_OPS_LISTEN)",
+    )
+    add(
+        "--cache-dir",
+        default=env("AI_GATEWAY_CACHE_DIR", ".ai-gateway/cache"),
+        help="where the last applied snapshot is kept (AI_GATEWAY_CACHE_DIR)",
+    )
+    add(
+        "--workers",
+        type=int,
+        default=int(env("AI_GATEWAY_WORKERS", "1")),
+        help="processes sharing the listen port (AI_GATEWAY_WORKERS)",
+    )
+    add(
+        "--node-id",
+        default=env("AI_GATEWAY_NODE_ID", f"{socket.gethostname()}-{os.getpid()}"),
+        help="this data plane's name at the control plane (AI_GATEWAY_NODE_ID)",
+    )
+    add(
+        "--admin-url",
+        default=env("AI_GATEWAY_ADMIN_URL"),
         help="control-plane REST URL that /api/v1 is forwarded to "
-             "(AI_GATEWAY_ADMIN_URL; default http://<control-plane host>:8081)")
-    add("--no-api-forward", action="store_true",
+        "(AI_GATEWAY_ADMIN_URL; default http://<control-plane host>:8081)",
+    )
+    add(
+        "--no-api-forward",
+        action="store_true",
         default=_flag(env("AI_GATEWAY_NO_API_FORWARD", "false")),
-        help="do not forward /api/v1 to the control plane (AI_GATEWAY_NO_API_FORWARD)")
-    add("--max-body-bytes", type=int, default=int(env("AI_GATEWAY_MAX_BODY_BYTES", str(16 << 20))),
-        help="larger request bodies get 413 (AI_GATEWAY_MAX_BODY_BYTES)")
-    add("--log-level", default=env("AI_GATEWAY_LOG_LEVEL", "info"),
-        choices=["debug", "info", "warning", "error"], help="AI_GATEWAY_LOG_LEVEL")
-    add("--ready-file", default=env("AI_GATEWAY_READY_FILE"),
-        help="write the bound ports here as JSON once serving (AI_GATEWAY_READY_FILE)")
+        help="do not forward /api/v1 to the control plane (AI_GATEWAY_NO_API_FORWARD)",
+    )
+    add(
+        "--max-body-bytes",
+        type=int,
+        default=int(env("AI_GATEWAY_MAX_BODY_BYTES", str(16 << 20))),
+        help="larger request bodies get 413 (AI_GATEWAY_MAX_BODY_BYTES)",
+    )
+    add(
+        "--log-level",
+        default=env("AI_GATEWAY_LOG_LEVEL", "info"),
+        choices=["debug", "info", "warning", "error"],
+        help="AI_GATEWAY_LOG_LEVEL",
+    )
+    add(
+        "--ready-file",
+        default=env("AI_GATEWAY_READY_FILE"),
+        help="write the bound ports here as JSON once serving (AI_GATEWAY_READY_FILE)",
+    )
     args = parser.parse_args(argv)  # fmt: skip
     if args.workers < 1:
         raise SystemExit("Error: --workers must be at least 1")
@@ -75,7 +111,9 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
     cp_host, _ = host_port(args.control_plane, "--control-plane")
     admin_url = None
     if not args.no_api_forward:
-        admin_url = args.admin_url or f"http://{cp_host if cp_host != '0.0.0.0' else '127.0.0.1'}:8081"
+        admin_url = (
+            args.admin_url or f"http://{cp_host if cp_host != '0.0.0.0' else '127.0.0.1'}:8081"
+        )
     return DataPlaneSettings(
         control_plane=args.control_plane,
         cluster=args.cluster,

@@ -20,7 +20,9 @@ def error_response(
 ) -> web.Response:
     kind = "invalid_request_error" if status < 500 else "gateway_error"
     body = orjson.dumps({"error": {"message": message, "type": kind, "code": code}})
-    response = web.Response(status=status, body=body, content_type="application/json", headers=headers)
+    response = web.Response(
+        status=status, body=body, content_type="application/json", headers=headers
+    )
     if request_id is not None:
         response.headers["X-Request-Id"] = request_id
     return response

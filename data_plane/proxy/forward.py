@@ -30,18 +30,31 @@ class BodyTooLarge(Exception):
     pass
 
 
+class _LimitedBody:
+    """Stream the client's body upstream, stopping at the limit.
+
+    The client library wraps errors raised while it sends a body, so the
+    verdict is kept here for the caller to read.
+    """
+
+    def __init__(self, request: web.BaseRequest, limit: int) -> None:
+        self._request = request
+        self._limit = limit
+        self.exceeded = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._request.content.iter_any():
+            seen += len(chunk)
+            if seen > self._limit:
+                self.exceeded = True
+                raise BodyTooLarge
+            yield chunk
+
+
 @dataclass(frozen=True, slots=True)
 class ForwardOptions:
     max_body_bytes: int
-
-
-async def _stream_body(request: web.BaseRequest, limit: int) -> AsyncIterator[bytes]:
-    seen = 0
-    async for chunk in request.content.iter_any():
-        seen += len(chunk)
-        if seen > limit:
-            raise BodyTooLarge
-        yield chunk
 
 
 def _too_large(limit: int, request_id: str) -> web.Response:
@@ -67,11 +80,13 @@ async def forward(
     if length is not None and length > limit:
         return _too_large(limit, request_id)
     body: bytes | AsyncIterator[bytes] | None = None
+    streamed: _LimitedBody | None = None
     if request.body_exists:
         if length is not None and length <= BUFFER_LIMIT:
             body = await request.read()
         else:
-            body = _stream_body(request, limit)
+            streamed = _LimitedBody(request, limit)
+            body = streamed.chunks()
     query = request.raw_path.partition("?")[2]
     url = target.origin + target.base_path + path + (f"?{query}" if query else "")
     headers = upstream_request_headers(
@@ -85,35 +100,32 @@ async def forward(
         total=timeouts.total, sock_connect=timeouts.connect, sock_read=None
     )
     try:
-        async with asyncio.timeout(timeouts.connect + timeouts.first_byte):
+        async with asyncio.timeout(timeouts.first_byte):  # from the start, connect included
             upstream = await session.request(
                 request.method, url, headers=headers, data=body, timeout=client_timeout,
                 allow_redirects=False, skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
             )  # fmt: skip
-    except BodyTooLarge:
-        return _too_large(limit, request_id)
-    except TimeoutError:
-        return error_response(
-            504, "upstream_timeout",
-            f"route {route.name}: the backend did not answer within {timeouts.first_byte:g}s",
-            request_id=request_id,
-        )  # fmt: skip
-    except aiohttp.ClientConnectorError as exc:
-        log.debug("route %s: cannot connect to %s: %s", route.name, target.origin, exc)
-        return error_response(
-            502, "upstream_unreachable", f"route {route.name}: cannot connect to the backend",
-            request_id=request_id,
-        )  # fmt: skip
-    except (aiohttp.ClientError, OSError) as exc:
-        log.debug("route %s: backend %s failed: %r", route.name, target.origin, exc)
-        return error_response(
-            502, "upstream_reset", f"route {route.name}: the backend closed the connection",
-            request_id=request_id,
-        )  # fmt: skip
+    except (BodyTooLarge, TimeoutError, aiohttp.ClientError, OSError) as exc:
+        if streamed is not None and streamed.exceeded:
+            return _too_large(limit, request_id)
+        return _failure(exc, route, target, request_id)
     try:
         return await _relay(request, upstream, route, request_id)
     finally:
         upstream.release()
+
+
+def _failure(exc: Exception, route: CompiledRoute, target: Target, request_id: str) -> web.Response:
+    """An upstream that gave no answer: 504 when it was too slow, 502 otherwise."""
+    if isinstance(exc, TimeoutError):
+        status, code = 504, "upstream_timeout"
+        message = f"the backend did not answer within {route.timeouts.first_byte:g}s"
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        status, code, message = 502, "upstream_unreachable", "cannot connect to the backend"
+    else:
+        status, code, message = 502, "upstream_reset", "the backend closed the connection"
+    log.debug("route %s: backend %s failed: %r", route.name, target.origin, exc)
+    return error_response(status, code, f"route {route.name}: {message}", request_id=request_id)
 
 
 async def _relay(

@@ -35,7 +35,7 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         ceiling = min(self.maximum, self.initial * (2**attempt))
-        return random.uniform(0, ceiling)  # noqa: S311 - full jitter, not secrecy
+        return random.uniform(0, ceiling)  # full jitter, not secrecy
 
 
 class DiscoveryClient:

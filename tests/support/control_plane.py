@@ -47,7 +47,8 @@ class ControlPlaneProcess:
         env = {**os.environ, "AI_GATEWAY_API_KEY": self.api_key}
         args = [
             sys.executable, "-m", "control_plane",
-            "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0",
+            # A restart keeps the ports, as a real deployment's address stays put.
+            "--listen", f"127.0.0.1:{self.admin_port}", "--grpc-listen", f"127.0.0.1:{self.grpc_port}",
             "--database-url", self.database_url, "--cluster", self.cluster,
             "--ready-file", str(ready), "--poll-interval", "0.1", *self.extra_args,
         ]  # fmt: skip

@@ -80,7 +80,9 @@ def upstream(workdir: Path, name: str = "upstream", **env: str) -> ChildProcess:
                         env={"UPSTREAM_NAME": name, **env})  # fmt: skip
 
 
-def data_plane(workdir: Path, name: str, control_plane: str, cluster: str, *extra: str) -> ChildProcess:
+def data_plane(
+    workdir: Path, name: str, control_plane: str, cluster: str, *extra: str
+) -> ChildProcess:
     cache = workdir / f"{name}-cache"
     return ChildProcess(
         name,

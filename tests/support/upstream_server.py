@@ -1,11 +1,11 @@
 """A real HTTP backend for gateway tests, run as its own process.
 
-    /echo/...                 echoes method, path, query, headers and body as JSON
-    /sse?n=5&delay=0.05       n server-sent events, `delay` seconds apart
-    /slow?delay=2             answers after `delay` seconds
-    /stall?after=2&n=5        sends `after` events, then stalls until the client goes away
-    /hold                     holds the request until the client disconnects
-    /stats                    {"held": requests held now, "released": holds ended by a disconnect}
+/echo/...                 echoes method, path, query, headers and body as JSON
+/sse?n=5&delay=0.05       n server-sent events, `delay` seconds apart
+/slow?delay=2             answers after `delay` seconds
+/stall?after=2&n=5        sends `after` events, then stalls until the client goes away
+/hold                     holds the request until the client disconnects
+/stats                    {"held": requests held now, "released": holds ended by a disconnect}
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ async def echo(request: web.Request) -> web.Response:
 async def sse(request: web.Request) -> web.StreamResponse:
     count = int(request.query.get("n", "5"))
     delay = float(request.query.get("delay", "0.05"))
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
     await response.prepare(request)
     for index in range(count):
         await response.write(f"data: {json.dumps({'index': index})}\n\n".encode())

@@ -8,7 +8,9 @@ from data_plane.upstream.targets import Target, UpstreamGroup
 
 
 def group(*specs: tuple[str, int, int]) -> UpstreamGroup:
-    return UpstreamGroup(tuple(Target.parse(url, weight, priority) for url, weight, priority in specs))
+    return UpstreamGroup(
+        tuple(Target.parse(url, weight, priority) for url, weight, priority in specs)
+    )
 
 
 def test_weights_are_honoured_and_interleaved() -> None:

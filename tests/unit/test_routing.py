@@ -38,7 +38,9 @@ def test_normalisation(raw: str, normal: str) -> None:
     assert normalise_path(raw) == normal
 
 
-@pytest.mark.parametrize("raw", ["/a%2Fb", "/a%2fb", "/a%5Cb", "/a\\b", "/a%00b", "/a%zz", "predict"])
+@pytest.mark.parametrize(
+    "raw", ["/a%2Fb", "/a%2fb", "/a%5Cb", "/a\\b", "/a%00b", "/a%zz", "predict"]
+)
 def test_unsafe_paths_are_refused(raw: str) -> None:
     with pytest.raises(UnsafePath):
         normalise_path(raw)
@@ -55,7 +57,9 @@ def table(*routes: pb.Route) -> RouteTable:
     return compile_snapshot(pb.Snapshot(cluster="c", version="v1", routes=list(routes))).routes
 
 
-def matched(routes: RouteTable, path: str, method: str = "GET", host: str = "gw", **headers: str) -> str | None:
+def matched(
+    routes: RouteTable, path: str, method: str = "GET", host: str = "gw", **headers: str
+) -> str | None:
     found = routes.match(path, method, CIMultiDict(headers), host)
     if isinstance(found, RouteMatch):
         return found.route.name
@@ -90,7 +94,11 @@ def test_precedence_exact_then_longest_prefix_then_regex() -> None:
 def test_methods_headers_and_hosts() -> None:
     routes = table(
         route("post", "/predict", methods=["POST"]),
-        route("llama", "/chat", headers=[pb.HeaderMatch(name="x-model", kind=pb.HeaderMatch.EXACT, value="llama")]),
+        route(
+            "llama",
+            "/chat",
+            headers=[pb.HeaderMatch(name="x-model", kind=pb.HeaderMatch.EXACT, value="llama")],
+        ),
         route("any-model", "/chat"),
         route("internal", "/admin", hosts=["*.internal"]),
     )
@@ -114,7 +122,9 @@ def test_a_bad_snapshot_is_rejected_with_the_reason() -> None:
     with pytest.raises(SnapshotRejected, match="route bad: invalid regex"):
         table(route("bad", "(", "regex"))
     with pytest.raises(SnapshotRejected, match="no targets"):
-        compile_snapshot(pb.Snapshot(version="v", routes=[pb.Route(name="t", path=pb.PathMatch(value="/t"))]))
+        compile_snapshot(
+            pb.Snapshot(version="v", routes=[pb.Route(name="t", path=pb.PathMatch(value="/t"))])
+        )
 
 
 def test_ten_thousand_routes_compile_to_lookups() -> None:

@@ -1,0 +1,88 @@
+"""A whole gateway on loopback for a test: control plane, data planes and real backends."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.control_plane import ControlPlaneProcess
+from tests.support.processes import ChildProcess, data_plane, upstream
+
+
+def dp_version(plane: ChildProcess) -> str | None:
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{plane.ready['ops_port']}/readyz", timeout=2)
+    except httpx.HTTPError:
+        return None
+    version = answer.json().get("version")
+    return str(version) if version else None
+
+
+def wait_until_serving(plane: ChildProcess, revision: int, timeout: float = 5.0) -> float:
+    """Wait until the data plane serves ``revision`` or later; returns the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        version = dp_version(plane)
+        if version is not None and int(version.split("-", 1)[0]) >= revision:
+            return time.monotonic() - started
+        time.sleep(0.01)
+    raise AssertionError(f"{plane.name} did not reach revision {revision}: {plane.logs()[-2000:]}")
+
+
+@dataclass
+class Gateway:
+    workdir: Path
+    cluster: str = "aimlops"
+    control_plane: ControlPlaneProcess | None = None
+    data_planes: list[ChildProcess] = field(default_factory=list)
+    upstreams: dict[str, ChildProcess] = field(default_factory=dict)
+
+    def start_control_plane(self) -> ControlPlaneProcess:
+        self.control_plane = ControlPlaneProcess(
+            self.workdir, f"sqlite+aiosqlite:///{self.workdir / 'gateway.db'}", cluster=self.cluster
+        ).start()
+        return self.control_plane
+
+    def add_upstream(self, name: str) -> str:
+        process = upstream(self.workdir, name).start()
+        self.upstreams[name] = process
+        return f"http://127.0.0.1:{process.ready['port']}"
+
+    def add_data_plane(self, name: str, *extra: str, wait: bool = True) -> ChildProcess:
+        assert self.control_plane is not None
+        admin = ("--admin-url", self.control_plane.url)
+        plane = data_plane(self.workdir, name, self.control_plane.grpc_target, self.cluster,
+                           *admin, *extra).start()  # fmt: skip
+        self.data_planes.append(plane)
+        if wait:
+            wait_until_serving(plane, 0)
+        return plane
+
+    def proxy_url(self, index: int = 0) -> str:
+        return f"http://127.0.0.1:{self.data_planes[index].ready['proxy_port']}"
+
+    def admin(self) -> httpx.Client:
+        assert self.control_plane is not None
+        return self.control_plane.client()
+
+    def add_route(self, **route: Any) -> int:
+        """Create a route and wait until every data plane serves it; returns the revision."""
+        with self.admin() as http:
+            answer = http.post("/api/v1/routes", params={"cluster": self.cluster}, json=route)
+            assert answer.status_code == 201, answer.text
+            revision = int(answer.headers["X-AI-Gateway-Revision"])
+        for plane in self.data_planes:
+            wait_until_serving(plane, revision)
+        return revision
+
+    def stop(self) -> None:
+        for plane in self.data_planes:
+            plane.stop()
+        for process in self.upstreams.values():
+            process.stop()
+        if self.control_plane is not None:
+            self.control_plane.stop()
