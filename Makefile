@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Control plane + data plane + a demo model service, configured by deploy/demo/config.yaml.
 run: $(STAMP)
-	$(BIN)/ai-gateway-control-plane --cluster aimlops
+	$(BIN)/ai-gateway-cli up --demo --config deploy/demo/config.yaml --cluster aimlops
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,7 +10,7 @@ import yaml
 
 from ai_gateway import GatewayError
 from ai_gateway.calls import load_document
-from ai_gateway.context import SavedContext, resolve_cluster, resolve_url, save_key
+from ai_gateway.context import SavedContext, resolve_cluster, resolve_key, resolve_url, save_key
 from cli.output import (
     Output,
     dataplanes_table,
@@ -22,6 +22,7 @@ from cli.output import (
 )
 from cli.routes import OutputOption, routes_app, security_app
 from cli.session import (
+    MISSING_KEY,
     ClusterOption,
     UrlOption,
     cluster_client,
@@ -318,6 +319,84 @@ def config_command(
     if not emit_data(settings, output):
         for key, value in settings.items():
             stdout.print(f"{key}: {value}", highlight=False)
+
+
+@app.command()
+def up(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="config file to apply once up")
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="cluster (default: the file's, else 'default')")
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="also run a demo model service (see --demo-listen)")
+    ] = False,
+    demo_listen: Annotated[
+        str, typer.Option("--demo-listen", help="the demo model service's address")
+    ] = "127.0.0.1:8000",
+    listen: Annotated[str, typer.Option("--listen", help="proxy listener")] = "0.0.0.0:8080",
+    admin_listen: Annotated[
+        str, typer.Option("--admin-listen", help="REST admin API")
+    ] = "127.0.0.1:8081",
+    grpc_listen: Annotated[
+        str, typer.Option("--grpc-listen", help="control-plane gRPC")
+    ] = "127.0.0.1:50051",
+    ops_listen: Annotated[
+        str, typer.Option("--ops-listen", help="/healthz, /readyz, /metrics")
+    ] = "127.0.0.1:9901",
+    database_url: Annotated[
+        str, typer.Option("--database-url", envvar="AI_GATEWAY_DATABASE_URL")
+    ] = "sqlite+aiosqlite:///./ai-gateway.db",
+    cache_dir: Annotated[
+        str, typer.Option("--cache-dir", help="data-plane snapshot cache")
+    ] = ".ai-gateway/cache",
+) -> None:
+    """Run a control plane (SQLite) and a data plane together on this machine, until Ctrl-C."""
+    from cli.up import StartFailed, UpOptions, running, wait_for_exit
+
+    document = _read_config_file(config) if config is not None else None
+    name = cluster or (document or {}).get("cluster") or "default"
+    try:
+        api_key = resolve_key(None)
+    except ValueError:
+        raise fail(MISSING_KEY) from None
+    options = UpOptions(
+        cluster=str(name),
+        api_key=api_key,
+        listen=listen,
+        admin_listen=admin_listen,
+        grpc_listen=grpc_listen,
+        ops_listen=ops_listen,
+        database_url=database_url,
+        cache_dir=cache_dir,
+        demo=demo,
+        demo_listen=demo_listen,
+    )
+    try:
+        with running(options) as children:
+            admin_url = "http://" + admin_listen.replace("0.0.0.0", "127.0.0.1")
+            if document is not None:
+                try:
+                    result = (
+                        gateway(url=admin_url, api_key=api_key)
+                        .connect(options.cluster)
+                        .apply(document)
+                    )
+                except GatewayError as error:
+                    raise fail(f"{config}: {error_message(error)}") from None
+                diff_lines(result)
+            proxy = "http://" + listen.replace("0.0.0.0", "localhost")
+            stdout.print(
+                f"ai-gateway is up: traffic {proxy}, admin API {admin_url}/api/v1 "
+                f"(also {proxy}/api/v1), cluster {options.cluster}. Ctrl-C stops it.\n"
+                f"  export AI_GATEWAY_URL={admin_url} AI_GATEWAY_CLUSTER={options.cluster}",
+                highlight=False,
+            )
+            code = wait_for_exit(children)
+    except StartFailed as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(code)
 
 
 def main() -> None:

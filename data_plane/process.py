@@ -34,11 +34,16 @@ log = logging.getLogger("ai_gateway.data_plane")
 def _api_route(admin_url: str) -> CompiledRoute:
     """/api/v1/* on the proxy port goes to the control plane's REST API, path unchanged."""
     return CompiledRoute(
-        id="control-plane-api", name="control-plane-api", kind="prefix", path=API_PREFIX,
-        methods=None, headers=(), hosts=None,
+        id="control-plane-api",
+        name="control-plane-api",
+        kind="prefix",
+        path=API_PREFIX,
+        methods=None,
+        headers=(),
+        hosts=None,
         upstream=UpstreamGroup((Target.parse(admin_url, 1, 0),)),
         timeouts=RouteTimeouts(connect=5.0, first_byte=60.0, idle=60.0, total=None),
-    )  # fmt: skip
+    )
 
 
 def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -102,9 +107,16 @@ class DataPlane:
         self._ops_runner = ops_runner
 
         self._tasks.append(asyncio.create_task(self.discovery.run(), name="snapshot-stream"))
-        log.info("data plane %s serving on %s:%d (ops %s:%d), cluster %s, control plane %s",
-                 self._node_id(), settings.listen[0], self.proxy_port, settings.ops_listen[0],
-                 self.ops_port, settings.cluster, settings.control_plane)  # fmt: skip
+        log.info(
+            "data plane %s serving on %s:%d (ops %s:%d), cluster %s, control plane %s",
+            self._node_id(),
+            settings.listen[0],
+            self.proxy_port,
+            settings.ops_listen[0],
+            self.ops_port,
+            settings.cluster,
+            settings.control_plane,
+        )
         if settings.ready_file and self.worker == 0:
             self._write_ready_file(settings.ready_file)
 
@@ -141,8 +153,10 @@ class DataPlane:
     def _write_ready_file(self, path: str) -> None:
         directory = os.path.dirname(os.path.abspath(path))
         with tempfile.NamedTemporaryFile("w", dir=directory, delete=False) as handle:
-            json.dump({"proxy_port": self.proxy_port, "ops_port": self.ops_port,
-                       "pid": os.getpid()}, handle)  # fmt: skip
+            json.dump(
+                {"proxy_port": self.proxy_port, "ops_port": self.ops_port, "pid": os.getpid()},
+                handle,
+            )
         os.replace(handle.name, path)
 
     async def stop(self) -> None:

@@ -103,7 +103,7 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         default=env("AI_GATEWAY_READY_FILE"),
         help="write the bound ports here as JSON once serving (AI_GATEWAY_READY_FILE)",
     )
-    args = parser.parse_args(argv)  # fmt: skip
+    args = parser.parse_args(argv)
     if args.workers < 1:
         raise SystemExit("Error: --workers must be at least 1")
     if args.max_body_bytes < 1:

@@ -53,6 +53,8 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         if not node.id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node.id: is required")
         key = (node.cluster, node.id)
+        # Tells the data plane the stream is accepted even when it holds the latest already.
+        await context.send_initial_metadata((("aigw-accepted", "1"),))
         await self._watcher.ensure(node.cluster)
         await self._dataplanes.record(
             node.cluster,

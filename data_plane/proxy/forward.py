@@ -59,9 +59,11 @@ class ForwardOptions:
 
 def _too_large(limit: int, request_id: str) -> web.Response:
     return error_response(
-        413, "request_too_large", f"the request body is over the limit of {limit} bytes",
+        413,
+        "request_too_large",
+        f"the request body is over the limit of {limit} bytes",
         request_id=request_id,
-    )  # fmt: skip
+    )
 
 
 async def forward(
@@ -90,9 +92,12 @@ async def forward(
     query = request.raw_path.partition("?")[2]
     url = target.origin + target.base_path + path + (f"?{query}" if query else "")
     headers = upstream_request_headers(
-        request.headers, client_ip=client_ip, scheme=request.scheme,
-        upstream_host=target.origin.split("://", 1)[1], request_id=request_id,
-    )  # fmt: skip
+        request.headers,
+        client_ip=client_ip,
+        scheme=request.scheme,
+        upstream_host=target.origin.split("://", 1)[1],
+        request_id=request_id,
+    )
     if length is not None and body is not None:
         headers["Content-Length"] = str(length)
     timeouts = route.timeouts
@@ -102,9 +107,14 @@ async def forward(
     try:
         async with asyncio.timeout(timeouts.first_byte):  # from the start, connect included
             upstream = await session.request(
-                request.method, url, headers=headers, data=body, timeout=client_timeout,
-                allow_redirects=False, skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
-            )  # fmt: skip
+                request.method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=client_timeout,
+                allow_redirects=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
+            )
     except (BodyTooLarge, TimeoutError, aiohttp.ClientError, OSError) as exc:
         if streamed is not None and streamed.exceeded:
             return _too_large(limit, request_id)

@@ -48,32 +48,48 @@ class ProxyHandler:
         try:
             path = normalise_path(raw_path)
         except UnsafePath as exc:
-            return error_response(400, "invalid_path", f"invalid request path: {exc}",
-                                  request_id=request_id)  # fmt: skip
+            return error_response(
+                400, "invalid_path", f"invalid request path: {exc}", request_id=request_id
+            )
         route = self.api_route if self._is_api(path) else None
         if route is None:
             config = self.config
             if config is None:
-                return error_response(503, "not_ready", "the gateway has no configuration yet",
-                                      request_id=request_id, headers={"Retry-After": "1"})  # fmt: skip
+                return error_response(
+                    503,
+                    "not_ready",
+                    "the gateway has no configuration yet",
+                    request_id=request_id,
+                    headers={"Retry-After": "1"},
+                )
             found = config.routes.match(path, request.method, request.headers, request.host)
             if found is None:
-                return error_response(404, "no_route", f"no route for {request.method} {path}",
-                                      request_id=request_id)  # fmt: skip
+                return error_response(
+                    404, "no_route", f"no route for {request.method} {path}", request_id=request_id
+                )
             if isinstance(found, MethodNotAllowed):
                 allow = ", ".join(sorted(found.allowed))
                 return error_response(
-                    405, "method_not_allowed", f"{request.method} is not allowed on {path}; use {allow}",
-                    request_id=request_id, headers={"Allow": allow},
-                )  # fmt: skip
+                    405,
+                    "method_not_allowed",
+                    f"{request.method} is not allowed on {path}; use {allow}",
+                    request_id=request_id,
+                    headers={"Allow": allow},
+                )
             route = found.route
         target = route.upstream.pick()
         peer = request.transport.get_extra_info("peername") if request.transport else None
         client_ip = peer[0] if peer else ""
         return await forward(
-            request, self.session, route, target, route.upstream_path(path),
-            request_id=request_id, client_ip=client_ip, options=self.options,
-        )  # fmt: skip
+            request,
+            self.session,
+            route,
+            target,
+            route.upstream_path(path),
+            request_id=request_id,
+            client_ip=client_ip,
+            options=self.options,
+        )
 
     def _is_api(self, path: str) -> bool:
         return self.api_route is not None and (

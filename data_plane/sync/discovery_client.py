@@ -80,29 +80,37 @@ class DiscoveryClient:
             self.connected = False
             delay = self._backoff.delay(attempt)
             attempt += 1
-            log.info("control plane %s unavailable (%s); retrying in %.2fs",
-                     self._target, self.last_error, delay)  # fmt: skip
+            log.info(
+                "control plane %s unavailable (%s); retrying in %.2fs",
+                self._target,
+                self.last_error,
+                delay,
+            )
             await asyncio.sleep(delay)
 
     async def _stream(self, channel: grpc.aio.Channel) -> None:
         replies: asyncio.Queue[dpb.DiscoveryRequest] = asyncio.Queue()
         replies.put_nowait(
             dpb.DiscoveryRequest(
-                node=dpb.Node(id=self._node_id, cluster=self._cluster,
-                              software_version=__version__, hostname=socket.gethostname()),
+                node=dpb.Node(
+                    id=self._node_id,
+                    cluster=self._cluster,
+                    software_version=__version__,
+                    hostname=socket.gethostname(),
+                ),
                 version_info=self.version,
             )
-        )  # fmt: skip
+        )
 
         async def requests() -> AsyncIterator[dpb.DiscoveryRequest]:
             while True:
                 yield await replies.get()
 
         call = discovery_pb2_grpc.ConfigDiscoveryStub(channel).StreamSnapshots(requests())
+        await call.initial_metadata()  # the control plane accepted the stream
+        log.info("connected to control plane %s", self._target)
+        self.connected, self.last_error = True, ""
         async for response in call:
-            if not self.connected:
-                log.info("connected to control plane %s", self._target)
-            self.connected, self.last_error = True, ""
             replies.put_nowait(await self._handle(response.snapshot, response.nonce))
 
     async def _handle(self, snapshot: pb.Snapshot, nonce: str) -> dpb.DiscoveryRequest:
@@ -110,8 +118,9 @@ class DiscoveryClient:
             config = await asyncio.to_thread(compile_snapshot, snapshot)
         except SnapshotRejected as exc:
             log.error("rejected snapshot %s: %s", snapshot.version, exc)
-            return dpb.DiscoveryRequest(version_info=self.version, response_nonce=nonce,
-                                        error_detail=str(exc))  # fmt: skip
+            return dpb.DiscoveryRequest(
+                version_info=self.version, response_nonce=nonce, error_detail=str(exc)
+            )
         self._apply(config)
         self.version = config.version
         log.info("applied snapshot %s (%d routes)", config.version, config.routes.count)

@@ -64,5 +64,6 @@ class UpstreamGroup:
 
     def fallbacks(self, tried: Target) -> list[Target]:
         """Other targets, same priority first: where a failed request may go next."""
-        return sorted((t for t in self.targets if t is not tried and t.weight > 0),
-                      key=lambda t: t.priority)  # fmt: skip
+        return sorted(
+            (t for t in self.targets if t is not tried and t.weight > 0), key=lambda t: t.priority
+        )

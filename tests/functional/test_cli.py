@@ -24,9 +24,13 @@ class Cli:
 
     def __call__(self, *args: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [sys.executable, "-m", "cli", *args], env=self.env, cwd=self.cwd,
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [sys.executable, "-m", "cli", *args],
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if check is not None:
             assert done.returncode == check, (
                 f"{args}: {done.returncode}\n{done.stdout}\n{done.stderr}"
@@ -156,8 +160,21 @@ def test_errors_in_the_seed_form(cli: Cli, tmp_path: Path) -> None:
 def test_routes_get_delete_status_and_log_level(cli: Cli) -> None:
     cluster = new_cluster()
     cli("init", "--cluster", cluster)
-    cli("add-route", "--path", "/v1/chat/completions", "--target", "http://a:1", "--weight", "3",
-        "--target", "http://b:1", "--header", "x-model=llama", "--name", "chat")  # fmt: skip
+    cli(
+        "add-route",
+        "--path",
+        "/v1/chat/completions",
+        "--target",
+        "http://a:1",
+        "--weight",
+        "3",
+        "--target",
+        "http://b:1",
+        "--header",
+        "x-model=llama",
+        "--name",
+        "chat",
+    )
     route = yaml.safe_load(cli("routes", "get", "chat").stdout)
     assert [(t["url"], t["weight"]) for t in route["targets"]] == [
         ("http://a:1", 3),

@@ -36,13 +36,15 @@ async def test_new_version_arrives_within_a_second(
         assert first.cluster == cluster and first.revision == 0 and not first.routes
         stream.ack(first, nonce)
 
-        async with httpx.AsyncClient(base_url=control_plane.url,
-                                     headers={"Authorization": f"Bearer {control_plane.api_key}"}) as http:  # fmt: skip
+        async with httpx.AsyncClient(
+            base_url=control_plane.url, headers={"Authorization": f"Bearer {control_plane.api_key}"}
+        ) as http:
             started = time.monotonic()
             response = await http.post(
-                "/api/v1/routes", params={"cluster": cluster},
+                "/api/v1/routes",
+                params={"cluster": cluster},
                 json={"path": "/predict", "target": "http://ai-service:8080", "method": "POST"},
-            )  # fmt: skip
+            )
             assert response.status_code == 201
             second, nonce = await stream.next(timeout=1.0)
             assert time.monotonic() - started < 1.0
@@ -66,8 +68,11 @@ async def test_nack_reason_is_shown_and_not_resent(
         first, nonce = await stream.next()
         stream.ack(first, nonce)
         with control_plane.client() as http:
-            http.post("/api/v1/routes", params={"cluster": cluster},
-                      json={"path": "/chat", "target": "http://llm-service:5000"}).raise_for_status()  # fmt: skip
+            http.post(
+                "/api/v1/routes",
+                params={"cluster": cluster},
+                json={"path": "/chat", "target": "http://llm-service:5000"},
+            ).raise_for_status()
         _second, nonce = await stream.next(timeout=1.0)
         stream.nack(first.version, nonce, "route chat: cannot compile")
         await wait_for(lambda: dataplanes(control_plane, cluster)[0]["lastNack"] is not None)
@@ -123,8 +128,11 @@ async def test_replicas_on_one_postgres_pick_up_each_others_changes(
             stream.ack(initial, nonce)
             started = time.monotonic()
             with first.client() as http:
-                http.post("/api/v1/routes", params={"cluster": "aimlops"},
-                          json={"path": "/predict", "target": "http://ai-service:8080"}).raise_for_status()  # fmt: skip
+                http.post(
+                    "/api/v1/routes",
+                    params={"cluster": "aimlops"},
+                    json={"path": "/predict", "target": "http://ai-service:8080"},
+                ).raise_for_status()
             changed, nonce = await stream.next(timeout=1.0)
             assert time.monotonic() - started < 1.0
             assert [r.path.value for r in changed.routes] == ["/predict"]

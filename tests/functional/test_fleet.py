@@ -23,25 +23,49 @@ def test_a_cli_change_reaches_three_data_planes_within_a_second(tmp_path: Path) 
         backend = gw.add_upstream("alpha")
         for index in range(3):
             gw.add_data_plane(f"dp-{index}")
-        env = {**os.environ, "AI_GATEWAY_URL": plane.url, "AI_GATEWAY_API_KEY": plane.api_key,
-               "AI_GATEWAY_HOME": str(tmp_path / "home"), "AI_GATEWAY_CLUSTER": gw.cluster}  # fmt: skip
+        env = {
+            **os.environ,
+            "AI_GATEWAY_URL": plane.url,
+            "AI_GATEWAY_API_KEY": plane.api_key,
+            "AI_GATEWAY_HOME": str(tmp_path / "home"),
+            "AI_GATEWAY_CLUSTER": gw.cluster,
+        }
         done = subprocess.run(
-            [sys.executable, "-m", "cli", "add-route", "--path", "/ml-predict", "--target", backend],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "add-route",
+                "--path",
+                "/ml-predict",
+                "--target",
+                backend,
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         changed_at = time.monotonic()
         assert "route ml-predict created" in done.stdout
-        for index in range(3):
-            while True:
-                answer = httpx.post(gw.proxy_url(index) + "/ml-predict", json={"input": "data"})
-                if answer.status_code == 200:
-                    break
-                assert time.monotonic() - changed_at < 1.0, (
-                    f"dp-{index} still answers {answer.status_code}"
-                )
-                time.sleep(0.01)
-            assert answer.json()["path"] == "/ml-predict"
-        assert time.monotonic() - changed_at < 1.0
+        served_after: dict[int, float] = {}
+
+        def watch(index: int) -> None:
+            with httpx.Client(base_url=gw.proxy_url(index)) as client:
+                while time.monotonic() - changed_at < 5:
+                    if client.post("/ml-predict", json={"input": "data"}).status_code == 200:
+                        served_after[index] = time.monotonic() - changed_at
+                        return
+                    time.sleep(0.005)
+
+        watchers = [threading.Thread(target=watch, args=(i,)) for i in range(3)]
+        for watcher in watchers:
+            watcher.start()
+        for watcher in watchers:
+            watcher.join()
+        assert sorted(served_after) == [0, 1, 2] and max(served_after.values()) < 1.0, served_after
         with gw.admin() as http:
             fleet = http.get("/api/v1/dataplanes", params={"cluster": gw.cluster}).json()[
                 "dataplanes"
@@ -141,8 +165,11 @@ def test_workers_share_the_listen_port(tmp_path: Path) -> None:
         plane = gw.start_control_plane()
         backend = gw.add_upstream("alpha")
         with gw.admin() as http:
-            http.post("/api/v1/routes", params={"cluster": gw.cluster},
-                      json={"path": "/predict", "target": backend}).raise_for_status()  # fmt: skip
+            http.post(
+                "/api/v1/routes",
+                params={"cluster": gw.cluster},
+                json={"path": "/predict", "target": backend},
+            ).raise_for_status()
         # Fixed ports: workers bind the same address with SO_REUSEPORT.
         import socket
 
@@ -154,11 +181,26 @@ def test_workers_share_the_listen_port(tmp_path: Path) -> None:
 
         workers = ChildProcess(
             "dp-workers",
-            ["-m", "data_plane", "--control-plane", plane.grpc_target, "--cluster", gw.cluster,
-             "--listen", f"127.0.0.1:{proxy_port}", "--ops-listen", f"127.0.0.1:{ops_port}",
-             "--cache-dir", str(tmp_path / "wcache"), "--node-id", "dpw", "--workers", "2"],
+            [
+                "-m",
+                "data_plane",
+                "--control-plane",
+                plane.grpc_target,
+                "--cluster",
+                gw.cluster,
+                "--listen",
+                f"127.0.0.1:{proxy_port}",
+                "--ops-listen",
+                f"127.0.0.1:{ops_port}",
+                "--cache-dir",
+                str(tmp_path / "wcache"),
+                "--node-id",
+                "dpw",
+                "--workers",
+                "2",
+            ],
             tmp_path,
-        ).start()  # fmt: skip
+        ).start()
         gw.data_planes.append(workers)
         deadline = time.monotonic() + 10
         while True:

@@ -43,21 +43,28 @@ async def test_route_and_security_round_trip(
         assert [r.id for r in listed.routes] == [created.id] and listed.revision == 1
 
         updated = await admin.UpdateRoute(
-            apb.UpdateRouteRequest(cluster=cluster, id="predict",
-                                   route=pb.Route(path=pb.PathMatch(value="/predict"),
-                                                  targets=[pb.Target(url="http://ai-3:9000")])),
+            apb.UpdateRouteRequest(
+                cluster=cluster,
+                id="predict",
+                route=pb.Route(
+                    path=pb.PathMatch(value="/predict"), targets=[pb.Target(url="http://ai-3:9000")]
+                ),
+            ),
             metadata=auth,
-        )  # fmt: skip
+        )
         assert [t.url for t in updated.targets] == ["http://ai-3:9000"]
 
         policy = await admin.PutSecurityPolicy(
             apb.PutSecurityPolicyRequest(
                 cluster=cluster,
-                policy=pb.SecurityPolicy(endpoint="predict", auth=pb.SecurityPolicy.JWT,
-                                         rate_limit=pb.RateLimit(requests=100, period_seconds=60)),
+                policy=pb.SecurityPolicy(
+                    endpoint="predict",
+                    auth=pb.SecurityPolicy.JWT,
+                    rate_limit=pb.RateLimit(requests=100, period_seconds=60),
+                ),
             ),
             metadata=auth,
-        )  # fmt: skip
+        )
         assert policy.endpoint == "/predict" and policy.rate_limit.requests == 100
 
         # The REST API sees what gRPC wrote.
@@ -80,13 +87,16 @@ async def test_invalid_route_names_the_field(
         admin = admin_pb2_grpc.AdminStub(channel)
         bad = pb.Route(path=pb.PathMatch(value="predict"), targets=[pb.Target(url="http://a")])
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await admin.CreateRoute(apb.CreateRouteRequest(cluster=cluster, route=bad),
-                                    metadata=metadata(control_plane.api_key))  # fmt: skip
+            await admin.CreateRoute(
+                apb.CreateRouteRequest(cluster=cluster, route=bad),
+                metadata=metadata(control_plane.api_key),
+            )
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "Invalid route path" in (caught.value.details() or "")
         assert ("field", "path") in tuple(caught.value.trailing_metadata() or ())
-    with httpx.Client(base_url=control_plane.url,
-                      headers={"Authorization": f"Bearer {control_plane.api_key}"}) as http:  # fmt: skip
+    with httpx.Client(
+        base_url=control_plane.url, headers={"Authorization": f"Bearer {control_plane.api_key}"}
+    ) as http:
         assert http.get("/api/v1/routes", params={"cluster": cluster}).json()["routes"] == []
 
 

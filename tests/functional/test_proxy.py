@@ -78,8 +78,14 @@ def test_path_tricks_meet_the_canonical_decision(gateway: Gateway) -> None:
     gateway.add_route(name="n-open", path="/n/open", target=f"http://127.0.0.1:{alpha}")
     gateway.add_route(name="n-secured", path="/n/secured", target=f"http://127.0.0.1:{beta}")
     assert raw_request(gateway, "/n/secured") == 200
-    for trick in ["/n//secured", "/n/open/../secured", "/n/open/%2e%2e/secured", "/n/./secured",
-                  "/n/%73ecured", "//n/secured"]:  # fmt: skip
+    for trick in [
+        "/n//secured",
+        "/n/open/../secured",
+        "/n/open/%2e%2e/secured",
+        "/n/./secured",
+        "/n/%73ecured",
+        "//n/secured",
+    ]:
         answer = httpx.get(gateway.proxy_url() + "/echo", timeout=5)  # warm the pool
         assert answer.status_code == 404
         port = gateway.data_planes[0].ready["proxy_port"]
@@ -106,9 +112,15 @@ def test_headers_going_up_and_coming_back(gateway: Gateway) -> None:
     gateway.add_route(name="h", path="/h", target=f"http://127.0.0.1:{alpha}")
     answer = httpx.get(
         gateway.proxy_url() + "/h/x?q=1&q=2",
-        headers={"X-Request-Id": "req-123", "X-Forwarded-For": "10.1.1.1", "Keep-Alive": "timeout=5",
-                 "Connection": "keep-alive, X-Private", "X-Private": "secret", "X-Custom": "kept"},
-    )  # fmt: skip
+        headers={
+            "X-Request-Id": "req-123",
+            "X-Forwarded-For": "10.1.1.1",
+            "Keep-Alive": "timeout=5",
+            "Connection": "keep-alive, X-Private",
+            "X-Private": "secret",
+            "X-Custom": "kept",
+        },
+    )
     assert answer.status_code == 200
     assert answer.headers["X-Request-Id"] == "req-123"
     seen = {k.lower(): v for k, v in answer.json()["headers"].items()}
@@ -158,8 +170,9 @@ def test_upstream_down_is_502_and_slow_is_504(gateway: Gateway) -> None:
         closed_port = probe.getsockname()[1]
     alpha = gateway.upstreams["alpha"].ready["port"]
     gateway.add_route(name="down", path="/down", target=f"http://127.0.0.1:{closed_port}")
-    gateway.add_route(name="slow", path="/slow", target=f"http://127.0.0.1:{alpha}",
-                      timeouts={"firstByte": 0.5})  # fmt: skip
+    gateway.add_route(
+        name="slow", path="/slow", target=f"http://127.0.0.1:{alpha}", timeouts={"firstByte": 0.5}
+    )
     down = httpx.get(gateway.proxy_url() + "/down")
     assert down.status_code == 502 and down.json()["error"]["code"] == "upstream_unreachable"
     started = time.monotonic()
@@ -172,8 +185,9 @@ def test_upstream_down_is_502_and_slow_is_504(gateway: Gateway) -> None:
 
 async def test_stall_mid_stream_is_cut_at_the_idle_timeout(gateway: Gateway) -> None:
     alpha = gateway.upstreams["alpha"].ready["port"]
-    gateway.add_route(name="stall", path="/stall", target=f"http://127.0.0.1:{alpha}",
-                      timeouts={"idle": 0.5})  # fmt: skip
+    gateway.add_route(
+        name="stall", path="/stall", target=f"http://127.0.0.1:{alpha}", timeouts={"idle": 0.5}
+    )
     events = 0
     started = time.monotonic()
     async with (
@@ -215,9 +229,11 @@ def test_admin_api_is_forwarded_from_the_proxy_port(gateway: Gateway) -> None:
     assert gateway.control_plane is not None
     headers = {"Authorization": f"Bearer {gateway.control_plane.api_key}"}
     answer = httpx.post(
-        gateway.proxy_url() + "/api/v1/routes", params={"cluster": gateway.cluster}, headers=headers,
+        gateway.proxy_url() + "/api/v1/routes",
+        params={"cluster": gateway.cluster},
+        headers=headers,
         json={"path": "/via-proxy", "target": "http://ai-service:8080"},
-    )  # fmt: skip
+    )
     assert answer.status_code == 201, answer.text
     assert httpx.get(gateway.proxy_url() + "/api/v1/routes").status_code == 401
 

@@ -207,8 +207,11 @@ def test_bad_input_is_named_and_changes_nothing(
     field: str | None,
 ) -> None:
     with control_plane.client() as http:
-        http.post("/api/v1/routes", params={"cluster": cluster},
-                  json={"name": "existing", "path": "/existing", "target": "http://a"}).raise_for_status()  # fmt: skip
+        http.post(
+            "/api/v1/routes",
+            params={"cluster": cluster},
+            json={"name": "existing", "path": "/existing", "target": "http://a"},
+        ).raise_for_status()
         before = state(http, cluster)
         if "cluster=" not in path:
             path += ("&" if "?" in path else "?") + f"cluster={cluster}"
@@ -241,8 +244,12 @@ def test_admin_api_needs_the_key(
     control_plane: ControlPlaneProcess, headers: dict[str, str]
 ) -> None:
     with httpx.Client(base_url=control_plane.url, headers=headers) as http:
-        for method, path in [("GET", "/api/v1/routes"), ("POST", "/api/v1/routes"),
-                             ("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/dataplanes")]:  # fmt: skip
+        for method, path in [
+            ("GET", "/api/v1/routes"),
+            ("POST", "/api/v1/routes"),
+            ("GET", "/api/v1/openapi.json"),
+            ("GET", "/api/v1/dataplanes"),
+        ]:
             response = http.request(method, path, json={"path": "/x", "target": "http://a"})
             assert response.status_code == 401, (method, path)
             assert "AI_GATEWAY_API_KEY" in response.json()["error"]["message"]
@@ -269,12 +276,21 @@ def test_apply_twice_changes_nothing(control_plane: ControlPlaneProcess, cluster
         second = http.post(
             "/api/v1/config", params=params, content=yaml_doc, headers=headers
         ).json()
-        assert second == {"changes": [], "summary": {"create": 0, "update": 0, "delete": 0},
-                          "revision": 1, "dryRun": False, "applied": False}  # fmt: skip
+        assert second == {
+            "changes": [],
+            "summary": {"create": 0, "update": 0, "delete": 0},
+            "revision": 1,
+            "dryRun": False,
+            "applied": False,
+        }
         exported = http.get("/api/v1/config", params={**params, "format": "yaml"})
         assert exported.headers["Content-Type"].startswith("application/yaml")
-        assert http.post("/api/v1/config", params=params, content=exported.content,
-                         headers=headers).json()["applied"] is False  # fmt: skip
+        assert (
+            http.post(
+                "/api/v1/config", params=params, content=exported.content, headers=headers
+            ).json()["applied"]
+            is False
+        )
 
 
 def test_openapi_document_is_served(control_plane: ControlPlaneProcess) -> None:

@@ -46,12 +46,24 @@ class ControlPlaneProcess:
         ready.unlink(missing_ok=True)
         env = {**os.environ, "AI_GATEWAY_API_KEY": self.api_key}
         args = [
-            sys.executable, "-m", "control_plane",
+            sys.executable,
+            "-m",
+            "control_plane",
             # A restart keeps the ports, as a real deployment's address stays put.
-            "--listen", f"127.0.0.1:{self.admin_port}", "--grpc-listen", f"127.0.0.1:{self.grpc_port}",
-            "--database-url", self.database_url, "--cluster", self.cluster,
-            "--ready-file", str(ready), "--poll-interval", "0.1", *self.extra_args,
-        ]  # fmt: skip
+            "--listen",
+            f"127.0.0.1:{self.admin_port}",
+            "--grpc-listen",
+            f"127.0.0.1:{self.grpc_port}",
+            "--database-url",
+            self.database_url,
+            "--cluster",
+            self.cluster,
+            "--ready-file",
+            str(ready),
+            "--poll-interval",
+            "0.1",
+            *self.extra_args,
+        ]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(args, env=env, stdout=log, stderr=log, cwd=self.workdir)
         deadline = time.monotonic() + timeout

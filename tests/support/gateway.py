@@ -55,8 +55,9 @@ class Gateway:
     def add_data_plane(self, name: str, *extra: str, wait: bool = True) -> ChildProcess:
         assert self.control_plane is not None
         admin = ("--admin-url", self.control_plane.url)
-        plane = data_plane(self.workdir, name, self.control_plane.grpc_target, self.cluster,
-                           *admin, *extra).start()  # fmt: skip
+        plane = data_plane(
+            self.workdir, name, self.control_plane.grpc_target, self.cluster, *admin, *extra
+        ).start()
         self.data_planes.append(plane)
         if wait:
             wait_until_serving(plane, 0)

@@ -38,8 +38,10 @@ class ChildProcess:
         self.process = subprocess.Popen(
             [sys.executable, *self.args, "--ready-file", str(self.ready_file)],
             env={**os.environ, "PYTHONPATH": str(ROOT), **self.env},
-            stdout=log, stderr=log, cwd=self.workdir,
-        )  # fmt: skip
+            stdout=log,
+            stderr=log,
+            cwd=self.workdir,
+        )
         if wait:
             self.wait_ready(timeout)
         return self
@@ -76,8 +78,12 @@ class ChildProcess:
 
 
 def upstream(workdir: Path, name: str = "upstream", **env: str) -> ChildProcess:
-    return ChildProcess(name, [str(ROOT / "tests" / "support" / "upstream_server.py")], workdir,
-                        env={"UPSTREAM_NAME": name, **env})  # fmt: skip
+    return ChildProcess(
+        name,
+        [str(ROOT / "tests" / "support" / "upstream_server.py")],
+        workdir,
+        env={"UPSTREAM_NAME": name, **env},
+    )
 
 
 def data_plane(
@@ -86,8 +92,22 @@ def data_plane(
     cache = workdir / f"{name}-cache"
     return ChildProcess(
         name,
-        ["-m", "data_plane", "--control-plane", control_plane, "--cluster", cluster,
-         "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0", "--cache-dir", str(cache),
-         "--node-id", name, *extra],
+        [
+            "-m",
+            "data_plane",
+            "--control-plane",
+            control_plane,
+            "--cluster",
+            cluster,
+            "--listen",
+            "127.0.0.1:0",
+            "--ops-listen",
+            "127.0.0.1:0",
+            "--cache-dir",
+            str(cache),
+            "--node-id",
+            name,
+            *extra,
+        ],
         workdir,
-    )  # fmt: skip
+    )

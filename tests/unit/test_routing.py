@@ -48,9 +48,12 @@ def test_unsafe_paths_are_refused(raw: str) -> None:
 
 def route(name: str, path: str, kind: str = "prefix", **fields: Any) -> pb.Route:
     return pb.Route(
-        id=name, name=name, path=pb.PathMatch(kind=KINDS[kind], value=path),
-        targets=[pb.Target(url=f"http://{name}:80", weight=1)], **fields,
-    )  # fmt: skip
+        id=name,
+        name=name,
+        path=pb.PathMatch(kind=KINDS[kind], value=path),
+        targets=[pb.Target(url=f"http://{name}:80", weight=1)],
+        **fields,
+    )
 
 
 def table(*routes: pb.Route) -> RouteTable:

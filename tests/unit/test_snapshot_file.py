@@ -13,10 +13,17 @@ from protos import snapshot_pb2 as pb
 
 def snapshot() -> pb.Snapshot:
     return pb.Snapshot(
-        cluster="aimlops", version="3-abc", revision=3,
-        routes=[pb.Route(name="predict", path=pb.PathMatch(value="/predict"),
-                         targets=[pb.Target(url="http://ai-service:8080", weight=1)])],
-    )  # fmt: skip
+        cluster="aimlops",
+        version="3-abc",
+        revision=3,
+        routes=[
+            pb.Route(
+                name="predict",
+                path=pb.PathMatch(value="/predict"),
+                targets=[pb.Target(url="http://ai-service:8080", weight=1)],
+            )
+        ],
+    )
 
 
 def test_round_trip_leaves_no_temporary_files(tmp_path: Path) -> None:

@@ -1,0 +1,111 @@
+"""``ai-gateway-cli up`` (what ``make run`` runs): the product's usage examples answer as written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.processes import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_up_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
+    proxy, admin, grpc_port, ops, demo = (free_port() for _ in range(5))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        (ROOT / "deploy" / "demo" / "config.yaml")
+        .read_text()
+        .replace("127.0.0.1:8000", f"127.0.0.1:{demo}")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_GATEWAY_")}
+    env.update(AI_GATEWAY_API_KEY="abc123", AI_GATEWAY_HOME=str(tmp_path / "home"))
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "up",
+            "--demo",
+            "--demo-listen",
+            f"127.0.0.1:{demo}",
+            "--config",
+            str(config),
+            "--cluster",
+            "aimlops",
+            "--listen",
+            f"127.0.0.1:{proxy}",
+            "--admin-listen",
+            f"127.0.0.1:{admin}",
+            "--grpc-listen",
+            f"127.0.0.1:{grpc_port}",
+            "--ops-listen",
+            f"127.0.0.1:{ops}",
+            "--database-url",
+            f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    gateway = f"http://127.0.0.1:{proxy}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                # curl -H "Authorization: Bearer abc123" http://gateway:8080/ml-predict -d '{"input": "data"}'
+                answer = httpx.post(
+                    gateway + "/ml-predict",
+                    content=b'{"input": "data"}',
+                    headers={"Authorization": "Bearer abc123"},
+                )
+                if answer.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert up.poll() is None, up.communicate()[0].decode()[-3000:]
+            assert time.monotonic() < deadline, "the gateway never answered"
+            time.sleep(0.1)
+        assert answer.json()["input"] == "data"
+
+        with httpx.stream(
+            "POST",
+            gateway + "/v1/chat/completions",
+            json={"stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        ) as stream:
+            events = [line for line in stream.iter_lines() if line.startswith("data:")]
+        assert events[-1] == "data: [DONE]" and len(events) > 2
+
+        # requests.post('http://gateway:8080/api/v1/routes', ...) against the proxy port
+        created = httpx.post(
+            gateway + "/api/v1/routes",
+            params={"cluster": "aimlops"},
+            headers={"Authorization": "Bearer abc123"},
+            json={"path": "/predict-v2", "target": "http://ai-service:8080"},
+        )
+        assert created.status_code == 201, created.text
+    finally:
+        up.send_signal(signal.SIGINT)
+        output = up.communicate(timeout=30)[0].decode()
+    assert up.returncode == 0, output[-3000:]
+    assert "4 to create" in output and "ai-gateway is up" in output
+    assert "Traceback" not in output
+    for port in (proxy, admin, demo):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, (
+                f"port {port} still served after up ended"
+            )
