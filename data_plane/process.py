@@ -12,7 +12,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
 from data_plane.errors import CacheFileInvalid, SnapshotRejected
@@ -26,6 +25,7 @@ from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
 from data_plane.settings import DataPlaneSettings
 from data_plane.sync.discovery_client import DiscoveryClient
 from data_plane.sync.snapshot_file import cache_path, read_snapshot
+from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.targets import Target, UpstreamGroup
 
 log = logging.getLogger("ai_gateway.data_plane")
@@ -77,14 +77,9 @@ class DataPlane:
 
     async def start(self) -> None:
         settings = self.settings
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=30)
-        self.session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
-        )
+        self.pools = UpstreamPools()
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
-        self.handler = ProxyHandler(
-            self.session, ForwardOptions(settings.max_body_bytes), api_route
-        )
+        self.handler = ProxyHandler(self.pools, ForwardOptions(settings.max_body_bytes), api_route)
         cache_file = cache_path(settings.cache_dir, settings.cluster)
         self.discovery = DiscoveryClient(
             settings.control_plane, settings.cluster, self._node_id(), cache_file, self._apply
@@ -170,5 +165,5 @@ class DataPlane:
             await self._proxy_server.wait_closed()
         if hasattr(self, "_ops_runner"):
             await self._ops_runner.cleanup()
-        if hasattr(self, "session"):
-            await self.session.close()
+        if hasattr(self, "pools"):
+            self.pools.close()

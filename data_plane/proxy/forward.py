@@ -1,9 +1,9 @@
 """Send one request to a backend and stream the answer back, in both directions.
 
-Small bodies with a known length are read first (cheap, and replayable);
-anything larger or chunked is streamed through with a running size check.
-The backend's answer is written to the client chunk by chunk as it arrives,
-so server-sent events pass event by event.
+Small bodies with a known length are read first (cheap, and replayable on a
+stale keep-alive connection); anything larger or chunked is streamed through
+with a running size check. The backend's answer is written to the client
+chunk by chunk as it arrives, so server-sent events pass event by event.
 """
 
 from __future__ import annotations
@@ -13,12 +13,20 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
 
 from data_plane.proxy.errors import error_response
-from data_plane.proxy.headers import end_to_end, upstream_request_headers
+from data_plane.proxy.headers import downstream_headers, upstream_head
 from data_plane.runtime.routes import CompiledRoute
+from data_plane.upstream.http1 import (
+    ConnectFailed,
+    Http1Connection,
+    ResetBeforeResponse,
+    UpstreamError,
+    UpstreamPool,
+    write_body,
+)
+from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.targets import Target
 
 log = logging.getLogger("ai_gateway.data_plane.proxy")
@@ -30,12 +38,13 @@ class BodyTooLarge(Exception):
     pass
 
 
-class _LimitedBody:
-    """Stream the client's body upstream, stopping at the limit.
+@dataclass(frozen=True, slots=True)
+class ForwardOptions:
+    max_body_bytes: int
 
-    The client library wraps errors raised while it sends a body, so the
-    verdict is kept here for the caller to read.
-    """
+
+class _LimitedBody:
+    """Stream the client's body upstream, stopping at the limit."""
 
     def __init__(self, request: web.BaseRequest, limit: int) -> None:
         self._request = request
@@ -52,23 +61,46 @@ class _LimitedBody:
             yield chunk
 
 
-@dataclass(frozen=True, slots=True)
-class ForwardOptions:
-    max_body_bytes: int
-
-
 def _too_large(limit: int, request_id: str) -> web.Response:
     return error_response(
-        413,
-        "request_too_large",
-        f"the request body is over the limit of {limit} bytes",
+        413, "request_too_large", f"the request body is over the limit of {limit} bytes",
         request_id=request_id,
-    )
+    )  # fmt: skip
+
+
+async def _exchange(
+    pool: UpstreamPool,
+    head: bytes,
+    body: bytes | _LimitedBody | None,
+    chunked: bool,
+    connect_timeout: float,
+) -> Http1Connection:
+    """Send the request and wait for the response head; one more try when a reused connection was stale."""
+    for attempt in (1, 2):
+        connection, reused = await pool.acquire(connect_timeout)
+        try:
+            if isinstance(body, _LimitedBody):
+                connection.write(head)
+                await write_body(connection, body.chunks(), chunked)
+            else:
+                connection.write(head + body if body else head)
+            await connection.response_head()
+            return connection
+        except ResetBeforeResponse:
+            connection.close()
+            replayable = not isinstance(body, _LimitedBody)
+            if attempt == 1 and reused and replayable and not connection.got_bytes:
+                continue  # the backend closed an idle connection as we picked it up
+            raise
+        except BaseException:
+            connection.close()
+            raise
+    raise AssertionError("unreachable")
 
 
 async def forward(
     request: web.BaseRequest,
-    session: aiohttp.ClientSession,
+    pools: UpstreamPools,
     route: CompiledRoute,
     target: Target,
     path: str,
@@ -81,48 +113,32 @@ async def forward(
     length = request.content_length
     if length is not None and length > limit:
         return _too_large(limit, request_id)
-    body: bytes | AsyncIterator[bytes] | None = None
-    streamed: _LimitedBody | None = None
+    body: bytes | _LimitedBody | None = None
     if request.body_exists:
         if length is not None and length <= BUFFER_LIMIT:
             body = await request.read()
         else:
-            streamed = _LimitedBody(request, limit)
-            body = streamed.chunks()
+            body = _LimitedBody(request, limit)
     query = request.raw_path.partition("?")[2]
-    url = target.origin + target.base_path + path + (f"?{query}" if query else "")
-    headers = upstream_request_headers(
-        request.headers,
-        client_ip=client_ip,
-        scheme=request.scheme,
-        upstream_host=target.origin.split("://", 1)[1],
-        request_id=request_id,
-    )
-    if length is not None and body is not None:
-        headers["Content-Length"] = str(length)
+    chunked = isinstance(body, _LimitedBody) and length is None
+    head = upstream_head(
+        request.method, target.base_path + path + (f"?{query}" if query else ""), request.headers,
+        host=target.host_header, client_ip=client_ip, scheme=request.scheme, request_id=request_id,
+        content_length=length if body is not None and not chunked else None, chunked=chunked,
+    )  # fmt: skip
+    pool = pools.for_target(target)
     timeouts = route.timeouts
-    client_timeout = aiohttp.ClientTimeout(
-        total=timeouts.total, sock_connect=timeouts.connect, sock_read=None
-    )
     try:
         async with asyncio.timeout(timeouts.first_byte):  # from the start, connect included
-            upstream = await session.request(
-                request.method,
-                url,
-                headers=headers,
-                data=body,
-                timeout=client_timeout,
-                allow_redirects=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
-            )
-    except (BodyTooLarge, TimeoutError, aiohttp.ClientError, OSError) as exc:
-        if streamed is not None and streamed.exceeded:
+            connection = await _exchange(pool, head, body, chunked, timeouts.connect)
+    except (BodyTooLarge, TimeoutError, UpstreamError, OSError) as exc:
+        if isinstance(body, _LimitedBody) and body.exceeded:
             return _too_large(limit, request_id)
         return _failure(exc, route, target, request_id)
     try:
-        return await _relay(request, upstream, route, request_id)
+        return await _relay(request, connection, route, request_id)
     finally:
-        upstream.release()
+        pool.release(connection)
 
 
 def _failure(exc: Exception, route: CompiledRoute, target: Target, request_id: str) -> web.Response:
@@ -130,7 +146,7 @@ def _failure(exc: Exception, route: CompiledRoute, target: Target, request_id: s
     if isinstance(exc, TimeoutError):
         status, code = 504, "upstream_timeout"
         message = f"the backend did not answer within {route.timeouts.first_byte:g}s"
-    elif isinstance(exc, aiohttp.ClientConnectorError):
+    elif isinstance(exc, ConnectFailed):
         status, code, message = 502, "upstream_unreachable", "cannot connect to the backend"
     else:
         status, code, message = 502, "upstream_reset", "the backend closed the connection"
@@ -139,44 +155,44 @@ def _failure(exc: Exception, route: CompiledRoute, target: Target, request_id: s
 
 
 async def _relay(
-    request: web.BaseRequest,
-    upstream: aiohttp.ClientResponse,
-    route: CompiledRoute,
-    request_id: str,
+    request: web.BaseRequest, upstream: Http1Connection, route: CompiledRoute, request_id: str
 ) -> web.StreamResponse:
-    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    response.headers.update(end_to_end(upstream.headers))
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason or None)
+    response.headers.extend(downstream_headers(upstream.headers))
     response.headers["X-Request-Id"] = request_id
-    if upstream.headers.get("Content-Length") is None:
-        response.headers.popall("Content-Length", None)
     await response.prepare(request)
+    if request.method == "HEAD":
+        upstream.close()  # the parser would wait for a body a HEAD answer does not have
+        return response
     loop = asyncio.get_running_loop()
     idle = route.timeouts.idle
-    content = upstream.content
     try:
         async with asyncio.timeout(None) as deadline:
             while True:
                 deadline.reschedule(loop.time() + idle)
-                chunk = await content.readany()
+                chunk = await upstream.read_chunk()
                 if not chunk:
                     break
                 await response.write(chunk)
     except TimeoutError:
         log.warning("route %s: backend idle for %gs mid-response; cut", route.name, idle)
-        upstream.close()
-        _abort(request)
-        return response
-    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-        log.warning("route %s: backend broke off mid-response: %r", route.name, exc)
-        upstream.close()
-        _abort(request)
-        return response
+        return _abort(request, upstream, response)
+    except UpstreamError as exc:
+        log.warning("route %s: %s", route.name, exc)
+        return _abort(request, upstream, response)
+    except BaseException:
+        upstream.close()  # the client went away: the backend request ends with it
+        raise
     await response.write_eof()
     return response
 
 
-def _abort(request: web.BaseRequest) -> None:
+def _abort(
+    request: web.BaseRequest, upstream: Http1Connection, response: web.StreamResponse
+) -> web.StreamResponse:
     """Headers are out: the only honest signal left is closing the connection."""
+    upstream.close()
     transport = request.transport
     if transport is not None:
         transport.close()
+    return response

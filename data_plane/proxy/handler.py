@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-import aiohttp
 from aiohttp import web
 
 from data_plane.errors import UnsafePath
@@ -18,6 +17,7 @@ from data_plane.proxy.headers import request_id_of
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.path import normalise_path
 from data_plane.runtime.routes import CompiledRoute, MethodNotAllowed
+from data_plane.upstream.pools import UpstreamPools
 
 log = logging.getLogger("ai_gateway.data_plane.proxy")
 
@@ -29,11 +29,11 @@ class ProxyHandler:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        pools: UpstreamPools,
         options: ForwardOptions,
         api_route: CompiledRoute | None = None,
     ) -> None:
-        self.session = session
+        self.pools = pools
         self.options = options
         self.api_route = api_route  # /api/v1/* to the control plane's REST API, when enabled
         self.config: RuntimeConfig | None = None
@@ -82,7 +82,7 @@ class ProxyHandler:
         client_ip = peer[0] if peer else ""
         return await forward(
             request,
-            self.session,
+            self.pools,
             route,
             target,
             route.upstream_path(path),

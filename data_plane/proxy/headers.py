@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Iterable
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -21,43 +21,65 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+# Set by the gateway itself on the way up; a client's copy is dropped, not forwarded.
+_REWRITTEN = frozenset({"host", "content-length", "x-request-id", "x-forwarded-for",
+                        "x-forwarded-proto", "x-forwarded-host", "expect"})  # fmt: skip
+_UPSTREAM_DROP = HOP_BY_HOP | _REWRITTEN
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def request_id_of(headers: CIMultiDictProxy[str]) -> str:
     """Keep a sane client-supplied X-Request-Id (it ties logs together); else make one."""
     given = headers.get("X-Request-Id")
-    return given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if given is not None and _REQUEST_ID.match(given) else os.urandom(16).hex()
 
 
-def _connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str]:
+def _connection_tokens(values: Iterable[str]) -> frozenset[str]:
     tokens: set[str] = set()
-    for value in headers.getall("Connection", ()):
+    for value in values:
         tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
     return frozenset(tokens)
 
 
-def end_to_end(headers: CIMultiDictProxy[str], drop: Iterable[str] = ()) -> CIMultiDict[str]:
-    """Copy the headers without hop-by-hop ones (and those the Connection header names)."""
-    skip = HOP_BY_HOP | _connection_tokens(headers) | frozenset(drop)
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in skip)
-
-
-def upstream_request_headers(
+def upstream_head(
+    method: str,
+    target: str,
     headers: CIMultiDictProxy[str],
     *,
+    host: str,
     client_ip: str,
     scheme: str,
-    upstream_host: str,
     request_id: str,
-) -> CIMultiDict[str]:
-    out = end_to_end(headers, drop=("host", "content-length", "x-request-id"))
-    original_host = headers.get("Host", "")
+    content_length: int | None,
+    chunked: bool,
+) -> bytes:
+    """The request line and headers sent to the backend, as bytes."""
+    skip = _UPSTREAM_DROP
+    if "Connection" in headers:
+        skip = skip | _connection_tokens(headers.getall("Connection"))
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+    append = lines.append
+    for name, value in headers.items():
+        if name.lower() not in skip:
+            append(f"{name}: {value}")
     prior = headers.get("X-Forwarded-For")
-    out["X-Forwarded-For"] = f"{prior}, {client_ip}" if prior else client_ip
-    out["X-Forwarded-Proto"] = scheme
+    append(f"X-Forwarded-For: {prior}, {client_ip}" if prior else f"X-Forwarded-For: {client_ip}")
+    append(f"X-Forwarded-Proto: {scheme}")
+    original_host = headers.get("Host")
     if original_host:
-        out["X-Forwarded-Host"] = original_host
-    out["Host"] = upstream_host
-    out["X-Request-Id"] = request_id
-    return out
+        append(f"X-Forwarded-Host: {original_host}")
+    append(f"X-Request-Id: {request_id}")
+    if content_length is not None:
+        append(f"Content-Length: {content_length}")
+    elif chunked:
+        append("Transfer-Encoding: chunked")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+
+def downstream_headers(headers: list[tuple[str, str]]) -> CIMultiDict[str]:
+    """The backend's response headers minus hop-by-hop ones (and those its Connection names)."""
+    skip = HOP_BY_HOP
+    connection = [v for k, v in headers if k.lower() == "connection"]
+    if connection:
+        skip = skip | _connection_tokens(connection)
+    return CIMultiDict((k, v) for k, v in headers if k.lower() not in skip)

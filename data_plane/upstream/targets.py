@@ -13,6 +13,10 @@ class Target:
     base_path: str  # a path in the target URL is prepended to the request path
     weight: int
     priority: int
+    scheme: str = "http"
+    host: str = ""
+    port: int = 80
+    host_header: str = ""  # what the backend sees as Host: the URL's authority
 
     @classmethod
     def parse(cls, url: str, weight: int, priority: int) -> Target:
@@ -27,6 +31,10 @@ class Target:
             base_path=parts.path.rstrip("/"),
             weight=weight,
             priority=priority,
+            scheme=parts.scheme,
+            host=host,
+            port=port,
+            host_header=parts.netloc,
         )
 
 

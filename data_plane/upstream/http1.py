@@ -1,0 +1,270 @@
+"""A pooled HTTP/1.1 client at the protocol level, for the proxy's upstream half.
+
+Why not aiohttp's ClientSession: profiling the proxy (bench/PROFILE.md) put
+about half of its CPU in the general-purpose client (request objects,
+payload registry, auto headers, connector bookkeeping). A proxy already has
+the method, path and headers in hand; it needs to write them, parse the
+answer (llhttp, through httptools) and hand body chunks on as they come.
+
+One ``UpstreamPool`` per origin keeps idle keep-alive connections. A body
+is handed on chunk by chunk with back-pressure: reading from the backend
+pauses when the client is slower than it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+from collections.abc import AsyncIterator
+from typing import cast
+
+import httptools
+
+from data_plane.errors import DataPlaneError
+
+_HIGH_WATER = 1 << 20  # bytes buffered from the backend before reading from it pauses
+_LOW_WATER = 256 << 10
+
+
+class UpstreamError(DataPlaneError):
+    """The backend gave no usable answer."""
+
+
+class ConnectFailed(UpstreamError):
+    pass
+
+
+class ResetBeforeResponse(UpstreamError):
+    """The connection ended before a status line: the request may be retried elsewhere."""
+
+    def __init__(self, message: str, *, reused: bool = False) -> None:
+        super().__init__(message)
+        self.reused = reused
+
+
+class ResetMidResponse(UpstreamError):
+    pass
+
+
+class Http1Connection(asyncio.Protocol):
+    """One connection to a backend; serves one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._loop = asyncio.get_running_loop()
+        self._reset_exchange()
+        self._writable: asyncio.Future[None] | None = None
+        self.closed = False
+
+    def _reset_exchange(self) -> None:
+        self.status = 0
+        self.reason = ""
+        self.headers: list[tuple[str, str]] = []
+        self._headers_ready: asyncio.Future[None] = self._loop.create_future()
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._complete = False
+        self._error: UpstreamError | None = None
+        self._paused = False
+        self._got_bytes = False
+        self.reusable = False
+
+    # -- asyncio.Protocol ---------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self._got_bytes = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ResetMidResponse(f"malformed response from the backend: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self._complete:
+            if not self._headers_ready.done():
+                self._fail(
+                    ResetBeforeResponse(f"the backend closed the connection ({exc or 'EOF'})")
+                )
+            else:
+                self._fail(
+                    ResetMidResponse(
+                        f"the backend closed the connection mid-response ({exc or 'EOF'})"
+                    )
+                )
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_exception(ResetBeforeResponse("the backend closed the connection"))
+
+    def pause_writing(self) -> None:
+        self._writable = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    # -- httptools callbacks --------------------------------------------------
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason.decode("latin-1")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        if 100 <= self.status < 200 and self.status != 101:
+            self.headers.clear()  # an interim answer (100 Continue): the real one follows
+            self.reason = ""
+            return
+        if not self._headers_ready.done():
+            self._headers_ready.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if 100 <= self.status < 200 and self.status != 101:
+            return
+        self._complete = True
+        self.reusable = self._parser.should_keep_alive()
+        self._wake()
+
+    # -- the exchange -----------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _fail(self, error: UpstreamError) -> None:
+        self._error = error
+        if not self._headers_ready.done():
+            self._headers_ready.set_exception(error)
+            self._headers_ready.exception()  # retrieved: no "never retrieved" warning
+        self._wake()
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self._writable is not None:
+            await self._writable
+
+    async def response_head(self) -> None:
+        await self._headers_ready
+
+    async def read_chunk(self) -> bytes:
+        """The next piece of the body as it arrived; b"" at its end."""
+        while not self._chunks:
+            if self._complete:
+                return b""
+            if self._error is not None:
+                raise self._error
+            self._waiter = self._loop.create_future()
+            await self._waiter
+            self._waiter = None
+        chunk = self._chunks.popleft()
+        self._buffered -= len(chunk)
+        if self._paused and self._buffered < _LOW_WATER and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
+
+    @property
+    def got_bytes(self) -> bool:
+        return self._got_bytes
+
+    def prepare_next(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._reset_exchange()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to one origin (scheme, host, port)."""
+
+    def __init__(self, scheme: str, host: str, port: int, *, max_idle: int = 256) -> None:
+        self.host = host.strip("[]")
+        self.port = port
+        self.ssl: ssl.SSLContext | None = (
+            ssl.create_default_context() if scheme == "https" else None
+        )
+        self._idle: collections.deque[Http1Connection] = collections.deque()
+        self._max_idle = max_idle
+
+    async def acquire(self, connect_timeout: float) -> tuple[Http1Connection, bool]:
+        """A connection and whether it was reused (a reused one may have been closed meanwhile)."""
+        while self._idle:
+            connection = self._idle.pop()
+            if (
+                not connection.closed
+                and connection.transport is not None
+                and not connection.transport.is_closing()
+            ):
+                connection.prepare_next()
+                return connection, True
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(connect_timeout):
+                _, protocol = await loop.create_connection(
+                    Http1Connection, self.host, self.port, ssl=self.ssl,
+                    server_hostname=self.host if self.ssl else None,
+                )  # fmt: skip
+        except TimeoutError:
+            raise ConnectFailed(
+                f"connecting to {self.host}:{self.port} took over {connect_timeout:g}s"
+            ) from None
+        except OSError as exc:
+            raise ConnectFailed(
+                f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
+            ) from None
+        return protocol, False
+
+    def release(self, connection: Http1Connection) -> None:
+        """Keep the connection for the next request when its exchange ended cleanly."""
+        if (
+            connection.complete
+            and connection.reusable
+            and not connection.closed
+            and len(self._idle) < self._max_idle
+        ):
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+
+async def write_body(
+    connection: Http1Connection, chunks: AsyncIterator[bytes], chunked: bool
+) -> None:
+    """Stream a request body upstream, framing it when its length is unknown."""
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        connection.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+        await connection.drain()
+    if chunked:
+        connection.write(b"0\r\n\r\n")

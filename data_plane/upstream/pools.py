@@ -1,0 +1,24 @@
+"""One connection pool per backend origin, kept across snapshots so keep-alive survives a config change."""
+
+from __future__ import annotations
+
+from data_plane.upstream.http1 import UpstreamPool
+from data_plane.upstream.targets import Target
+
+
+class UpstreamPools:
+    def __init__(self) -> None:
+        self._pools: dict[str, UpstreamPool] = {}
+
+    def for_target(self, target: Target) -> UpstreamPool:
+        pool = self._pools.get(target.origin)
+        if pool is None:
+            pool = self._pools[target.origin] = UpstreamPool(
+                target.scheme, target.host, target.port
+            )
+        return pool
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
