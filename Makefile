@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 AI_GATEWAY_API_KEY ?= abc123
 export AI_GATEWAY_API_KEY
 
-.PHONY: install run test lint typecheck unit protos schema clean
+.PHONY: install run test lint typecheck unit protos schema bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,8 @@ schema: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Needs wrk (and nginx for the comparison): apt-get install wrk nginx-light
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk nginx-light"; exit 2; }
+	$(BIN)/python bench/run.py

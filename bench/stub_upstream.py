@@ -86,7 +86,7 @@ class Stub(asyncio.Protocol):
 
 async def main(port: int, ready_file: str) -> None:
     server = await asyncio.get_running_loop().create_server(Stub, "127.0.0.1", port, backlog=1024)
-    with open(ready_file + ".tmp", "w") as handle:
+    with open(ready_file + ".tmp", "w") as handle:  # noqa: ASYNC230 - once, at start
         json.dump({"port": server.sockets[0].getsockname()[1], "pid": os.getpid()}, handle)
     os.replace(ready_file + ".tmp", ready_file)
     await server.serve_forever()

@@ -157,9 +157,17 @@ def _failure(exc: Exception, route: CompiledRoute, target: Target, request_id: s
 async def _relay(
     request: web.BaseRequest, upstream: Http1Connection, route: CompiledRoute, request_id: str
 ) -> web.StreamResponse:
-    response = web.StreamResponse(status=upstream.status, reason=upstream.reason or None)
-    response.headers.extend(downstream_headers(upstream.headers))
-    response.headers["X-Request-Id"] = request_id
+    headers = downstream_headers(upstream.headers)
+    headers["X-Request-Id"] = request_id
+    whole = upstream.take_whole_body() if request.method != "HEAD" else None
+    if whole is not None:  # already all here: one write to the client
+        headers.popall("Content-Length", None)
+        return web.Response(
+            status=upstream.status, reason=upstream.reason or None, headers=headers, body=whole
+        )
+    response = web.StreamResponse(
+        status=upstream.status, reason=upstream.reason or None, headers=headers
+    )
     await response.prepare(request)
     if request.method == "HEAD":
         upstream.close()  # the parser would wait for a body a HEAD answer does not have

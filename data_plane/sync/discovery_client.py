@@ -107,9 +107,11 @@ class DiscoveryClient:
                 yield await replies.get()
 
         call = discovery_pb2_grpc.ConfigDiscoveryStub(channel).StreamSnapshots(requests())
-        await call.initial_metadata()  # the control plane accepted the stream
-        log.info("connected to control plane %s", self._target)
-        self.connected, self.last_error = True, ""
+        metadata = await call.initial_metadata()
+        if any(key == "aigw-accepted" for key, _ in metadata or ()):
+            log.info("connected to control plane %s", self._target)
+            self.connected, self.last_error = True, ""
+        # A stream that failed before it was accepted raises its error here.
         async for response in call:
             replies.put_nowait(await self._handle(response.snapshot, response.nonce))
 

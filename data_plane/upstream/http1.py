@@ -182,6 +182,15 @@ class Http1Connection(asyncio.Protocol):
             self.transport.resume_reading()
         return chunk
 
+    def take_whole_body(self) -> bytes | None:
+        """The whole body when it has already arrived (the usual small JSON answer), else None."""
+        if not self._complete:
+            return None
+        body = b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        return body
+
     @property
     def complete(self) -> bool:
         return self._complete
