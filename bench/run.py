@@ -306,20 +306,19 @@ def main() -> None:
         sse_added_ms = (med(gateway_firsts) - med(direct_firsts)) * 1000
         rss = rss_mb(gateway.pid)
 
-        # 10,000 routes against 10: the same request, matched in a bigger table.
+        # 10,000 routes against 10: the same request, matched in a bigger table, interleaved.
         big, big_port = start_gateway(10_000)
-        wrk(f"http://127.0.0.1:{big_port}/v1/chat/completions", 32, 1, script)
-        big_rps = med(
-            [
-                wrk(
-                    f"http://127.0.0.1:{big_port}/v1/chat/completions", 32, args.seconds, script
-                ).rps
-                for _ in range(args.rounds)
-            ]
-        )
+        big_url = f"http://127.0.0.1:{big_port}/v1/chat/completions"
+        small_url = targets["gateway"][0]
+        wrk(big_url, 32, 1, script)
+        ratios = []
+        for _ in range(args.rounds):
+            small_rps = wrk(small_url, 32, args.seconds, script).rps
+            ratios.append(wrk(big_url, 32, args.seconds, script).rps / small_rps)
+        big_ratio = med(ratios)
         big_rss = rss_mb(big.pid)
 
-        report = render(rows, sse_added_ms, sse_cpu_us, rss, big_rps, big_rss, args)
+        report = render(rows, sse_added_ms, sse_cpu_us, rss, big_ratio, big_rss, args)
         print(report)
         (ROOT / "bench" / "results.md").write_text(report)
     finally:
@@ -337,7 +336,7 @@ def render(
     sse_added_ms: float,
     sse_cpu_us: float,
     rss: float,
-    big_rps: float,
+    big_ratio: float,
     big_rss: float,
     args: argparse.Namespace,
 ) -> str:
@@ -373,7 +372,9 @@ def render(
     lines.append(
         f"| RSS per worker (10 routes / 10,000 routes) | {rss:.0f} MB / {big_rss:.0f} MB | <= 60 MB |"
     )
-    lines.append(f"| throughput with 10,000 routes vs 10 | {big_rps / gw['rps']:.2f}x | >= 0.95x |")
+    lines.append(
+        f"| throughput with 10,000 routes vs 10 (interleaved) | {big_ratio:.2f}x | >= 0.95x |"
+    )
     return "\n".join(lines) + "\n"
 
 

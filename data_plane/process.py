@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -74,6 +75,12 @@ class DataPlane:
     def _apply(self, config: RuntimeConfig) -> None:
         self.handler.swap(config)
         set_level(config.settings.log_level)
+        # A big route table is long-lived: keep the cyclic GC from rescanning it on every
+        # collection (with 10,000 routes that cost ~15 % of throughput). Old tables are
+        # freed by reference counting; unfreeze first so any cycles among them are collected.
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     async def start(self) -> None:
         settings = self.settings
