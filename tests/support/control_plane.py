@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.support.processes import ChildProcess
 
 API_KEY = "test-admin-key-0123456789abcdef"
 
@@ -25,9 +21,9 @@ class ControlPlaneProcess:
     cluster: str = "default"
     api_key: str = API_KEY
     extra_args: list[str] = field(default_factory=list)
-    process: subprocess.Popen[bytes] | None = None
     admin_port: int = 0
     grpc_port: int = 0
+    child: ChildProcess | None = None
 
     @property
     def url(self) -> str:
@@ -37,63 +33,41 @@ class ControlPlaneProcess:
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"control-plane-{id(self)}.log"
-
     def start(self, timeout: float = 20.0) -> ControlPlaneProcess:
-        ready = self.workdir / f"ready-{id(self)}.json"
-        ready.unlink(missing_ok=True)
-        env = {**os.environ, "AI_GATEWAY_API_KEY": self.api_key}
-        args = [
-            sys.executable,
-            "-m",
-            "control_plane",
-            # A restart keeps the ports, as a real deployment's address stays put.
-            "--listen",
-            f"127.0.0.1:{self.admin_port}",
-            "--grpc-listen",
-            f"127.0.0.1:{self.grpc_port}",
-            "--database-url",
-            self.database_url,
-            "--cluster",
-            self.cluster,
-            "--ready-file",
-            str(ready),
-            "--poll-interval",
-            "0.1",
-            *self.extra_args,
-        ]
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(args, env=env, stdout=log, stderr=log, cwd=self.workdir)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"control plane exited: {self.log_path.read_text()[-2000:]}")
-            if ready.exists():
-                ports = json.loads(ready.read_text())
-                self.admin_port, self.grpc_port = ports["admin_port"], ports["grpc_port"]
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(
-            f"control plane not ready in {timeout}s: {self.log_path.read_text()[-2000:]}"
+        self.child = ChildProcess(
+            f"control-plane-{id(self)}",
+            [
+                "-m",
+                "control_plane",
+                # A restart keeps the ports, as a real deployment's address stays put.
+                "--listen",
+                f"127.0.0.1:{self.admin_port}",
+                "--grpc-listen",
+                f"127.0.0.1:{self.grpc_port}",
+                "--database-url",
+                self.database_url,
+                "--cluster",
+                self.cluster,
+                "--poll-interval",
+                "0.1",
+                *self.extra_args,
+            ],
+            self.workdir,
+            env={"AI_GATEWAY_API_KEY": self.api_key},
+        ).start(timeout)
+        self.admin_port, self.grpc_port = (
+            self.child.ready["admin_port"],
+            self.child.ready["grpc_port"],
         )
+        return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        if self.child is not None:
+            self.child.stop()
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        if self.child is not None:
+            self.child.kill()
 
     def client(self, api_key: str | None = None) -> httpx.Client:
         key = self.api_key if api_key is None else api_key
@@ -101,4 +75,4 @@ class ControlPlaneProcess:
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
     def logs(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
+        return self.child.logs() if self.child is not None else ""
