@@ -108,6 +108,32 @@ class ClusterCalls:
     def update_settings(self, document: dict[str, Any]) -> Call:
         return self._call("PATCH", "/api/v1/settings", json=document)
 
+    def create_key(self, consumer: str, document: dict[str, Any]) -> Call:
+        return self._call(
+            "POST",
+            f"/api/v1/consumers/{quote(consumer, safe='')}/keys",
+            json=document,
+            idempotent=False,
+        )
+
+    def list_keys(self) -> Call:
+        return self._call("GET", "/api/v1/keys", unwrap="keys")
+
+    def revoke_key(self, key_id: str) -> Call:
+        return self._call("DELETE", f"/api/v1/keys/{quote(key_id, safe='')}")
+
+    def list_consumers(self) -> Call:
+        return self._call("GET", "/api/v1/consumers", unwrap="consumers")
+
+    def put_jwt_provider(self, name: str, document: dict[str, Any]) -> Call:
+        return self._call("PUT", f"/api/v1/jwt-providers/{quote(name, safe='')}", json=document)
+
+    def list_jwt_providers(self) -> Call:
+        return self._call("GET", "/api/v1/jwt-providers", unwrap="jwtProviders")
+
+    def delete_jwt_provider(self, name: str) -> Call:
+        return self._call("DELETE", f"/api/v1/jwt-providers/{quote(name, safe='')}")
+
     def dataplanes(self) -> Call:
         return self._call("GET", "/api/v1/dataplanes", unwrap="dataplanes")
 

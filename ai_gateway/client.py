@@ -81,6 +81,34 @@ class ClusterClient:
     def set_log_level(self, level: str) -> dict[str, Any]:
         return as_object(self._send(self._calls.update_settings({"logLevel": level})))
 
+    def create_key(
+        self, consumer: str, *, expires_in: str | None = None, routes: list[str] | None = None
+    ) -> dict[str, Any]:
+        """A new API key for ``consumer`` (created if missing); ``["key"]`` is the only copy of it."""
+        document: dict[str, Any] = {"routes": routes or []}
+        if expires_in is not None:
+            document["expiresIn"] = expires_in
+        return as_object(self._send(self._calls.create_key(consumer, document)))
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        return as_list(self._send(self._calls.list_keys()))
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return as_object(self._send(self._calls.revoke_key(key_id)))
+
+    def list_consumers(self) -> list[dict[str, Any]]:
+        return as_list(self._send(self._calls.list_consumers()))
+
+    def put_jwt_provider(self, name: str, **fields: Any) -> dict[str, Any]:
+        """``put_jwt_provider("auth0", algorithms=["RS256"], jwksUrl=..., issuer=..., audiences=[...])``."""
+        return as_object(self._send(self._calls.put_jwt_provider(name, fields)))
+
+    def list_jwt_providers(self) -> list[dict[str, Any]]:
+        return as_list(self._send(self._calls.list_jwt_providers()))
+
+    def delete_jwt_provider(self, name: str) -> dict[str, Any]:
+        return as_object(self._send(self._calls.delete_jwt_provider(name)))
+
     def dataplanes(self) -> list[dict[str, Any]]:
         return as_list(self._send(self._calls.dataplanes()))
 

@@ -11,6 +11,7 @@ import yaml
 from ai_gateway import GatewayError
 from ai_gateway.calls import load_document
 from ai_gateway.context import SavedContext, resolve_cluster, resolve_key, resolve_url, save_key
+from cli.identities import jwt_app, keys_app
 from cli.output import (
     Output,
     dataplanes_table,
@@ -42,6 +43,8 @@ app = typer.Typer(
 )
 app.add_typer(routes_app, name="routes")
 app.add_typer(security_app, name="security")
+app.add_typer(keys_app, name="keys")
+app.add_typer(jwt_app, name="jwt")
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from control_plane.domain.config import GatewayConfig
 from control_plane.domain.diff import ConfigDiff
+from control_plane.domain.identity import ApiKeyRequest, ConsumerSpec, JwtProviderSpec
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec, normalise_endpoint
 from control_plane.domain.validation import parse
@@ -18,8 +19,11 @@ from control_plane.errors import InvalidInput
 from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.dataplane_store import DataPlaneStore
+from control_plane.store.identity_store import IdentityStore
 from control_plane.store.records import (
+    ApiKeyRecord,
     ClusterRecord,
+    ConsumerRecord,
     DataPlaneRecord,
     RouteRecord,
     SecurityRecord,
@@ -35,6 +39,7 @@ class AdminService:
         default_cluster: str,
     ) -> None:
         self.store = store
+        self.identities = IdentityStore(store)
         self.dataplanes = dataplanes
         self.watcher = watcher
         self.default_cluster = default_cluster
@@ -107,6 +112,16 @@ class AdminService:
                 )
         spec = parse(SecuritySpec, {**document, "endpoint": endpoint})
         cluster = self.cluster(cluster)
+        if spec.jwt_providers:
+            known = {p.name for p in (await self.identities.read(cluster)).jwt_providers}
+            missing = [name for name in spec.jwt_providers if name not in known]
+            if missing:
+                raise InvalidInput(
+                    f"jwtProviders: no JWT provider named {missing[0]!r}; create it first "
+                    "(PUT /api/v1/jwt-providers/{name})",
+                    field="jwtProviders",
+                    unprocessable=True,
+                )
         before = await self.store.revision(cluster)
         record, created, revision = await self.store.put_security(cluster, spec)
         return record, created, await self._published(cluster, revision, before)
@@ -148,3 +163,64 @@ class AdminService:
 
     async def list_dataplanes(self, cluster: str | None) -> list[DataPlaneRecord]:
         return await self.dataplanes.list(cluster)
+
+    # consumers, keys and JWT providers
+    async def create_consumer(
+        self, cluster: str | None, document: Any
+    ) -> tuple[ConsumerRecord, int]:
+        spec = parse(ConsumerSpec, document)
+        cluster = self.cluster(cluster)
+        return await self._refreshed(cluster, await self.identities.create_consumer(cluster, spec))
+
+    async def list_consumers(self, cluster: str | None) -> list[ConsumerRecord]:
+        return list((await self.identities.read(self.cluster(cluster))).consumers)
+
+    async def delete_consumer(self, cluster: str | None, name: str) -> int:
+        cluster = self.cluster(cluster)
+        return await self._published(cluster, await self.identities.delete_consumer(cluster, name))
+
+    async def create_key(
+        self, cluster: str | None, consumer: str, document: Any
+    ) -> tuple[ApiKeyRecord, str, int]:
+        request = parse(ApiKeyRequest, document if document is not None else {})
+        try:
+            ConsumerSpec(name=consumer)
+        except ValueError as exc:
+            raise InvalidInput(f"consumer: {exc}", field="consumer") from None
+        cluster = self.cluster(cluster)
+        record, plaintext, revision = await self.identities.create_key(cluster, consumer, request)
+        return record, plaintext, await self._published(cluster, revision)
+
+    async def list_keys(self, cluster: str | None) -> list[ApiKeyRecord]:
+        consumers = (await self.identities.read(self.cluster(cluster))).consumers
+        return [key for consumer in consumers for key in consumer.keys]
+
+    async def revoke_key(self, cluster: str | None, key_id: str) -> int:
+        cluster = self.cluster(cluster)
+        return await self._published(cluster, await self.identities.revoke_key(cluster, key_id))
+
+    async def put_jwt_provider(
+        self, cluster: str | None, name: str, document: Any
+    ) -> tuple[JwtProviderSpec, bool, int]:
+        if not isinstance(document, dict):
+            raise InvalidInput("body: expected a JSON object", field="body")
+        spec = parse(JwtProviderSpec, {**document, "name": name})
+        cluster = self.cluster(cluster)
+        before = await self.store.revision(cluster)
+        created, revision = await self.identities.put_jwt_provider(cluster, spec)
+        return spec, created, await self._published(cluster, revision, before)
+
+    async def list_jwt_providers(self, cluster: str | None) -> list[JwtProviderSpec]:
+        return list((await self.identities.read(self.cluster(cluster))).jwt_providers)
+
+    async def delete_jwt_provider(self, cluster: str | None, name: str) -> int:
+        cluster = self.cluster(cluster)
+        return await self._published(
+            cluster, await self.identities.delete_jwt_provider(cluster, name)
+        )
+
+    async def _refreshed(
+        self, cluster: str, result: tuple[ConsumerRecord, int]
+    ) -> tuple[ConsumerRecord, int]:
+        await self.watcher.refresh(cluster)
+        return result

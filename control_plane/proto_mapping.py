@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from control_plane.domain.identity import JwtProviderSpec
 from control_plane.domain.route import HeaderMatchSpec, RouteSpec
 from control_plane.domain.security import SecuritySpec
 from protos import snapshot_pb2 as pb
@@ -131,3 +132,18 @@ def security_from_proto(policy: pb.SecurityPolicy) -> dict[str, Any]:
             "periodSeconds": policy.rate_limit.period_seconds or 60.0,
         }
     return document
+
+
+def jwt_provider_to_proto(spec: JwtProviderSpec) -> pb.JwtProvider:
+    return pb.JwtProvider(
+        name=spec.name,
+        issuer=spec.issuer or "",
+        audiences=list(spec.audiences),
+        algorithms=list(spec.algorithms),
+        hmac_secret=(spec.secret or "").encode(),
+        public_key_pem=spec.public_key or "",
+        jwks_url=spec.jwks_url or "",
+        consumer_claim=spec.consumer_claim,
+        leeway_seconds=spec.leeway,
+        required_claims=list(spec.required_claims),
+    )

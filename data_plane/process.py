@@ -23,11 +23,13 @@ from data_plane.proxy.handler import API_PREFIX, ProxyHandler
 from data_plane.runtime.compile import compile_snapshot
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
+from data_plane.security.rate_limit import LocalRateLimiter
 from data_plane.settings import DataPlaneSettings
 from data_plane.sync.discovery_client import DiscoveryClient
 from data_plane.sync.snapshot_file import cache_path, read_snapshot
 from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.targets import Target, UpstreamGroup
+from protos import snapshot_pb2 as pb
 
 log = logging.getLogger("ai_gateway.data_plane")
 
@@ -72,6 +74,9 @@ class DataPlane:
         base = self.settings.node_id
         return f"{base}-w{self.worker}" if self.settings.workers > 1 else base
 
+    def _compile(self, snapshot: pb.Snapshot) -> RuntimeConfig:
+        return compile_snapshot(snapshot, self.limiter)
+
     def _apply(self, config: RuntimeConfig) -> None:
         self.handler.swap(config)
         set_level(config.settings.log_level)
@@ -88,8 +93,14 @@ class DataPlane:
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
         self.handler = ProxyHandler(self.pools, ForwardOptions(settings.max_body_bytes), api_route)
         cache_file = cache_path(settings.cache_dir, settings.cluster)
+        self.limiter = LocalRateLimiter()  # outlives snapshots: counts survive a config change
         self.discovery = DiscoveryClient(
-            settings.control_plane, settings.cluster, self._node_id(), cache_file, self._apply
+            settings.control_plane,
+            settings.cluster,
+            self._node_id(),
+            cache_file,
+            self._apply,
+            self._compile,
         )
         await self._load_cache(cache_file)
 
@@ -125,7 +136,7 @@ class DataPlane:
     async def _load_cache(self, cache_file: Path) -> None:
         try:
             snapshot = await asyncio.to_thread(read_snapshot, cache_file)
-            config = await asyncio.to_thread(compile_snapshot, snapshot)
+            config = await asyncio.to_thread(self._compile, snapshot)
         except CacheFileInvalid as exc:
             if await asyncio.to_thread(cache_file.exists):
                 log.error("%s", exc)

@@ -221,7 +221,7 @@ class DataPlaneSettings(_message.Message):
     def __init__(self, log_level: _Optional[str] = ..., callback_url: _Optional[str] = ...) -> None: ...
 
 class Snapshot(_message.Message):
-    __slots__ = ("cluster", "version", "revision", "routes", "security", "consumers", "jwt_providers", "settings")
+    __slots__ = ("cluster", "version", "revision", "routes", "security", "consumers", "jwt_providers", "settings", "api_key_secret")
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +230,7 @@ class Snapshot(_message.Message):
     CONSUMERS_FIELD_NUMBER: _ClassVar[int]
     JWT_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_SECRET_FIELD_NUMBER: _ClassVar[int]
     cluster: str
     version: str
     revision: int
@@ -238,4 +239,5 @@ class Snapshot(_message.Message):
     consumers: _containers.RepeatedCompositeFieldContainer[Consumer]
     jwt_providers: _containers.RepeatedCompositeFieldContainer[JwtProvider]
     settings: DataPlaneSettings
-    def __init__(self, cluster: _Optional[str] = ..., version: _Optional[str] = ..., revision: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., security: _Optional[_Iterable[_Union[SecurityPolicy, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ..., jwt_providers: _Optional[_Iterable[_Union[JwtProvider, _Mapping]]] = ..., settings: _Optional[_Union[DataPlaneSettings, _Mapping]] = ...) -> None: ...
+    api_key_secret: bytes
+    def __init__(self, cluster: _Optional[str] = ..., version: _Optional[str] = ..., revision: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., security: _Optional[_Iterable[_Union[SecurityPolicy, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ..., jwt_providers: _Optional[_Iterable[_Union[JwtProvider, _Mapping]]] = ..., settings: _Optional[_Union[DataPlaneSettings, _Mapping]] = ..., api_key_secret: _Optional[bytes] = ...) -> None: ...

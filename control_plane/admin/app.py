@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from control_plane.admin.handlers import routes
+from control_plane.admin.identity_handlers import routes as identity_routes
 from control_plane.admin.keys import API_KEY, SERVICE
 from control_plane.admin.middleware import errors_as_json, require_api_key
 from control_plane.admin.openapi import openapi_document
@@ -28,6 +29,7 @@ def build_admin_app(service: AdminService, api_key: str) -> web.Application:
     app[SERVICE] = service
     app[API_KEY] = api_key
     app.router.add_routes(routes)
+    app.router.add_routes(identity_routes)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.router.add_get("/api/v1/schema/config", _schema)
     return app

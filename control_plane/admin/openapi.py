@@ -13,6 +13,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from control_plane.domain.config import GatewayConfig, SettingsSpec
+from control_plane.domain.identity import ApiKeyRequest, JwtProviderSpec
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec
 
@@ -87,13 +88,26 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
 @cache
 def openapi_document() -> dict[str, Any]:
     _, defs = models_json_schema(
-        [(m, "validation") for m in (RouteSpec, SecuritySpec, GatewayConfig, SettingsSpec)],
+        [
+            (m, "validation")
+            for m in (
+                RouteSpec,
+                SecuritySpec,
+                GatewayConfig,
+                SettingsSpec,
+                ApiKeyRequest,
+                JwtProviderSpec,
+            )
+        ],
         by_alias=True,
         ref_template="#/components/schemas/{model}",
     )
     schemas = {**defs["$defs"], "Error": _ERROR}
     route_id = _path_param("id", "the route's id or name")
     endpoint = _path_param("endpoint", "the endpoint path, with or without its leading '/'")
+    consumer = _path_param("name", "the consumer's name")
+    key_id = _path_param("id", "the key's id")
+    provider = _path_param("name", "the JWT provider's name")
     public: dict[str, list[Any]] = {"security": [], "parameters": []}
     return {
         "openapi": "3.1.0",
@@ -139,5 +153,29 @@ def openapi_document() -> dict[str, Any]:
                 "patch": _op("change data-plane settings", "SettingsSpec"),
             },
             "/api/v1/dataplanes": {"get": _op("connected data planes and what they applied")},
+            "/api/v1/consumers": {
+                "get": _op("list consumers"),
+                "post": _op('create a consumer ({"name": ...})', ok=201),
+            },
+            "/api/v1/consumers/{name}": {
+                "delete": _op("delete a consumer and its keys", parameters=[consumer])
+            },
+            "/api/v1/consumers/{name}/keys": {
+                "post": _op(
+                    "create an API key (the plaintext is in this answer only)",
+                    "ApiKeyRequest",
+                    ok=201,
+                    parameters=[consumer],
+                )
+            },
+            "/api/v1/keys": {"get": _op("list API keys (prefixes, never keys)")},
+            "/api/v1/keys/{id}": {"delete": _op("revoke an API key", parameters=[key_id])},
+            "/api/v1/jwt-providers": {"get": _op("list JWT providers (secrets redacted)")},
+            "/api/v1/jwt-providers/{name}": {
+                "put": _op(
+                    "create or replace a JWT provider", "JwtProviderSpec", parameters=[provider]
+                ),
+                "delete": _op("delete a JWT provider", parameters=[provider]),
+            },
         },
     }

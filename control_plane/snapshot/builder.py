@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from control_plane.proto_mapping import route_to_proto, security_to_proto
+from control_plane.proto_mapping import jwt_provider_to_proto, route_to_proto, security_to_proto
 from control_plane.store.records import ClusterState
 from protos import snapshot_pb2 as pb
 
@@ -20,6 +20,25 @@ def build_snapshot(state: ClusterState) -> pb.Snapshot:
             log_level=str(state.settings.get("logLevel", "info")),
             callback_url=state.callback or "",
         ),
+        consumers=[
+            pb.Consumer(
+                id=c.id,
+                name=c.name,
+                keys=[
+                    pb.ApiKey(
+                        id=k.id,
+                        hash=bytes.fromhex(k.hash),
+                        prefix=k.prefix,
+                        expires_at_unix=int(k.expires_at or 0),
+                        route_scope=list(k.routes),
+                    )
+                    for k in c.keys
+                ],
+            )
+            for c in state.identities.consumers
+        ],
+        jwt_providers=[jwt_provider_to_proto(p) for p in state.identities.jwt_providers],
+        api_key_secret=state.identities.api_key_secret,
     )
     digest = hashlib.sha256(snapshot.SerializeToString(deterministic=True)).hexdigest()
     snapshot.version = f"{state.revision}-{digest[:16]}"

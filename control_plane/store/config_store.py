@@ -24,6 +24,7 @@ from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec, normalise_endpoint
 from control_plane.domain.validation import parse
 from control_plane.errors import Conflict, InvalidInput, NotFound
+from control_plane.store.identity_rows import read_identities
 from control_plane.store.records import (
     ClusterRecord,
     ClusterState,
@@ -64,7 +65,7 @@ class ConfigStore:
         self._sqlite_writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
-    async def _write(self, cluster: str) -> AsyncIterator[tuple[AsyncSession, ClusterRow]]:
+    async def write(self, cluster: str) -> AsyncIterator[tuple[AsyncSession, ClusterRow]]:
         """A transaction holding the cluster's row lock; bump ``row.revision`` to publish."""
         if self._sqlite_writes is not None:
             await self._sqlite_writes.acquire()
@@ -81,7 +82,7 @@ class ConfigStore:
                 self._sqlite_writes.release()
 
     @staticmethod
-    def _bump(row: ClusterRow, now: float) -> int:
+    def bump(row: ClusterRow, now: float) -> int:
         row.revision += 1
         row.updated_at = now
         return row.revision
@@ -147,7 +148,7 @@ class ConfigStore:
 
     async def create_route(self, cluster: str, spec: RouteSpec) -> tuple[RouteRecord, int]:
         name = spec.effective_name
-        async with self._write(cluster) as (session, cluster_row):
+        async with self.write(cluster) as (session, cluster_row):
             taken = await session.scalar(
                 select(RouteRow.id).where(RouteRow.cluster == cluster, RouteRow.name == name)
             )
@@ -173,13 +174,13 @@ class ConfigStore:
                 updated_at=now,
             )
             session.add(row)
-            revision = self._bump(cluster_row, now)
+            revision = self.bump(cluster_row, now)
         return _route_record(row), revision
 
     async def update_route(
         self, cluster: str, id_or_name: str, spec: RouteSpec
     ) -> tuple[RouteRecord, int]:
-        async with self._write(cluster) as (session, cluster_row):
+        async with self.write(cluster) as (session, cluster_row):
             row = await self._find_route(session, cluster, id_or_name)
             name = spec.name or row.name
             if name != row.name:
@@ -195,14 +196,14 @@ class ConfigStore:
             if new_spec != row.spec:
                 now = time.time()
                 row.name, row.spec, row.updated_at = name, new_spec, now
-                revision = self._bump(cluster_row, now)
+                revision = self.bump(cluster_row, now)
         return _route_record(row), revision
 
     async def delete_route(self, cluster: str, id_or_name: str) -> int:
-        async with self._write(cluster) as (session, cluster_row):
+        async with self.write(cluster) as (session, cluster_row):
             row = await self._find_route(session, cluster, id_or_name)
             await session.delete(row)
-            return self._bump(cluster_row, time.time())
+            return self.bump(cluster_row, time.time())
 
     # -- security -----------------------------------------------------------
 
@@ -226,7 +227,7 @@ class ConfigStore:
     ) -> tuple[SecurityRecord, bool, int]:
         """Create or replace the endpoint's policy; True when it was created."""
         document = spec.model_dump(mode="json")
-        async with self._write(cluster) as (session, cluster_row):
+        async with self.write(cluster) as (session, cluster_row):
             row = await session.scalar(
                 select(SecurityPolicyRow).where(
                     SecurityPolicyRow.cluster == cluster,
@@ -246,30 +247,30 @@ class ConfigStore:
                     updated_at=now,
                 )
                 session.add(row)
-                revision = self._bump(cluster_row, now)
+                revision = self.bump(cluster_row, now)
             elif row.spec != document:
                 row.spec, row.updated_at = document, now
-                revision = self._bump(cluster_row, now)
+                revision = self.bump(cluster_row, now)
         return _security_record(row), created, revision
 
     async def delete_security(self, cluster: str, endpoint: str) -> int:
-        async with self._write(cluster) as (session, cluster_row):
+        async with self.write(cluster) as (session, cluster_row):
             row = await self._find_security(session, cluster, endpoint)
             await session.delete(row)
-            return self._bump(cluster_row, time.time())
+            return self.bump(cluster_row, time.time())
 
     # -- settings -----------------------------------------------------------
 
     async def update_settings(
         self, cluster: str, changes: dict[str, Any]
     ) -> tuple[SettingsSpec, int]:
-        async with self._write(cluster) as (_session, cluster_row):
+        async with self.write(cluster) as (_session, cluster_row):
             merged = parse(SettingsSpec, {**cluster_row.settings, **changes}, prefix="settings")
             document = merged.model_dump(mode="json")
             revision = cluster_row.revision
             if document != cluster_row.settings:
                 cluster_row.settings = document
-                revision = self._bump(cluster_row, time.time())
+                revision = self.bump(cluster_row, time.time())
         return merged, revision
 
     # -- the whole document -------------------------------------------------
@@ -286,13 +287,17 @@ class ConfigStore:
                 .where(SecurityPolicyRow.cluster == cluster)
                 .order_by(SecurityPolicyRow.endpoint)
             )
+            route_records = tuple(_route_record(r) for r in routes)
+            policy_records = tuple(_security_record(p) for p in policies)
+            identities = await read_identities(session, cluster)
             return ClusterState(
                 name=cluster,
                 revision=row.revision,
-                routes=tuple(_route_record(r) for r in routes),
-                security=tuple(_security_record(p) for p in policies),
+                routes=route_records,
+                security=policy_records,
                 settings=dict(row.settings),
                 callback=row.callback,
+                identities=identities,
             )
 
     async def export(self, cluster: str) -> GatewayConfig:
@@ -311,7 +316,7 @@ class ConfigStore:
         if dry_run:
             state = await self.state(cluster)
             return diff_config(config_of(state), desired), state.revision
-        async with self._write(cluster) as (session, cluster_row):
+        async with self.write(cluster) as (session, cluster_row):
             rows = {
                 r.name: r
                 for r in await session.scalars(select(RouteRow).where(RouteRow.cluster == cluster))
@@ -331,7 +336,7 @@ class ConfigStore:
             await self._sync_security(session, cluster, policies, desired, now)
             cluster_row.callback = desired.callback
             cluster_row.settings = desired.settings.model_dump(mode="json")
-            revision = self._bump(cluster_row, now)
+            revision = self.bump(cluster_row, now)
         return diff, revision
 
     async def _sync_routes(

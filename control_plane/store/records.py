@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from control_plane.domain.identity import JwtProviderSpec
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec
 
@@ -88,6 +89,51 @@ class DataPlaneRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    consumer: str
+    prefix: str
+    hash: str
+    expires_at: float | None
+    routes: tuple[str, ...]
+    created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        """Never the key, never its hash: the prefix is enough to recognise it."""
+        return {
+            "id": self.id,
+            "consumer": self.consumer,
+            "prefix": self.prefix,
+            "expiresAt": iso(self.expires_at) if self.expires_at else None,
+            "routes": list(self.routes),
+            "createdAt": iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerRecord:
+    id: str
+    name: str
+    created_at: float
+    keys: tuple[ApiKeyRecord, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "keys": len(self.keys),
+            "createdAt": iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Identities:
+    consumers: tuple[ConsumerRecord, ...] = ()
+    jwt_providers: tuple[JwtProviderSpec, ...] = ()
+    api_key_secret: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterState:
     """Everything a snapshot is built from, read in one transaction."""
 
@@ -97,3 +143,4 @@ class ClusterState:
     security: tuple[SecurityRecord, ...]
     settings: dict[str, Any]
     callback: str | None
+    identities: Identities = Identities()

@@ -76,3 +76,61 @@ class DataPlaneRow(Base):
     last_nack: Mapped[str] = mapped_column(String(4096), default="")
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seen: Mapped[float] = mapped_column(Float)
+
+
+class ConsumerRow(Base):
+    """Who calls: API keys belong to a consumer; JWTs name one in a claim."""
+
+    __tablename__ = "consumers"
+    __table_args__ = (UniqueConstraint("cluster", "name", name="uq_consumers_cluster_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cluster: Mapped[str] = mapped_column(
+        String(63), ForeignKey("clusters.name", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class ApiKeyRow(Base):
+    """An API key as its HMAC only: the plaintext is shown once, at creation, and never stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cluster: Mapped[str] = mapped_column(
+        String(63), ForeignKey("clusters.name", ondelete="CASCADE"), index=True
+    )
+    consumer_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("consumers.id", ondelete="CASCADE"), index=True
+    )
+    prefix: Mapped[str] = mapped_column(String(16))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    route_scope: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class JwtProviderRow(Base):
+    __tablename__ = "jwt_providers"
+    __table_args__ = (UniqueConstraint("cluster", "name", name="uq_jwt_providers_cluster_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cluster: Mapped[str] = mapped_column(
+        String(63), ForeignKey("clusters.name", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(63))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ClusterSecretRow(Base):
+    """The per-cluster HMAC key for API-key hashes (kept apart from the cluster's settings)."""
+
+    __tablename__ = "cluster_secrets"
+
+    cluster: Mapped[str] = mapped_column(
+        String(63), ForeignKey("clusters.name", ondelete="CASCADE"), primary_key=True
+    )
+    api_key_secret: Mapped[str] = mapped_column(String(64))

@@ -18,6 +18,7 @@ from aiohttp import web
 from data_plane.proxy.errors import error_response
 from data_plane.proxy.headers import downstream_headers, upstream_head
 from data_plane.runtime.routes import CompiledRoute
+from data_plane.security.guard import Pass
 from data_plane.upstream.http1 import (
     ConnectFailed,
     Http1Connection,
@@ -63,9 +64,11 @@ class _LimitedBody:
 
 def _too_large(limit: int, request_id: str) -> web.Response:
     return error_response(
-        413, "request_too_large", f"the request body is over the limit of {limit} bytes",
+        413,
+        "request_too_large",
+        f"the request body is over the limit of {limit} bytes",
         request_id=request_id,
-    )  # fmt: skip
+    )
 
 
 async def _exchange(
@@ -108,6 +111,7 @@ async def forward(
     request_id: str,
     client_ip: str,
     options: ForwardOptions,
+    admitted: Pass | None = None,
 ) -> web.StreamResponse:
     limit = options.max_body_bytes
     length = request.content_length
@@ -122,10 +126,18 @@ async def forward(
     query = request.raw_path.partition("?")[2]
     chunked = isinstance(body, _LimitedBody) and length is None
     head = upstream_head(
-        request.method, target.base_path + path + (f"?{query}" if query else ""), request.headers,
-        host=target.host_header, client_ip=client_ip, scheme=request.scheme, request_id=request_id,
-        content_length=length if body is not None and not chunked else None, chunked=chunked,
-    )  # fmt: skip
+        request.method,
+        target.base_path + path + (f"?{query}" if query else ""),
+        request.headers,
+        host=target.host_header,
+        client_ip=client_ip,
+        scheme=request.scheme,
+        request_id=request_id,
+        content_length=length if body is not None and not chunked else None,
+        chunked=chunked,
+        consumer=admitted.consumer if admitted else None,
+        drop=admitted.drop_headers if admitted else (),
+    )
     pool = pools.for_target(target)
     timeouts = route.timeouts
     try:
@@ -136,7 +148,9 @@ async def forward(
             return _too_large(limit, request_id)
         return _failure(exc, route, target, request_id)
     try:
-        return await _relay(request, connection, route, request_id)
+        return await _relay(
+            request, connection, route, request_id, admitted.response_headers if admitted else None
+        )
     finally:
         pool.release(connection)
 
@@ -155,10 +169,16 @@ def _failure(exc: Exception, route: CompiledRoute, target: Target, request_id: s
 
 
 async def _relay(
-    request: web.BaseRequest, upstream: Http1Connection, route: CompiledRoute, request_id: str
+    request: web.BaseRequest,
+    upstream: Http1Connection,
+    route: CompiledRoute,
+    request_id: str,
+    extra_headers: dict[str, str] | None,
 ) -> web.StreamResponse:
     headers = downstream_headers(upstream.headers)
     headers["X-Request-Id"] = request_id
+    if extra_headers:
+        headers.update(extra_headers)
     whole = upstream.take_whole_body() if request.method != "HEAD" else None
     if whole is not None:  # already all here: one write to the client
         headers.popall("Content-Length", None)

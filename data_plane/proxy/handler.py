@@ -17,6 +17,7 @@ from data_plane.proxy.headers import request_id_of
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.path import normalise_path
 from data_plane.runtime.routes import CompiledRoute, MethodNotAllowed
+from data_plane.security.guard import Pass
 from data_plane.upstream.pools import UpstreamPools
 
 log = logging.getLogger("ai_gateway.data_plane.proxy")
@@ -52,6 +53,7 @@ class ProxyHandler:
                 400, "invalid_path", f"invalid request path: {exc}", request_id=request_id
             )
         route = self.api_route if self._is_api(path) else None
+        config = None
         if route is None:
             config = self.config
             if config is None:
@@ -77,9 +79,15 @@ class ProxyHandler:
                     headers={"Allow": allow},
                 )
             route = found.route
-        target = route.upstream.pick()
         peer = request.transport.get_extra_info("peername") if request.transport else None
         client_ip = peer[0] if peer else ""
+        admitted = None
+        if config is not None:  # not for the control-plane API: it checks its own key
+            verdict = await config.guard.check(request, path, route.name, client_ip, request_id)
+            if not isinstance(verdict, Pass):
+                return verdict
+            admitted = verdict
+        target = route.upstream.pick()
         return await forward(
             request,
             self.pools,
@@ -89,6 +97,7 @@ class ProxyHandler:
             request_id=request_id,
             client_ip=client_ip,
             options=self.options,
+            admitted=admitted,
         )
 
     def _is_api(self, path: str) -> bool:

@@ -22,8 +22,18 @@ HOP_BY_HOP = frozenset(
     }
 )
 # Set by the gateway itself on the way up; a client's copy is dropped, not forwarded.
-_REWRITTEN = frozenset({"host", "content-length", "x-request-id", "x-forwarded-for",
-                        "x-forwarded-proto", "x-forwarded-host", "expect"})  # fmt: skip
+_REWRITTEN = frozenset(
+    {
+        "host",
+        "content-length",
+        "x-request-id",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "expect",
+        "x-ai-gateway-consumer",
+    }
+)
 _UPSTREAM_DROP = HOP_BY_HOP | _REWRITTEN
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -52,9 +62,17 @@ def upstream_head(
     request_id: str,
     content_length: int | None,
     chunked: bool,
+    consumer: str | None = None,
+    drop: tuple[str, ...] = (),
 ) -> bytes:
-    """The request line and headers sent to the backend, as bytes."""
+    """The request line and headers sent to the backend, as bytes.
+
+    A client's own ``X-AI-Gateway-Consumer`` is always dropped: only the
+    gateway says who the caller is, and only after authenticating it.
+    """
     skip = _UPSTREAM_DROP
+    if drop:
+        skip = skip | {name.lower() for name in drop}
     if "Connection" in headers:
         skip = skip | _connection_tokens(headers.getall("Connection"))
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
@@ -69,6 +87,8 @@ def upstream_head(
     if original_host:
         append(f"X-Forwarded-Host: {original_host}")
     append(f"X-Request-Id: {request_id}")
+    if consumer is not None:
+        append(f"X-AI-Gateway-Consumer: {consumer}")
     if content_length is not None:
         append(f"Content-Length: {content_length}")
     elif chunked:

@@ -13,6 +13,8 @@ from data_plane.errors import SnapshotRejected
 from data_plane.runtime.config import DataPlaneSettings, RuntimeConfig
 from data_plane.runtime.matchers import HeaderKind, HeaderMatcher, HostMatcher
 from data_plane.runtime.routes import CompiledRoute, PathKind, RouteTable, RouteTimeouts
+from data_plane.security.guard import SecurityGuard
+from data_plane.security.rate_limit import LocalRateLimiter
 from data_plane.upstream.targets import Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
 
@@ -80,12 +82,19 @@ def compile_route(route: pb.Route) -> CompiledRoute:
     )
 
 
-def compile_snapshot(snapshot: pb.Snapshot) -> RuntimeConfig:
+def compile_snapshot(
+    snapshot: pb.Snapshot, limiter: LocalRateLimiter | None = None
+) -> RuntimeConfig:
+    """``limiter`` carries rate-limit state from the previous config (a new one when None)."""
     if not snapshot.version:
         raise SnapshotRejected("snapshot has no version")
     table = RouteTable()
     for route in snapshot.routes:
         table.add(compile_route(route))
+    try:
+        guard = SecurityGuard(snapshot, limiter or LocalRateLimiter())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SnapshotRejected(f"security: {exc}") from None
     return RuntimeConfig(
         cluster=snapshot.cluster,
         version=snapshot.version,
@@ -95,4 +104,5 @@ def compile_snapshot(snapshot: pb.Snapshot) -> RuntimeConfig:
             log_level=snapshot.settings.log_level or "info",
             callback_url=snapshot.settings.callback_url,
         ),
+        guard=guard,
     )

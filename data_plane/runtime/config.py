@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data_plane.runtime.routes import RouteTable
+from data_plane.security.guard import SecurityGuard
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +21,4 @@ class RuntimeConfig:
     revision: int
     routes: RouteTable
     settings: DataPlaneSettings
+    guard: SecurityGuard

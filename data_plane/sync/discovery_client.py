@@ -18,7 +18,6 @@ import grpc
 
 from data_plane import __version__
 from data_plane.errors import SnapshotRejected
-from data_plane.runtime.compile import compile_snapshot
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.sync.snapshot_file import write_snapshot
 from protos import discovery_pb2 as dpb
@@ -46,8 +45,10 @@ class DiscoveryClient:
         node_id: str,
         cache_file: Path,
         apply: Callable[[RuntimeConfig], None],
+        compile_snapshot: Callable[[pb.Snapshot], RuntimeConfig],
         backoff: Backoff = Backoff(),
     ) -> None:
+        self._compile = compile_snapshot
         self._target = target
         self._cluster = cluster
         self._node_id = node_id
@@ -117,7 +118,7 @@ class DiscoveryClient:
 
     async def _handle(self, snapshot: pb.Snapshot, nonce: str) -> dpb.DiscoveryRequest:
         try:
-            config = await asyncio.to_thread(compile_snapshot, snapshot)
+            config = await asyncio.to_thread(self._compile, snapshot)
         except SnapshotRejected as exc:
             log.error("rejected snapshot %s: %s", snapshot.version, exc)
             return dpb.DiscoveryRequest(

@@ -1,0 +1,1 @@
+"""Who may call and how often: policies, API keys, JWTs and rate limits, compiled per snapshot."""

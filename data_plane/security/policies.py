@@ -1,0 +1,54 @@
+"""Security policies by endpoint: the longest endpoint that is a segment-prefix of the path applies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from protos import snapshot_pb2 as pb
+
+AuthKind = Literal["none", "jwt", "api-key"]
+_AUTH: dict[int, AuthKind] = {
+    pb.SecurityPolicy.NONE: "none",
+    pb.SecurityPolicy.JWT: "jwt",
+    pb.SecurityPolicy.API_KEY: "api-key",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    endpoint: str
+    auth: AuthKind
+    requests: int  # 0: no rate limit
+    period: float
+    jwt_providers: tuple[str, ...]
+
+
+class PolicyTable:
+    def __init__(self, policies: list[pb.SecurityPolicy]) -> None:
+        self._by_endpoint: dict[str, CompiledPolicy] = {}
+        for policy in policies:
+            endpoint = policy.endpoint.rstrip("/") or "/"
+            self._by_endpoint[endpoint] = CompiledPolicy(
+                endpoint=endpoint,
+                auth=_AUTH.get(policy.auth, "none"),
+                requests=policy.rate_limit.requests if policy.HasField("rate_limit") else 0,
+                period=policy.rate_limit.period_seconds or 60.0,
+                jwt_providers=tuple(policy.jwt_providers),
+            )
+
+    def __len__(self) -> int:
+        return len(self._by_endpoint)
+
+    def lookup(self, path: str) -> CompiledPolicy | None:
+        """The policy of ``path``, which is already normalised (so no spelling gets around it)."""
+        if not self._by_endpoint:
+            return None
+        key = path.rstrip("/") or "/"
+        while True:
+            policy = self._by_endpoint.get(key)
+            if policy is not None:
+                return policy
+            if key == "/":
+                return None
+            key = key[: key.rfind("/")] or "/"
