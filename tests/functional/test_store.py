@@ -163,3 +163,29 @@ async def test_settings_are_validated_and_versioned(store: ConfigStore) -> None:
         await store.update_settings("aimlops", {"logLevel": "loud"})
     assert caught.value.field == "settings.logLevel"
     assert await store.revision("aimlops") == 1
+
+
+async def test_an_older_database_is_upgraded_with_its_data(database_url: str) -> None:
+    from alembic import command
+
+    from control_plane.store.database import alembic_config
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0001"))
+            await conn.execute(
+                text(
+                    "INSERT INTO clusters (name, revision, settings, created_at, updated_at) "
+                    "VALUES ('old', 7, '{}', 0, 0)"
+                )
+            )
+        await migrate(engine)
+        store = ConfigStore(engine)
+        assert await store.revision("old") == 7
+        state = await store.state("old")
+        assert len(state.identities.api_key_secret) == 32, (
+            "the upgrade gave the old cluster a key secret"
+        )
+    finally:
+        await engine.dispose()
