@@ -23,7 +23,8 @@ from data_plane.proxy.handler import API_PREFIX, ProxyHandler
 from data_plane.runtime.compile import compile_snapshot
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
-from data_plane.security.rate_limit import LocalRateLimiter
+from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
+from data_plane.security.redis_rate_limit import FailureMode, RedisRateLimiter
 from data_plane.settings import DataPlaneSettings
 from data_plane.sync.discovery_client import DiscoveryClient
 from data_plane.sync.snapshot_file import cache_path, read_snapshot
@@ -93,7 +94,13 @@ class DataPlane:
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
         self.handler = ProxyHandler(self.pools, ForwardOptions(settings.max_body_bytes), api_route)
         cache_file = cache_path(settings.cache_dir, settings.cluster)
-        self.limiter = LocalRateLimiter()  # outlives snapshots: counts survive a config change
+        # The limiter outlives snapshots: counts survive a config change.
+        self.limiter: RateLimiter = LocalRateLimiter()
+        if settings.redis_url:
+            failure: FailureMode = "closed" if settings.rate_limit_failure == "closed" else "open"
+            self.limiter = self._redis = RedisRateLimiter(
+                settings.redis_url, LocalRateLimiter(), failure=failure
+            )
         self.discovery = DiscoveryClient(
             settings.control_plane,
             settings.cluster,
@@ -185,3 +192,5 @@ class DataPlane:
             await self._ops_runner.cleanup()
         if hasattr(self, "pools"):
             self.pools.close()
+        if hasattr(self, "_redis"):
+            await self._redis.close()

@@ -22,6 +22,8 @@ class DataPlaneSettings:
     max_body_bytes: int
     log_level: str
     ready_file: str | None
+    redis_url: str | None = None
+    rate_limit_failure: str = "open"
 
 
 def host_port(address: str, flag: str) -> tuple[str, int]:
@@ -103,6 +105,17 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         default=env("AI_GATEWAY_READY_FILE"),
         help="write the bound ports here as JSON once serving (AI_GATEWAY_READY_FILE)",
     )
+    add(
+        "--redis-url",
+        default=env("AI_GATEWAY_REDIS_URL"),
+        help="share rate-limit counts through this Redis (AI_GATEWAY_REDIS_URL); default: per process",
+    )
+    add(
+        "--rate-limit-failure",
+        default=env("AI_GATEWAY_RATE_LIMIT_FAILURE", "open"),
+        choices=["open", "closed"],
+        help="when Redis fails: count locally (open) or refuse (closed) (AI_GATEWAY_RATE_LIMIT_FAILURE)",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         raise SystemExit("Error: --workers must be at least 1")
@@ -126,4 +139,6 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         max_body_bytes=args.max_body_bytes,
         log_level=args.log_level,
         ready_file=args.ready_file,
+        redis_url=args.redis_url,
+        rate_limit_failure=args.rate_limit_failure,
     )

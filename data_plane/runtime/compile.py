@@ -14,7 +14,7 @@ from data_plane.runtime.config import DataPlaneSettings, RuntimeConfig
 from data_plane.runtime.matchers import HeaderKind, HeaderMatcher, HostMatcher
 from data_plane.runtime.routes import CompiledRoute, PathKind, RouteTable, RouteTimeouts
 from data_plane.security.guard import SecurityGuard
-from data_plane.security.rate_limit import LocalRateLimiter
+from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.upstream.targets import Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
 
@@ -82,9 +82,7 @@ def compile_route(route: pb.Route) -> CompiledRoute:
     )
 
 
-def compile_snapshot(
-    snapshot: pb.Snapshot, limiter: LocalRateLimiter | None = None
-) -> RuntimeConfig:
+def compile_snapshot(snapshot: pb.Snapshot, limiter: RateLimiter | None = None) -> RuntimeConfig:
     """``limiter`` carries rate-limit state from the previous config (a new one when None)."""
     if not snapshot.version:
         raise SnapshotRejected("snapshot has no version")

@@ -16,7 +16,7 @@ from data_plane.proxy.errors import error_response
 from data_plane.security.api_keys import KeyIndex
 from data_plane.security.jwt_auth import JwtVerifier, TokenRejected
 from data_plane.security.policies import CompiledPolicy, PolicyTable
-from data_plane.security.rate_limit import LocalRateLimiter
+from data_plane.security.rate_limit import RateLimiter
 from protos import snapshot_pb2 as pb
 
 CONSUMER_HEADER = "X-AI-Gateway-Consumer"
@@ -46,7 +46,7 @@ def _denied(
 class SecurityGuard:
     """Built once per snapshot; the rate limiter outlives snapshots (counts survive a config change)."""
 
-    def __init__(self, snapshot: pb.Snapshot, limiter: LocalRateLimiter) -> None:
+    def __init__(self, snapshot: pb.Snapshot, limiter: RateLimiter) -> None:
         self.policies = PolicyTable(list(snapshot.security))
         self.keys = KeyIndex(snapshot.api_key_secret, list(snapshot.consumers))
         self.verifiers = {p.name: JwtVerifier.compile(p) for p in snapshot.jwt_providers}
@@ -73,7 +73,9 @@ class SecurityGuard:
         headers: dict[str, str] = {}
         if policy.requests:
             who = f"consumer:{consumer}" if consumer else f"ip:{client_ip}"
-            decision = self.limiter.hit(f"{policy.endpoint}|{who}", policy.requests, policy.period)
+            decision = await self.limiter.hit(
+                f"{policy.endpoint}|{who}", policy.requests, policy.period
+            )
             headers = decision.headers()
             if not decision.allowed:
                 return _denied(

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,10 @@ class LocalRateLimiter:
         self._max_keys = max_keys
         self._next_sweep = 0.0
 
-    def hit(self, key: str, requests: int, period: float) -> RateDecision:
+    async def hit(self, key: str, requests: int, period: float) -> RateDecision:
+        return self.take(key, requests, period)
+
+    def take(self, key: str, requests: int, period: float) -> RateDecision:
         now = self._clock()
         new_tat, decision = gcra(self._tats.get(key, now), now, requests, period)
         if new_tat is not None:
@@ -66,3 +70,10 @@ class LocalRateLimiter:
     def _sweep(self, now: float) -> None:
         self._tats = {k: t for k, t in self._tats.items() if t > now}
         self._next_sweep = now + 10.0
+
+
+class RateLimiter(Protocol):
+    """Where counts live: this process (LocalRateLimiter) or Redis (RedisRateLimiter)."""
+
+    async def hit(self, key: str, requests: int, period: float) -> RateDecision:
+        """Count one request against the key; the decision and the headers to send."""

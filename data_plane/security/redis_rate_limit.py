@@ -1,0 +1,100 @@
+"""Rate limits shared by every data-plane replica through Redis: one atomic Lua GCRA step per request.
+
+Redis's own clock (TIME) is used, so replicas with skewed clocks still count
+as one. A slow or absent Redis must not stall traffic: each call has a short
+timeout (50 ms by default); on failure the decision falls back to this
+process's local limiter (fail-open, the default) or refuses (fail-closed),
+and Redis is tried again after a short pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Literal
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from data_plane.security.rate_limit import LocalRateLimiter, RateDecision
+
+log = logging.getLogger("ai_gateway.data_plane.rate_limit")
+
+FailureMode = Literal["open", "closed"]
+
+# KEYS[1]: the counter; ARGV: interval and period in microseconds. Returns {allowed, tat - now, retry}.
+GCRA_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > period then
+  return {0, tat - now, new_tat - now - period}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.floor((new_tat - now) / 1000) + 1)
+return {1, new_tat - now, 0}
+"""
+
+
+class RedisRateLimiter:
+    def __init__(
+        self,
+        url: str,
+        fallback: LocalRateLimiter,
+        *,
+        failure: FailureMode = "open",
+        timeout: float = 0.05,
+        retry_after_failure: float = 1.0,
+        prefix: str = "aigw:rl:",
+    ) -> None:
+        self._client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+        self._script = self._client.register_script(GCRA_SCRIPT)
+        self._fallback = fallback
+        self._failure = failure
+        self._timeout = timeout
+        self._pause = retry_after_failure
+        self._prefix = prefix
+        self._down_until = 0.0
+        self.healthy = True
+
+    async def hit(self, key: str, requests: int, period: float) -> RateDecision:
+        now = time.monotonic()
+        if now >= self._down_until:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    allowed, until_full, retry = await self._script(
+                        keys=[self._prefix + key],
+                        args=[int(period / requests * 1e6), int(period * 1e6)],
+                    )
+            except (RedisError, TimeoutError, OSError) as exc:
+                self._down_until = now + self._pause
+                if self.healthy:
+                    log.warning(
+                        "Redis rate limiting unavailable (%r); failing %s", exc, self._failure
+                    )
+                self.healthy = False
+            else:
+                if not self.healthy:
+                    log.info("Redis rate limiting is back")
+                self.healthy = True
+                return _decision(bool(allowed), requests, period, until_full / 1e6, retry / 1e6)
+        if self._failure == "closed":
+            return RateDecision(False, requests, 0, period, self._pause)
+        return self._fallback.take(key, requests, period)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _decision(
+    allowed: bool, requests: int, period: float, until_full: float, retry: float
+) -> RateDecision:
+    interval = period / requests
+    remaining = int((period - until_full) / interval + 1e-9) if allowed else 0
+    return RateDecision(allowed, requests, max(0, remaining), until_full, retry)
