@@ -18,6 +18,7 @@ from aiohttp import web
 from data_plane.errors import CacheFileInvalid, SnapshotRejected
 from data_plane.logs import set_level
 from data_plane.ops.server import build_ops_app
+from data_plane.proxy.client_ip import ClientAddress
 from data_plane.proxy.forward import ForwardOptions
 from data_plane.proxy.handler import API_PREFIX, ProxyHandler
 from data_plane.runtime.compile import compile_snapshot
@@ -92,7 +93,12 @@ class DataPlane:
         settings = self.settings
         self.pools = UpstreamPools()
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
-        self.handler = ProxyHandler(self.pools, ForwardOptions(settings.max_body_bytes), api_route)
+        self.handler = ProxyHandler(
+            self.pools,
+            ForwardOptions(settings.max_body_bytes),
+            api_route,
+            ClientAddress(settings.trusted_proxies),
+        )
         cache_file = cache_path(settings.cache_dir, settings.cluster)
         # The limiter outlives snapshots: counts survive a config change.
         self.limiter: RateLimiter = LocalRateLimiter()

@@ -8,6 +8,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_plane.proxy.client_ip import parse_networks
+
 
 @dataclass(frozen=True, slots=True)
 class DataPlaneSettings:
@@ -24,6 +26,7 @@ class DataPlaneSettings:
     ready_file: str | None
     redis_url: str | None = None
     rate_limit_failure: str = "open"
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def host_port(address: str, flag: str) -> tuple[str, int]:
@@ -116,7 +119,16 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         choices=["open", "closed"],
         help="when Redis fails: count locally (open) or refuse (closed) (AI_GATEWAY_RATE_LIMIT_FAILURE)",
     )
+    add(
+        "--trusted-proxies",
+        default=env("AI_GATEWAY_TRUSTED_PROXIES", ""),
+        help="comma-separated networks whose X-Forwarded-For is believed (AI_GATEWAY_TRUSTED_PROXIES)",
+    )
     args = parser.parse_args(argv)
+    try:
+        trusted = tuple(parse_networks(args.trusted_proxies))
+    except ValueError as exc:
+        raise SystemExit(f"Error: --trusted-proxies: {exc}") from None
     if args.workers < 1:
         raise SystemExit("Error: --workers must be at least 1")
     if args.max_body_bytes < 1:
@@ -141,4 +153,5 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         ready_file=args.ready_file,
         redis_url=args.redis_url,
         rate_limit_failure=args.rate_limit_failure,
+        trusted_proxies=trusted,
     )

@@ -109,7 +109,7 @@ async def forward(
     path: str,
     *,
     request_id: str,
-    client_ip: str,
+    peer_ip: str,  # the hop that connected to us: appended to X-Forwarded-For
     options: ForwardOptions,
     admitted: Pass | None = None,
 ) -> web.StreamResponse:
@@ -130,7 +130,7 @@ async def forward(
         target.base_path + path + (f"?{query}" if query else ""),
         request.headers,
         host=target.host_header,
-        client_ip=client_ip,
+        client_ip=peer_ip,
         scheme=request.scheme,
         request_id=request_id,
         content_length=length if body is not None and not chunked else None,

@@ -11,6 +11,7 @@ import logging
 from aiohttp import web
 
 from data_plane.errors import UnsafePath
+from data_plane.proxy.client_ip import ClientAddress
 from data_plane.proxy.errors import error_response
 from data_plane.proxy.forward import ForwardOptions, forward
 from data_plane.proxy.headers import request_id_of
@@ -33,8 +34,10 @@ class ProxyHandler:
         pools: UpstreamPools,
         options: ForwardOptions,
         api_route: CompiledRoute | None = None,
+        client_address: ClientAddress | None = None,
     ) -> None:
         self.pools = pools
+        self.client_address = client_address or ClientAddress(())
         self.options = options
         self.api_route = api_route  # /api/v1/* to the control plane's REST API, when enabled
         self.config: RuntimeConfig | None = None
@@ -79,8 +82,9 @@ class ProxyHandler:
                     headers={"Allow": allow},
                 )
             route = found.route
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        client_ip = peer[0] if peer else ""
+        peername = request.transport.get_extra_info("peername") if request.transport else None
+        peer = peername[0] if peername else ""
+        client_ip = self.client_address.resolve(peer, request.headers.get("X-Forwarded-For"))
         admitted = None
         if config is not None:  # not for the control-plane API: it checks its own key
             verdict = await config.guard.check(request, path, route.name, client_ip, request_id)
@@ -95,7 +99,7 @@ class ProxyHandler:
             target,
             route.upstream_path(path),
             request_id=request_id,
-            client_ip=client_ip,
+            peer_ip=peer,
             options=self.options,
             admitted=admitted,
         )
