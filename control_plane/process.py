@@ -6,8 +6,10 @@ import json
 import logging
 import os
 import socket
+import ssl
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 from aiohttp import web
@@ -26,6 +28,17 @@ from control_plane.store.database import create_engine, migrate
 from control_plane.store.dataplane_store import DataPlaneStore
 
 log = logging.getLogger("ai_gateway.control_plane")
+
+
+def _load_tls(
+    settings: ControlPlaneSettings,
+) -> tuple[tuple[bytes, bytes] | None, ssl.SSLContext | None]:
+    """The key and chain for gRPC, and a server context for REST; (None, None) without TLS."""
+    if not (settings.tls_cert and settings.tls_key):
+        return None, None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return (Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes()), context
 
 
 @dataclass
@@ -62,15 +75,18 @@ class ControlPlane:
         await store.ensure_cluster(settings.cluster)
         await self._watcher.start()
 
-        discovery = ConfigDiscoveryService(cache, self._watcher, dataplanes)
+        discovery = ConfigDiscoveryService(
+            cache, self._watcher, dataplanes, settings.dataplane_token
+        )
+        tls_files, tls = _load_tls(settings)
         self._grpc, self.grpc_port = await start_grpc_server(
-            settings.grpc_listen, discovery, AdminRpcService(service, settings.api_key)
+            settings.grpc_listen, discovery, AdminRpcService(service, settings.api_key), tls_files
         )
         self._runner = web.AppRunner(build_admin_app(service, settings.api_key), access_log=None)
         await self._runner.setup()
         host, port = split_host_port(settings.admin_listen, "--listen")
         sock = socket.create_server((host, port), reuse_port=False)
-        site = web.SockSite(self._runner, sock)
+        site = web.SockSite(self._runner, sock, ssl_context=tls)
         await site.start()
         self.admin_port = sock.getsockname()[1]
         log.info(

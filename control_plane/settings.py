@@ -21,6 +21,9 @@ class ControlPlaneSettings:
     log_level: str = "info"
     ready_file: str | None = None
     poll_interval: float = 0.25
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    dataplane_token: str | None = None
 
 
 def split_host_port(address: str, flag: str) -> tuple[str, int]:
@@ -79,11 +82,29 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         default=float(env("AI_GATEWAY_POLL_INTERVAL", defaults.poll_interval)),
         help="seconds between checks for changes by other replicas",
     )
+    parser.add_argument(
+        "--tls-cert",
+        default=env("AI_GATEWAY_TLS_CERT"),
+        help="serve REST and gRPC over TLS with this PEM chain (AI_GATEWAY_TLS_CERT)",
+    )
+    parser.add_argument(
+        "--tls-key", default=env("AI_GATEWAY_TLS_KEY"), help="its PEM key (AI_GATEWAY_TLS_KEY)"
+    )
+    parser.add_argument(
+        "--dataplane-token",
+        default=env("AI_GATEWAY_DATAPLANE_TOKEN"),
+        help="data planes must present this token to stream snapshots (AI_GATEWAY_DATAPLANE_TOKEN)",
+    )
     args = parser.parse_args(argv)
     if not args.api_key:
         raise SystemExit(
             "Error: no admin API key. Set one: export AI_GATEWAY_API_KEY=$(openssl rand -hex 24)"
         )
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise SystemExit("Error: --tls-cert and --tls-key go together")
+    for flag, value in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if value and not os.path.isfile(value):
+            raise SystemExit(f"Error: {flag} '{value}' is not a readable file")
     split_host_port(args.listen, "--listen")
     split_host_port(args.grpc_listen, "--grpc-listen")
     return ControlPlaneSettings(
@@ -95,4 +116,7 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         log_level=args.log_level,
         ready_file=args.ready_file,
         poll_interval=args.poll_interval,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        dataplane_token=args.dataplane_token,
     )

@@ -29,6 +29,7 @@ from data_plane.security.redis_rate_limit import FailureMode, RedisRateLimiter
 from data_plane.settings import DataPlaneSettings
 from data_plane.sync.discovery_client import DiscoveryClient
 from data_plane.sync.snapshot_file import cache_path, read_snapshot
+from data_plane.tls import ReloadingServerContext, client_context
 from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.targets import Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
@@ -91,7 +92,7 @@ class DataPlane:
 
     async def start(self) -> None:
         settings = self.settings
-        self.pools = UpstreamPools()
+        self.pools = UpstreamPools(client_context(settings.upstream_ca))
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
         self.handler = ProxyHandler(
             self.pools,
@@ -114,6 +115,8 @@ class DataPlane:
             cache_file,
             self._apply,
             self._compile,
+            ca_file=settings.control_plane_ca,
+            token=settings.token,
         )
         await self._load_cache(cache_file)
 
@@ -122,7 +125,14 @@ class DataPlane:
         self.proxy_port = proxy_sock.getsockname()[1]
         server = web.Server(self.handler, handler_cancellation=True, access_log=None)
         loop = asyncio.get_running_loop()
-        self._proxy_server = await loop.create_server(server, sock=proxy_sock, backlog=1024)
+        tls = None
+        if settings.tls_cert and settings.tls_key:
+            reloading = ReloadingServerContext(settings.tls_cert, settings.tls_key)
+            tls = reloading.context
+            self._tasks.append(asyncio.create_task(reloading.watch(), name="tls-reload"))
+        self._proxy_server = await loop.create_server(
+            server, sock=proxy_sock, backlog=1024, ssl=tls
+        )
         self._lowlevel = server
 
         ops_runner = web.AppRunner(build_ops_app(self.ready, self.status), access_log=None)

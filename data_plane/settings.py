@@ -27,6 +27,11 @@ class DataPlaneSettings:
     redis_url: str | None = None
     rate_limit_failure: str = "open"
     trusted_proxies: tuple[str, ...] = ()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    upstream_ca: str | None = None
+    control_plane_ca: str | None = None
+    token: str | None = None
 
 
 def host_port(address: str, flag: str) -> tuple[str, int]:
@@ -124,7 +129,45 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         default=env("AI_GATEWAY_TRUSTED_PROXIES", ""),
         help="comma-separated networks whose X-Forwarded-For is believed (AI_GATEWAY_TRUSTED_PROXIES)",
     )
+    add(
+        "--tls-cert",
+        default=env("AI_GATEWAY_TLS_CERT"),
+        help="serve HTTPS with this PEM certificate chain, reloaded when it changes (AI_GATEWAY_TLS_CERT)",
+    )
+    add(
+        "--tls-key",
+        default=env("AI_GATEWAY_TLS_KEY"),
+        help="its PEM private key (AI_GATEWAY_TLS_KEY)",
+    )
+    add(
+        "--upstream-ca",
+        default=env("AI_GATEWAY_UPSTREAM_CA"),
+        help="verify HTTPS backends against this CA bundle instead of the system store (AI_GATEWAY_UPSTREAM_CA)",
+    )
+    add(
+        "--control-plane-ca",
+        default=env("AI_GATEWAY_CONTROL_PLANE_CA"),
+        help="connect to the control plane over TLS, trusting this CA (AI_GATEWAY_CONTROL_PLANE_CA)",
+    )
+    add(
+        "--token",
+        default=env("AI_GATEWAY_DATAPLANE_TOKEN"),
+        help="the control plane's --dataplane-token (AI_GATEWAY_DATAPLANE_TOKEN)",
+    )
     args = parser.parse_args(argv)
+    if args.control_plane_ca and not Path(args.control_plane_ca).is_file():
+        raise SystemExit(
+            f"Error: --control-plane-ca '{args.control_plane_ca}' is not a readable file"
+        )
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise SystemExit("Error: --tls-cert and --tls-key go together")
+    for flag, value in (
+        ("--tls-cert", args.tls_cert),
+        ("--tls-key", args.tls_key),
+        ("--upstream-ca", args.upstream_ca),
+    ):
+        if value and not Path(value).is_file():
+            raise SystemExit(f"Error: {flag} '{value}' is not a readable file")
     try:
         trusted = tuple(parse_networks(args.trusted_proxies))
     except ValueError as exc:
@@ -154,4 +197,9 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         redis_url=args.redis_url,
         rate_limit_failure=args.rate_limit_failure,
         trusted_proxies=trusted,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        upstream_ca=args.upstream_ca,
+        control_plane_ca=args.control_plane_ca,
+        token=args.token,
     )

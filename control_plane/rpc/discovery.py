@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import itertools
 import logging
 from collections.abc import AsyncIterator
@@ -29,8 +30,13 @@ HEARTBEAT_SECONDS = 10.0
 
 class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # type: ignore[misc]
     def __init__(
-        self, cache: SnapshotCache, watcher: RevisionWatcher, dataplanes: DataPlaneStore
+        self,
+        cache: SnapshotCache,
+        watcher: RevisionWatcher,
+        dataplanes: DataPlaneStore,
+        token: str | None = None,
     ) -> None:
+        self._token = token
         self._cache = cache
         self._watcher = watcher
         self._dataplanes = dataplanes
@@ -42,6 +48,16 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         request_iterator: AsyncIterator[dpb.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[dpb.DiscoveryResponse]:
+        if self._token is not None:
+            metadata = dict(context.invocation_metadata() or ())
+            scheme, _, given = str(metadata.get("authorization", "")).partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.encode(), self._token.encode()
+            ):
+                await context.abort(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "missing or wrong data-plane token (--token / AI_GATEWAY_DATAPLANE_TOKEN)",
+                )
         hello = await anext(request_iterator, None)
         if hello is None:
             return

@@ -13,7 +13,10 @@ SERVICE_NAMES = ("aigw.v1.ConfigDiscovery", "aigw.v1.Admin")
 
 
 async def start_grpc_server(
-    address: str, discovery: ConfigDiscoveryService, admin: AdminRpcService
+    address: str,
+    discovery: ConfigDiscoveryService,
+    admin: AdminRpcService,
+    tls: tuple[bytes, bytes] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Bind and start; returns the server and the port it got (for ``:0``)."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -21,7 +24,11 @@ async def start_grpc_server(
     admin_pb2_grpc.add_AdminServicer_to_server(admin, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(address)
+    if tls is not None:
+        key, chain = tls
+        port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, chain)]))
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen for gRPC on {address}")
     await server.start()

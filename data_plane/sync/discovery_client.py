@@ -47,7 +47,12 @@ class DiscoveryClient:
         apply: Callable[[RuntimeConfig], None],
         compile_snapshot: Callable[[pb.Snapshot], RuntimeConfig],
         backoff: Backoff = Backoff(),
+        *,
+        ca_file: str | None = None,
+        token: str | None = None,
     ) -> None:
+        self._ca = Path(ca_file).read_bytes() if ca_file else None
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._compile = compile_snapshot
         self._target = target
         self._cluster = cluster
@@ -68,7 +73,7 @@ class DiscoveryClient:
         attempt = 0
         while True:
             try:
-                async with grpc.aio.insecure_channel(self._target) as channel:
+                async with self._channel() as channel:
                     await self._stream(channel)
                     attempt = 0
             except asyncio.CancelledError:
@@ -89,6 +94,13 @@ class DiscoveryClient:
             )
             await asyncio.sleep(delay)
 
+    def _channel(self) -> grpc.aio.Channel:
+        if self._ca is None:
+            return grpc.aio.insecure_channel(self._target)
+        return grpc.aio.secure_channel(
+            self._target, grpc.ssl_channel_credentials(root_certificates=self._ca)
+        )
+
     async def _stream(self, channel: grpc.aio.Channel) -> None:
         replies: asyncio.Queue[dpb.DiscoveryRequest] = asyncio.Queue()
         replies.put_nowait(
@@ -107,7 +119,9 @@ class DiscoveryClient:
             while True:
                 yield await replies.get()
 
-        call = discovery_pb2_grpc.ConfigDiscoveryStub(channel).StreamSnapshots(requests())
+        call = discovery_pb2_grpc.ConfigDiscoveryStub(channel).StreamSnapshots(
+            requests(), metadata=self._metadata
+        )
         metadata = await call.initial_metadata()
         if any(key == "aigw-accepted" for key, _ in metadata or ()):
             log.info("connected to control plane %s", self._target)

@@ -212,11 +212,19 @@ class Http1Connection(asyncio.Protocol):
 class UpstreamPool:
     """Idle keep-alive connections to one origin (scheme, host, port)."""
 
-    def __init__(self, scheme: str, host: str, port: int, *, max_idle: int = 256) -> None:
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        *,
+        tls: ssl.SSLContext | None = None,
+        max_idle: int = 256,
+    ) -> None:
         self.host = host.strip("[]")
         self.port = port
         self.ssl: ssl.SSLContext | None = (
-            ssl.create_default_context() if scheme == "https" else None
+            (tls or ssl.create_default_context()) if scheme == "https" else None
         )
         self._idle: collections.deque[Http1Connection] = collections.deque()
         self._max_idle = max_idle

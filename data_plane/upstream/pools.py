@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import ssl
+
 from data_plane.upstream.http1 import UpstreamPool
 from data_plane.upstream.targets import Target
 
 
 class UpstreamPools:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self._pools: dict[str, UpstreamPool] = {}
+        self._tls = tls  # how HTTPS backends are verified
 
     def for_target(self, target: Target) -> UpstreamPool:
         pool = self._pools.get(target.origin)
         if pool is None:
             pool = self._pools[target.origin] = UpstreamPool(
-                target.scheme, target.host, target.port
+                target.scheme, target.host, target.port, tls=self._tls
             )
         return pool
 

@@ -47,10 +47,10 @@ class Gateway:
         ).start()
         return self.control_plane
 
-    def add_upstream(self, name: str) -> str:
-        process = upstream(self.workdir, name).start()
+    def add_upstream(self, name: str, *extra: str, scheme: str = "http") -> str:
+        process = upstream(self.workdir, name, *extra).start()
         self.upstreams[name] = process
-        return f"http://127.0.0.1:{process.ready['port']}"
+        return f"{scheme}://127.0.0.1:{process.ready['port']}"
 
     def add_data_plane(self, name: str, *extra: str, wait: bool = True) -> ChildProcess:
         assert self.control_plane is not None

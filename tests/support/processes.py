@@ -77,10 +77,10 @@ class ChildProcess:
             self.process.wait(timeout=5)
 
 
-def upstream(workdir: Path, name: str = "upstream", **env: str) -> ChildProcess:
+def upstream(workdir: Path, name: str = "upstream", *extra: str, **env: str) -> ChildProcess:
     return ChildProcess(
         name,
-        [str(ROOT / "tests" / "support" / "upstream_server.py")],
+        [str(ROOT / "tests" / "support" / "upstream_server.py"), *extra],
         workdir,
         env={"UPSTREAM_NAME": name, **env},
     )

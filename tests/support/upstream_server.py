@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import socket
+import ssl
 
 from aiohttp import web
 
@@ -98,11 +99,11 @@ def build_app() -> web.Application:
     return app
 
 
-async def serve(ready_file: str, port: int) -> None:
+async def serve(ready_file: str, port: int, tls: ssl.SSLContext | None = None) -> None:
     sock = socket.create_server(("127.0.0.1", port), reuse_port=False)
     runner = web.AppRunner(build_app(), access_log=None, handler_cancellation=True)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
+    await web.SockSite(runner, sock, ssl_context=tls).start()
     with open(ready_file + ".tmp", "w") as handle:
         json.dump({"port": sock.getsockname()[1], "pid": os.getpid()}, handle)
     os.replace(ready_file + ".tmp", ready_file)
@@ -113,5 +114,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--ready-file", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
-    asyncio.run(serve(args.ready_file, args.port))
+    context = None
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    asyncio.run(serve(args.ready_file, args.port, context))
