@@ -41,6 +41,10 @@ def _load_tls(
     return (Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes()), context
 
 
+def _read_optional(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
+
+
 @dataclass
 class ControlPlane:
     settings: ControlPlaneSettings
@@ -79,8 +83,13 @@ class ControlPlane:
             cache, self._watcher, dataplanes, settings.dataplane_token
         )
         tls_files, tls = _load_tls(settings)
+        client_ca = _read_optional(settings.client_ca)
         self._grpc, self.grpc_port = await start_grpc_server(
-            settings.grpc_listen, discovery, AdminRpcService(service, settings.api_key), tls_files
+            settings.grpc_listen,
+            discovery,
+            AdminRpcService(service, settings.api_key),
+            tls_files,
+            client_ca,
         )
         self._runner = web.AppRunner(build_admin_app(service, settings.api_key), access_log=None)
         await self._runner.setup()

@@ -24,6 +24,7 @@ class ControlPlaneSettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     dataplane_token: str | None = None
+    client_ca: str | None = None
 
 
 def split_host_port(address: str, flag: str) -> tuple[str, int]:
@@ -95,6 +96,12 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         default=env("AI_GATEWAY_DATAPLANE_TOKEN"),
         help="data planes must present this token to stream snapshots (AI_GATEWAY_DATAPLANE_TOKEN)",
     )
+    parser.add_argument(
+        "--client-ca",
+        default=env("AI_GATEWAY_CLIENT_CA"),
+        help="require gRPC clients (data planes) to present a certificate from this CA "
+        "(mutual TLS; needs --tls-cert) (AI_GATEWAY_CLIENT_CA)",
+    )
     args = parser.parse_args(argv)
     if not args.api_key:
         raise SystemExit(
@@ -102,7 +109,13 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         )
     if bool(args.tls_cert) != bool(args.tls_key):
         raise SystemExit("Error: --tls-cert and --tls-key go together")
-    for flag, value in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+    if args.client_ca and not args.tls_cert:
+        raise SystemExit("Error: --client-ca needs --tls-cert and --tls-key")
+    for flag, value in (
+        ("--tls-cert", args.tls_cert),
+        ("--tls-key", args.tls_key),
+        ("--client-ca", args.client_ca),
+    ):
         if value and not os.path.isfile(value):
             raise SystemExit(f"Error: {flag} '{value}' is not a readable file")
     split_host_port(args.listen, "--listen")
@@ -119,4 +132,5 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         dataplane_token=args.dataplane_token,
+        client_ca=args.client_ca,
     )

@@ -117,6 +117,9 @@ class DataPlane:
             self._compile,
             ca_file=settings.control_plane_ca,
             token=settings.token,
+            client_cert=(settings.client_cert, settings.client_key)
+            if settings.client_cert and settings.client_key
+            else None,
         )
         await self._load_cache(cache_file)
 

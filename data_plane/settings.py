@@ -32,6 +32,8 @@ class DataPlaneSettings:
     upstream_ca: str | None = None
     control_plane_ca: str | None = None
     token: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
 
 
 def host_port(address: str, flag: str) -> tuple[str, int]:
@@ -154,7 +156,19 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         default=env("AI_GATEWAY_DATAPLANE_TOKEN"),
         help="the control plane's --dataplane-token (AI_GATEWAY_DATAPLANE_TOKEN)",
     )
+    add(
+        "--client-cert",
+        default=env("AI_GATEWAY_CLIENT_CERT"),
+        help="certificate presented to the control plane (mutual TLS) (AI_GATEWAY_CLIENT_CERT)",
+    )
+    add(
+        "--client-key", default=env("AI_GATEWAY_CLIENT_KEY"), help="its key (AI_GATEWAY_CLIENT_KEY)"
+    )
     args = parser.parse_args(argv)
+    if bool(args.client_cert) != bool(args.client_key):
+        raise SystemExit("Error: --client-cert and --client-key go together")
+    if args.client_cert and not args.control_plane_ca:
+        raise SystemExit("Error: --client-cert needs --control-plane-ca (mutual TLS runs over TLS)")
     if args.control_plane_ca and not Path(args.control_plane_ca).is_file():
         raise SystemExit(
             f"Error: --control-plane-ca '{args.control_plane_ca}' is not a readable file"
@@ -202,4 +216,6 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         upstream_ca=args.upstream_ca,
         control_plane_ca=args.control_plane_ca,
         token=args.token,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
     )

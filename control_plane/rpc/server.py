@@ -17,7 +17,9 @@ async def start_grpc_server(
     discovery: ConfigDiscoveryService,
     admin: AdminRpcService,
     tls: tuple[bytes, bytes] | None = None,
+    client_ca: bytes | None = None,
 ) -> tuple[grpc.aio.Server, int]:
+    """``client_ca`` turns on mutual TLS: clients without a certificate from it are refused."""
     """Bind and start; returns the server and the port it got (for ``:0``)."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     discovery_pb2_grpc.add_ConfigDiscoveryServicer_to_server(discovery, server)
@@ -26,7 +28,10 @@ async def start_grpc_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if tls is not None:
         key, chain = tls
-        port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, chain)]))
+        credentials = grpc.ssl_server_credentials(
+            [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+        )
+        port = server.add_secure_port(address, credentials)
     else:
         port = server.add_insecure_port(address)
     if port == 0:

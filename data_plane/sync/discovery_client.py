@@ -50,8 +50,14 @@ class DiscoveryClient:
         *,
         ca_file: str | None = None,
         token: str | None = None,
+        client_cert: tuple[str, str] | None = None,
     ) -> None:
         self._ca = Path(ca_file).read_bytes() if ca_file else None
+        self._client = (
+            (Path(client_cert[1]).read_bytes(), Path(client_cert[0]).read_bytes())
+            if client_cert
+            else None
+        )
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._compile = compile_snapshot
         self._target = target
@@ -97,9 +103,11 @@ class DiscoveryClient:
     def _channel(self) -> grpc.aio.Channel:
         if self._ca is None:
             return grpc.aio.insecure_channel(self._target)
-        return grpc.aio.secure_channel(
-            self._target, grpc.ssl_channel_credentials(root_certificates=self._ca)
+        key, chain = self._client or (None, None)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=self._ca, private_key=key, certificate_chain=chain
         )
+        return grpc.aio.secure_channel(self._target, credentials)
 
     async def _stream(self, channel: grpc.aio.Channel) -> None:
         replies: asyncio.Queue[dpb.DiscoveryRequest] = asyncio.Queue()

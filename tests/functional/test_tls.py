@@ -175,3 +175,59 @@ def test_data_planes_need_the_token(tmp_path: Path) -> None:
         assert nodes == ["dp-right"]
     finally:
         gw.stop()
+
+
+def test_mutual_tls_refuses_a_wrong_client_certificate(tmp_path: Path) -> None:
+    ca = TestCA(tmp_path, "ca")
+    rogue_ca = TestCA(tmp_path, "rogue-ca")
+    cp_cert, good, rogue = (
+        ca.issue("control-plane"),
+        ca.issue("dp-good"),
+        rogue_ca.issue("dp-rogue"),
+    )
+    gw = Gateway(tmp_path)
+    try:
+        plane = ControlPlaneProcess(
+            tmp_path,
+            f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
+            cluster=gw.cluster,
+            extra_args=[
+                "--tls-cert",
+                str(cp_cert.cert),
+                "--tls-key",
+                str(cp_cert.key),
+                "--client-ca",
+                str(ca.path),
+            ],
+        ).start()
+        gw.control_plane = plane
+        common = ("--no-api-forward", "--control-plane-ca", str(ca.path))
+        for name, cert in (("dp-good", good), ("dp-rogue", rogue)):
+            gw.data_planes.append(
+                data_plane(
+                    tmp_path,
+                    name,
+                    plane.grpc_target,
+                    gw.cluster,
+                    *common,
+                    "--client-cert",
+                    str(cert.cert),
+                    "--client-key",
+                    str(cert.key),
+                ).start()
+            )
+        gw.data_planes.append(
+            data_plane(tmp_path, "dp-anonymous", plane.grpc_target, gw.cluster, *common).start()
+        )
+        wait_until_serving(gw.data_planes[0], 0)
+        time.sleep(0.5)
+        assert dp_version(gw.data_planes[1]) is None and dp_version(gw.data_planes[2]) is None
+        admin = httpx.Client(
+            base_url=f"https://127.0.0.1:{plane.admin_port}",
+            verify=ssl.create_default_context(cafile=str(ca.path)),
+            headers={"Authorization": f"Bearer {plane.api_key}"},
+        )
+        nodes = [d["nodeId"] for d in admin.get("/api/v1/dataplanes").json()["dataplanes"]]
+        assert nodes == ["dp-good"]
+    finally:
+        gw.stop()
