@@ -151,3 +151,68 @@ def test_no_secret_reaches_a_log(gateway: Gateway) -> None:
     logs = gateway.control_plane.logs() + "".join(p.logs() for p in gateway.data_planes)
     for secret in (key, "aigw_not-a-real-key-123", gateway.control_plane.api_key):
         assert secret not in logs
+
+
+def test_crlf_in_header_values_and_client_consumer_headers_are_not_passed_on(
+    gateway: Gateway,
+) -> None:
+    reply = raw(
+        gateway,
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nX-A: a\r\nX-Injected: yes\r\n\r\n".replace(
+            b"X-A: a\r\nX-Injected", b"X-A: a\rX-Injected"
+        ),
+    )
+    assert reply.split(b"\r\n", 1)[0].split()[1] == b"400"
+    echoed = httpx.get(
+        gateway.proxy_url() + "/echo",
+        headers={"X-AI-Gateway-Consumer": "root", "X-Forwarded-For": "198.51.100.99"},
+    )
+    seen = {k.lower() for k in echoed.json()["headers"]}
+    assert "x-ai-gateway-consumer" not in seen
+
+
+def test_a_body_naming_another_upstream_changes_nothing(gateway: Gateway) -> None:
+    answer = httpx.post(
+        gateway.proxy_url() + "/echo",
+        json={
+            "model": "x",
+            "api_base": "http://127.0.0.1:9/evil",
+            "base_url": "http://127.0.0.1:9",
+        },
+        headers={"X-Forwarded-For": "198.51.100.50"},
+    )
+    assert answer.status_code == 200 and answer.json()["server"] == "alpha"
+
+
+def test_a_sentinel_secret_stays_out_of_everything(gateway: Gateway) -> None:
+    sentinel = "sentinel-" + "z" * 40
+    with gateway.admin() as http:
+        answer = http.put(
+            "/api/v1/jwt-providers/sentinel",
+            params={"cluster": gateway.cluster},
+            json={"algorithms": ["HS256"], "secret": sentinel},
+        )
+        wait_until_serving(gateway.data_planes[0], int(answer.headers["X-AI-Gateway-Revision"]))
+        admin_gets = "".join(
+            http.get(p, params={"cluster": gateway.cluster}).text
+            for p in (
+                "/api/v1/jwt-providers",
+                "/api/v1/keys",
+                "/api/v1/consumers",
+                "/api/v1/security",
+                "/api/v1/dataplanes",
+            )
+        )
+    refused = httpx.get(
+        gateway.proxy_url() + "/keyed", headers={"Authorization": f"Bearer {sentinel}"}
+    )
+    metrics = httpx.get(f"http://127.0.0.1:{gateway.data_planes[0].ready['ops_port']}/metrics").text
+    assert gateway.control_plane is not None
+    logs = gateway.control_plane.logs() + "".join(p.logs() for p in gateway.data_planes)
+    for where, text in (
+        ("admin GETs", admin_gets),
+        ("error body", refused.text),
+        ("metrics", metrics),
+        ("logs", logs),
+    ):
+        assert sentinel not in text, where

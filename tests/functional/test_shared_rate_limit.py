@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.gateway import Gateway, wait_until_serving
 from tests.support.services import REDIS_HOST, REDIS_PORT, require
@@ -31,11 +38,8 @@ def test_two_data_planes_share_one_count(tmp_path: Path) -> None:
             assert answer.status_code == 201, answer.text
         for plane in gw.data_planes:
             wait_until_serving(plane, int(answer.headers["X-AI-Gateway-Revision"]))
-        statuses = []
-        for _ in range(8):
-            statuses.append(httpx.get(gw.proxy_url(0) + endpoint).status_code)
-            statuses.append(httpx.get(gw.proxy_url(1) + endpoint).status_code)
-        assert statuses.count(200) == 10 and statuses.count(429) == 6, statuses
+        statuses = [httpx.get(gw.proxy_url(i % 2) + endpoint).status_code for i in range(30)]
+        assert statuses.count(200) == 10 and statuses.count(429) == 20, statuses
     finally:
         gw.stop()
 
@@ -85,3 +89,62 @@ def test_redis_down_fails_closed_when_asked(tmp_path: Path) -> None:
         )
     finally:
         gw.stop()
+
+
+def test_a_frozen_redis_costs_one_timeout_then_falls_back_and_recovers(tmp_path: Path) -> None:
+    """Our own redis-server, frozen with SIGSTOP: requests wait at most the 50 ms budget."""
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    redis = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    gw = Gateway(tmp_path)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        gw.start_control_plane()
+        backend = gw.add_upstream("alpha")
+        gw.add_data_plane("dp-a", "--redis-url", f"redis://127.0.0.1:{port}/0")
+        gw.add_route(path="/frozen", target=backend)
+        with gw.admin() as http:
+            answer = http.put(
+                "/api/v1/security/frozen",
+                params={"cluster": gw.cluster},
+                json={"rateLimit": "1000/min"},
+            )
+        wait_until_serving(gw.data_planes[0], int(answer.headers["X-AI-Gateway-Revision"]))
+        client = httpx.Client(base_url=gw.proxy_url())
+        assert client.get("/frozen").status_code == 200
+        redis.send_signal(signal.SIGSTOP)
+        timings = []
+        for _ in range(10):
+            started = time.monotonic()
+            assert client.get("/frozen").status_code == 200
+            timings.append(time.monotonic() - started)
+        assert max(timings) < 0.5, timings
+        assert sorted(timings)[5] < 0.05, "every request paid the Redis timeout, not just the first"
+        redis.send_signal(signal.SIGCONT)
+        time.sleep(1.2)  # the pause before Redis is tried again
+        deadline = time.monotonic() + 5
+        while "Redis rate limiting is back" not in gw.data_planes[0].logs():
+            assert time.monotonic() < deadline, gw.data_planes[0].logs()[-1500:]
+            client.get("/frozen")
+            time.sleep(0.1)
+    finally:
+        redis.send_signal(signal.SIGCONT)
+        gw.stop()
+        redis.terminate()
+        redis.wait(timeout=10)
