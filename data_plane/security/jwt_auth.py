@@ -1,7 +1,8 @@
 """JWT verification with PyJWT: pinned algorithms, issuer, audience, required claims, leeway.
 
-JWKS providers fetch their keys through PyJWT's PyJWKClient (cached; it
-refetches when a token names an unknown ``kid``), off the event loop.
+JWKS providers fetch their keys through PyJWT's PyJWKClient, off the event
+loop: the key set is cached for 5 minutes and refetched when a token names an
+unknown ``kid``, at most once per JWKS_REFRESH_COOLDOWN.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import jwt
 from protos import snapshot_pb2 as pb
 
 _HMAC = ("HS256", "HS384", "HS512")
+# An unknown `kid` refetches the key set at most this often: hostile kids cannot hammer the issuer.
+JWKS_REFRESH_COOLDOWN = 30.0
 
 
 class TokenRejected(Exception):
@@ -45,7 +48,9 @@ class JwtVerifier:
             name=provider.name,
             algorithms=tuple(provider.algorithms),
             key=key,
-            jwks=jwt.PyJWKClient(provider.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+            jwks=jwt.PyJWKClient(
+                provider.jwks_url, lifespan=300, timeout=5, cooldown_duration=JWKS_REFRESH_COOLDOWN
+            )
             if provider.jwks_url
             else None,
             issuer=provider.issuer or None,

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.gateway import Gateway, wait_until_serving
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, upstream
 
 HMAC_SECRET = "s" * 40
 
@@ -323,3 +323,46 @@ def test_bad_jwt_provider_input_is_refused(gateway: Gateway) -> None:
         assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "jwtProviders"
         listed = http.get("/api/v1/jwt-providers", params={"cluster": gateway.cluster}).text
         assert HMAC_SECRET not in listed
+
+
+def test_jwks_provider_with_a_bounded_refresh(
+    gateway: Gateway, rsa_key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
+    keys_file = tmp_path / "jwks.json"
+    keys_file.write_text(
+        json.dumps({"keys": [{**jwk, "kid": "key-1", "use": "sig", "alg": "RS256"}]})
+    )
+    issuer = upstream(gateway.workdir, "issuer", UPSTREAM_JWKS=str(keys_file)).start()
+    try:
+        issuer_url = f"http://127.0.0.1:{issuer.ready['port']}"
+        gateway.add_route(path="/jwks-protected", target=backend(gateway))
+        admin(
+            gateway,
+            "PUT",
+            "/api/v1/jwt-providers/idp",
+            json={"algorithms": ["RS256"], "jwksUrl": issuer_url + "/jwks.json"},
+        )
+        admin(
+            gateway,
+            "PUT",
+            "/api/v1/security/jwks-protected",
+            json={"authType": "jwt", "jwtProviders": ["idp"]},
+        )
+        url = gateway.proxy_url() + "/jwks-protected"
+
+        def call(kid: str) -> int:
+            token = jwt.encode(
+                {"sub": "bob", "exp": int(time.time()) + 60},
+                rsa_key,
+                algorithm="RS256",
+                headers={"kid": kid},
+            )
+            return httpx.get(url, headers={"Authorization": f"Bearer {token}"}).status_code
+
+        assert call("key-1") == 200
+        assert [call(f"hostile-{i}") for i in range(20)] == [401] * 20
+        fetches = httpx.get(issuer_url + "/stats").json()["jwks_fetches"]
+        assert fetches <= 2, f"unknown kids made the data plane fetch the key set {fetches} times"
+    finally:
+        issuer.stop()

@@ -16,10 +16,11 @@ import json
 import os
 import socket
 import ssl
+from pathlib import Path
 
 from aiohttp import web
 
-STATE = {"held": 0, "released": 0}
+STATE = {"held": 0, "released": 0, "jwks_fetches": 0}
 
 
 async def echo(request: web.Request) -> web.Response:
@@ -83,6 +84,14 @@ async def hold(request: web.Request) -> web.Response:
     return web.json_response({"held": True})
 
 
+async def jwks(_request: web.Request) -> web.Response:
+    """The key set in $UPSTREAM_JWKS (a file), for JWT tests."""
+    STATE["jwks_fetches"] += 1
+    return web.Response(
+        text=Path(os.environ["UPSTREAM_JWKS"]).read_text(), content_type="application/json"
+    )
+
+
 async def stats(_request: web.Request) -> web.Response:
     return web.json_response(STATE)
 
@@ -95,6 +104,7 @@ def build_app() -> web.Application:
     app.router.add_get("/stall", stall)
     app.router.add_get("/hold", hold)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/jwks.json", jwks)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 
