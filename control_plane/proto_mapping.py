@@ -147,3 +147,25 @@ def jwt_provider_to_proto(spec: JwtProviderSpec) -> pb.JwtProvider:
         leeway_seconds=spec.leeway,
         required_claims=list(spec.required_claims),
     )
+
+
+def jwt_provider_from_proto(provider: pb.JwtProvider) -> dict[str, Any]:
+    """A gRPC Admin request's provider as the document JwtProviderSpec validates."""
+    document: dict[str, Any] = {
+        "name": provider.name,
+        "audiences": list(provider.audiences),
+        "algorithms": list(provider.algorithms),
+        "consumerClaim": provider.consumer_claim or "sub",
+    }
+    optional = {
+        "issuer": provider.issuer,
+        "secret": provider.hmac_secret.decode("utf-8", "replace"),
+        "publicKey": provider.public_key_pem,
+        "jwksUrl": provider.jwks_url,
+    }
+    document.update({k: v for k, v in optional.items() if v})
+    if provider.leeway_seconds:
+        document["leeway"] = provider.leeway_seconds
+    if provider.required_claims:
+        document["requiredClaims"] = list(provider.required_claims)
+    return document

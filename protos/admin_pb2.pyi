@@ -126,3 +126,99 @@ class ListDataPlanesResponse(_message.Message):
     DATAPLANES_FIELD_NUMBER: _ClassVar[int]
     dataplanes: _containers.RepeatedCompositeFieldContainer[DataPlaneStatus]
     def __init__(self, dataplanes: _Optional[_Iterable[_Union[DataPlaneStatus, _Mapping]]] = ...) -> None: ...
+
+class CreateApiKeyRequest(_message.Message):
+    __slots__ = ("cluster", "consumer", "expires_in", "routes")
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    cluster: str
+    consumer: str
+    expires_in: str
+    routes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cluster: _Optional[str] = ..., consumer: _Optional[str] = ..., expires_in: _Optional[str] = ..., routes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ApiKeyInfo(_message.Message):
+    __slots__ = ("id", "consumer", "prefix", "expires_at_unix", "routes", "created_at_unix")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    consumer: str
+    prefix: str
+    expires_at_unix: float
+    routes: _containers.RepeatedScalarFieldContainer[str]
+    created_at_unix: float
+    def __init__(self, id: _Optional[str] = ..., consumer: _Optional[str] = ..., prefix: _Optional[str] = ..., expires_at_unix: _Optional[float] = ..., routes: _Optional[_Iterable[str]] = ..., created_at_unix: _Optional[float] = ...) -> None: ...
+
+class CreateApiKeyResponse(_message.Message):
+    __slots__ = ("key", "plaintext")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    PLAINTEXT_FIELD_NUMBER: _ClassVar[int]
+    key: ApiKeyInfo
+    plaintext: str
+    def __init__(self, key: _Optional[_Union[ApiKeyInfo, _Mapping]] = ..., plaintext: _Optional[str] = ...) -> None: ...
+
+class ListApiKeysRequest(_message.Message):
+    __slots__ = ("cluster",)
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    cluster: str
+    def __init__(self, cluster: _Optional[str] = ...) -> None: ...
+
+class ListApiKeysResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[ApiKeyInfo]
+    def __init__(self, keys: _Optional[_Iterable[_Union[ApiKeyInfo, _Mapping]]] = ...) -> None: ...
+
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ("cluster", "id")
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    cluster: str
+    id: str
+    def __init__(self, cluster: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class RevokeApiKeyResponse(_message.Message):
+    __slots__ = ("revision",)
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    def __init__(self, revision: _Optional[int] = ...) -> None: ...
+
+class PutJwtProviderRequest(_message.Message):
+    __slots__ = ("cluster", "provider")
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    cluster: str
+    provider: _snapshot_pb2.JwtProvider
+    def __init__(self, cluster: _Optional[str] = ..., provider: _Optional[_Union[_snapshot_pb2.JwtProvider, _Mapping]] = ...) -> None: ...
+
+class ListJwtProvidersRequest(_message.Message):
+    __slots__ = ("cluster",)
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    cluster: str
+    def __init__(self, cluster: _Optional[str] = ...) -> None: ...
+
+class ListJwtProvidersResponse(_message.Message):
+    __slots__ = ("providers",)
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    providers: _containers.RepeatedCompositeFieldContainer[_snapshot_pb2.JwtProvider]
+    def __init__(self, providers: _Optional[_Iterable[_Union[_snapshot_pb2.JwtProvider, _Mapping]]] = ...) -> None: ...
+
+class DeleteJwtProviderRequest(_message.Message):
+    __slots__ = ("cluster", "name")
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    cluster: str
+    name: str
+    def __init__(self, cluster: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class DeleteJwtProviderResponse(_message.Message):
+    __slots__ = ("revision",)
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    def __init__(self, revision: _Optional[int] = ...) -> None: ...

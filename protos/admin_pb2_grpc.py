@@ -80,6 +80,36 @@ class AdminStub:
                 request_serializer=protos_dot_admin__pb2.ListDataPlanesRequest.SerializeToString,
                 response_deserializer=protos_dot_admin__pb2.ListDataPlanesResponse.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/aigw.v1.Admin/CreateApiKey',
+                request_serializer=protos_dot_admin__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=protos_dot_admin__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/aigw.v1.Admin/ListApiKeys',
+                request_serializer=protos_dot_admin__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=protos_dot_admin__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/aigw.v1.Admin/RevokeApiKey',
+                request_serializer=protos_dot_admin__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=protos_dot_admin__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.PutJwtProvider = channel.unary_unary(
+                '/aigw.v1.Admin/PutJwtProvider',
+                request_serializer=protos_dot_admin__pb2.PutJwtProviderRequest.SerializeToString,
+                response_deserializer=protos_dot_snapshot__pb2.JwtProvider.FromString,
+                _registered_method=True)
+        self.ListJwtProviders = channel.unary_unary(
+                '/aigw.v1.Admin/ListJwtProviders',
+                request_serializer=protos_dot_admin__pb2.ListJwtProvidersRequest.SerializeToString,
+                response_deserializer=protos_dot_admin__pb2.ListJwtProvidersResponse.FromString,
+                _registered_method=True)
+        self.DeleteJwtProvider = channel.unary_unary(
+                '/aigw.v1.Admin/DeleteJwtProvider',
+                request_serializer=protos_dot_admin__pb2.DeleteJwtProviderRequest.SerializeToString,
+                response_deserializer=protos_dot_admin__pb2.DeleteJwtProviderResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -139,6 +169,43 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutJwtProvider(self, request, context):
+        """the secret is never echoed
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJwtProviders(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJwtProvider(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +253,36 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ListDataPlanes,
                     request_deserializer=protos_dot_admin__pb2.ListDataPlanesRequest.FromString,
                     response_serializer=protos_dot_admin__pb2.ListDataPlanesResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=protos_dot_admin__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=protos_dot_admin__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=protos_dot_admin__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=protos_dot_admin__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=protos_dot_admin__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=protos_dot_admin__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'PutJwtProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutJwtProvider,
+                    request_deserializer=protos_dot_admin__pb2.PutJwtProviderRequest.FromString,
+                    response_serializer=protos_dot_snapshot__pb2.JwtProvider.SerializeToString,
+            ),
+            'ListJwtProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJwtProviders,
+                    request_deserializer=protos_dot_admin__pb2.ListJwtProvidersRequest.FromString,
+                    response_serializer=protos_dot_admin__pb2.ListJwtProvidersResponse.SerializeToString,
+            ),
+            'DeleteJwtProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJwtProvider,
+                    request_deserializer=protos_dot_admin__pb2.DeleteJwtProviderRequest.FromString,
+                    response_serializer=protos_dot_admin__pb2.DeleteJwtProviderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -431,6 +528,168 @@ class Admin:
             '/aigw.v1.Admin/ListDataPlanes',
             protos_dot_admin__pb2.ListDataPlanesRequest.SerializeToString,
             protos_dot_admin__pb2.ListDataPlanesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.v1.Admin/CreateApiKey',
+            protos_dot_admin__pb2.CreateApiKeyRequest.SerializeToString,
+            protos_dot_admin__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.v1.Admin/ListApiKeys',
+            protos_dot_admin__pb2.ListApiKeysRequest.SerializeToString,
+            protos_dot_admin__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.v1.Admin/RevokeApiKey',
+            protos_dot_admin__pb2.RevokeApiKeyRequest.SerializeToString,
+            protos_dot_admin__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutJwtProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.v1.Admin/PutJwtProvider',
+            protos_dot_admin__pb2.PutJwtProviderRequest.SerializeToString,
+            protos_dot_snapshot__pb2.JwtProvider.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJwtProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.v1.Admin/ListJwtProviders',
+            protos_dot_admin__pb2.ListJwtProvidersRequest.SerializeToString,
+            protos_dot_admin__pb2.ListJwtProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJwtProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.v1.Admin/DeleteJwtProvider',
+            protos_dot_admin__pb2.DeleteJwtProviderRequest.SerializeToString,
+            protos_dot_admin__pb2.DeleteJwtProviderResponse.FromString,
             options,
             channel_credentials,
             insecure,

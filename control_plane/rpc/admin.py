@@ -11,13 +11,17 @@ import grpc
 from google.protobuf.message import Message
 
 from control_plane.admin_service import AdminService
+from control_plane.domain.identity import JwtProviderSpec
 from control_plane.errors import ControlPlaneError
 from control_plane.proto_mapping import (
+    jwt_provider_from_proto,
+    jwt_provider_to_proto,
     route_from_proto,
     route_to_proto,
     security_from_proto,
     security_to_proto,
 )
+from control_plane.store.records import ApiKeyRecord
 from protos import admin_pb2 as apb
 from protos import admin_pb2_grpc
 from protos import snapshot_pb2 as pb
@@ -149,3 +153,72 @@ class AdminRpcService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
                 for r in records
             ]
         )
+
+    @admin_call
+    async def CreateApiKey(
+        self, request: apb.CreateApiKeyRequest, context: Any
+    ) -> apb.CreateApiKeyResponse:
+        document: dict[str, Any] = {"routes": list(request.routes)}
+        if request.expires_in:
+            document["expiresIn"] = request.expires_in
+        record, plaintext, _ = await self._service.create_key(
+            request.cluster, request.consumer, document
+        )
+        return apb.CreateApiKeyResponse(key=_key_info(record), plaintext=plaintext)
+
+    @admin_call
+    async def ListApiKeys(
+        self, request: apb.ListApiKeysRequest, context: Any
+    ) -> apb.ListApiKeysResponse:
+        return apb.ListApiKeysResponse(
+            keys=[_key_info(k) for k in await self._service.list_keys(request.cluster)]
+        )
+
+    @admin_call
+    async def RevokeApiKey(
+        self, request: apb.RevokeApiKeyRequest, context: Any
+    ) -> apb.RevokeApiKeyResponse:
+        return apb.RevokeApiKeyResponse(
+            revision=await self._service.revoke_key(request.cluster, request.id)
+        )
+
+    @admin_call
+    async def PutJwtProvider(
+        self, request: apb.PutJwtProviderRequest, context: Any
+    ) -> pb.JwtProvider:
+        document = jwt_provider_from_proto(request.provider)
+        spec, _, _ = await self._service.put_jwt_provider(
+            request.cluster, document.pop("name"), document
+        )
+        return _redacted(spec)
+
+    @admin_call
+    async def ListJwtProviders(
+        self, request: apb.ListJwtProvidersRequest, context: Any
+    ) -> apb.ListJwtProvidersResponse:
+        providers = await self._service.list_jwt_providers(request.cluster)
+        return apb.ListJwtProvidersResponse(providers=[_redacted(p) for p in providers])
+
+    @admin_call
+    async def DeleteJwtProvider(
+        self, request: apb.DeleteJwtProviderRequest, context: Any
+    ) -> apb.DeleteJwtProviderResponse:
+        revision = await self._service.delete_jwt_provider(request.cluster, request.name)
+        return apb.DeleteJwtProviderResponse(revision=revision)
+
+
+def _key_info(record: ApiKeyRecord) -> apb.ApiKeyInfo:
+    return apb.ApiKeyInfo(
+        id=record.id,
+        consumer=record.consumer,
+        prefix=record.prefix,
+        expires_at_unix=record.expires_at or 0.0,
+        routes=list(record.routes),
+        created_at_unix=record.created_at,
+    )
+
+
+def _redacted(spec: JwtProviderSpec) -> pb.JwtProvider:
+    provider = jwt_provider_to_proto(spec)
+    provider.hmac_secret = b""
+    return provider

@@ -125,3 +125,56 @@ async def test_not_found_and_conflict_codes(
                 apb.CreateRouteRequest(cluster=cluster, route=route), metadata=auth
             )
         assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_keys_and_jwt_providers_over_grpc(
+    control_plane: ControlPlaneProcess, cluster: str
+) -> None:
+    auth = metadata(control_plane.api_key)
+    secret = "grpc-secret-" + "q" * 32
+    async with grpc.aio.insecure_channel(control_plane.grpc_target) as channel:
+        admin = admin_pb2_grpc.AdminStub(channel)
+        created = await admin.CreateApiKey(
+            apb.CreateApiKeyRequest(
+                cluster=cluster, consumer="team-g", expires_in="1d", routes=["chat"]
+            ),
+            metadata=auth,
+        )
+        assert created.plaintext.startswith("aigw_") and created.key.consumer == "team-g"
+        assert created.key.expires_at_unix > 0 and list(created.key.routes) == ["chat"]
+        listed = await admin.ListApiKeys(apb.ListApiKeysRequest(cluster=cluster), metadata=auth)
+        assert [k.id for k in listed.keys] == [created.key.id]
+        assert created.plaintext not in str(listed)
+
+        provider = await admin.PutJwtProvider(
+            apb.PutJwtProviderRequest(
+                cluster=cluster,
+                provider=pb.JwtProvider(
+                    name="hs", algorithms=["HS256"], hmac_secret=secret.encode()
+                ),
+            ),
+            metadata=auth,
+        )
+        assert provider.name == "hs" and provider.hmac_secret == b""
+        providers = await admin.ListJwtProviders(
+            apb.ListJwtProvidersRequest(cluster=cluster), metadata=auth
+        )
+        assert [p.name for p in providers.providers] == ["hs"] and secret not in str(providers)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await admin.PutJwtProvider(
+                apb.PutJwtProviderRequest(
+                    cluster=cluster, provider=pb.JwtProvider(name="bad", algorithms=["none"])
+                ),
+                metadata=auth,
+            )
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+        await admin.RevokeApiKey(
+            apb.RevokeApiKeyRequest(cluster=cluster, id=created.key.id), metadata=auth
+        )
+        await admin.DeleteJwtProvider(
+            apb.DeleteJwtProviderRequest(cluster=cluster, name="hs"), metadata=auth
+        )
+        assert not (
+            await admin.ListApiKeys(apb.ListApiKeysRequest(cluster=cluster), metadata=auth)
+        ).keys
