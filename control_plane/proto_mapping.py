@@ -54,6 +54,11 @@ def route_to_proto(spec: RouteSpec, *, route_id: str = "", name: str = "") -> pb
         ),
         load_balancer=spec.load_balancer,
         hash_on=spec.hash_on or "",
+        retry=pb.RetryPolicy(
+            attempts=spec.retries.attempts,
+            on_statuses=list(spec.retries.on_statuses),
+            per_try_timeout_seconds=spec.retries.per_try_timeout or 0.0,
+        ),
     )
 
 
@@ -80,6 +85,13 @@ def route_from_proto(route: pb.Route) -> dict[str, Any]:
         document["loadBalancer"] = route.load_balancer
     if route.hash_on:
         document["hashOn"] = route.hash_on
+    if route.HasField("retry") and route.retry.attempts:
+        retries: dict[str, Any] = {"attempts": route.retry.attempts}
+        if route.retry.on_statuses:
+            retries["onStatuses"] = list(route.retry.on_statuses)
+        if route.retry.per_try_timeout_seconds:
+            retries["perTryTimeout"] = route.retry.per_try_timeout_seconds
+        document["retries"] = retries
     if route.HasField("timeouts"):
         timeouts = {
             "connect": route.timeouts.connect_seconds,

@@ -30,6 +30,7 @@ from data_plane.settings import DataPlaneSettings
 from data_plane.sync.discovery_client import DiscoveryClient
 from data_plane.sync.snapshot_file import cache_path, read_snapshot
 from data_plane.tls import ReloadingServerContext, client_context
+from data_plane.upstream.health import HealthRegistry
 from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.targets import Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
@@ -78,7 +79,7 @@ class DataPlane:
         return f"{base}-w{self.worker}" if self.settings.workers > 1 else base
 
     def _compile(self, snapshot: pb.Snapshot) -> RuntimeConfig:
-        return compile_snapshot(snapshot, self.limiter)
+        return compile_snapshot(snapshot, self.limiter, self.health)
 
     def _apply(self, config: RuntimeConfig) -> None:
         self.handler.swap(config)
@@ -93,6 +94,7 @@ class DataPlane:
     async def start(self) -> None:
         settings = self.settings
         self.pools = UpstreamPools(client_context(settings.upstream_ca))
+        self.health = HealthRegistry(settings.ejection_seconds)  # per target URL, across snapshots
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
         self.handler = ProxyHandler(
             self.pools,
@@ -187,6 +189,7 @@ class DataPlane:
             "routes": config.routes.count if config else 0,
             "controlPlaneConnected": self.discovery.connected,
             "lastError": self.discovery.last_error or None,
+            "targets": self.health.snapshot(),
         }
 
     def _write_ready_file(self, path: str) -> None:

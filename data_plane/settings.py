@@ -34,6 +34,7 @@ class DataPlaneSettings:
     token: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
+    ejection_seconds: float = 30.0
 
 
 def host_port(address: str, flag: str) -> tuple[str, int]:
@@ -164,7 +165,16 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
     add(
         "--client-key", default=env("AI_GATEWAY_CLIENT_KEY"), help="its key (AI_GATEWAY_CLIENT_KEY)"
     )
+    add(
+        "--ejection-seconds",
+        type=float,
+        default=float(env("AI_GATEWAY_EJECTION_SECONDS", "30")),
+        help="base time a failing backend is ejected for; grows per ejection, capped at 10x "
+        "(AI_GATEWAY_EJECTION_SECONDS)",
+    )
     args = parser.parse_args(argv)
+    if args.ejection_seconds <= 0:
+        raise SystemExit("Error: --ejection-seconds must be positive")
     if bool(args.client_cert) != bool(args.client_key):
         raise SystemExit("Error: --client-cert and --client-key go together")
     if args.client_cert and not args.control_plane_ca:
@@ -218,4 +228,5 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         token=args.token,
         client_cert=args.client_cert,
         client_key=args.client_key,
+        ejection_seconds=args.ejection_seconds,
     )

@@ -143,6 +143,22 @@ class TimeoutsSpec(SpecModel):
     total: float = Field(0.0, ge=0, le=86_400)
 
 
+class RetriesSpec(SpecModel):
+    """Tries in all (1 = no retry), on another target, for requests whose body can be replayed."""
+
+    attempts: int = Field(2, ge=1, le=5)
+    on_statuses: tuple[int, ...] = (502, 503, 504)
+    per_try_timeout: float | None = Field(None, gt=0, le=3600)
+
+    @field_validator("on_statuses")
+    @classmethod
+    def _statuses(cls, statuses: tuple[int, ...]) -> tuple[int, ...]:
+        for status in statuses:
+            if not 500 <= status <= 599 and status != 429:
+                raise ValueError(f"{status} is not retryable; use 5xx statuses (or 429)")
+        return statuses
+
+
 class RouteSpec(SpecModel):
     """What a user writes for a route (REST body, YAML item, CLI flags)."""
 
@@ -160,6 +176,7 @@ class RouteSpec(SpecModel):
     timeouts: TimeoutsSpec = TimeoutsSpec()
     load_balancer: LoadBalancer = "round-robin"
     hash_on: str | None = None
+    retries: RetriesSpec = RetriesSpec()
 
     @model_validator(mode="before")
     @classmethod

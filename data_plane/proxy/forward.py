@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import orjson
 from aiohttp import web
 
 from data_plane.proxy.errors import error_response
@@ -28,11 +30,14 @@ from data_plane.upstream.http1 import (
     write_body,
 )
 from data_plane.upstream.pools import UpstreamPools
+from data_plane.upstream.retry_budget import RetryBudget
 from data_plane.upstream.targets import Target
 
 log = logging.getLogger("ai_gateway.data_plane.proxy")
 
-BUFFER_LIMIT = 64 * 1024  # bodies up to this size (with Content-Length) are read, not streamed
+BUFFER_LIMIT = (
+    1 << 20
+)  # bodies up to this size (with Content-Length) are read: cheap, and replayable on retry
 
 
 class BodyTooLarge(Exception):
@@ -49,14 +54,14 @@ class _LimitedBody:
 
     def __init__(self, request: web.BaseRequest, limit: int) -> None:
         self._request = request
-        self._limit = limit
+        self.limit = limit
         self.exceeded = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
         seen = 0
         async for chunk in self._request.content.iter_any():
             seen += len(chunk)
-            if seen > self._limit:
+            if seen > self.limit:
                 self.exceeded = True
                 raise BodyTooLarge
             yield chunk
@@ -105,14 +110,15 @@ async def forward(
     request: web.BaseRequest,
     pools: UpstreamPools,
     route: CompiledRoute,
-    target: Target,
     path: str,
     *,
     request_id: str,
     peer_ip: str,  # the hop that connected to us: appended to X-Forwarded-For
     options: ForwardOptions,
     admitted: Pass | None = None,
+    budget: RetryBudget | None = None,
 ) -> web.StreamResponse:
+    """Try targets until one answers: another target after a failure, while retries are allowed."""
     limit = options.max_body_bytes
     length = request.content_length
     if length is not None and length > limit:
@@ -123,36 +129,133 @@ async def forward(
             body = await request.read()
         else:
             body = _LimitedBody(request, limit)
-    query = request.raw_path.partition("?")[2]
-    chunked = isinstance(body, _LimitedBody) and length is None
-    head = upstream_head(
-        request.method,
-        target.base_path + path + (f"?{query}" if query else ""),
-        request.headers,
-        host=target.host_header,
-        client_ip=peer_ip,
-        scheme=request.scheme,
-        request_id=request_id,
-        content_length=length if body is not None and not chunked else None,
-        chunked=chunked,
-        consumer=admitted.consumer if admitted else None,
-        drop=admitted.drop_headers if admitted else (),
-    )
-    pool = pools.for_target(target)
-    timeouts = route.timeouts
+    replayable = not isinstance(body, _LimitedBody)
+    budget = budget or RetryBudget()
+    budget.active_requests += 1
     try:
-        async with asyncio.timeout(timeouts.first_byte):  # from the start, connect included
-            connection = await _exchange(pool, head, body, chunked, timeouts.connect)
-    except (BodyTooLarge, TimeoutError, UpstreamError, OSError) as exc:
-        if isinstance(body, _LimitedBody) and body.exceeded:
-            return _too_large(limit, request_id)
-        return _failure(exc, route, target, request_id)
-    try:
-        return await _relay(
-            request, connection, route, request_id, admitted.response_headers if admitted else None
+        return await _attempts(
+            request,
+            pools,
+            route,
+            path,
+            body,
+            replayable,
+            budget,
+            request_id=request_id,
+            peer_ip=peer_ip,
+            admitted=admitted,
         )
     finally:
-        pool.release(connection)
+        budget.active_requests -= 1
+
+
+async def _attempts(
+    request: web.BaseRequest,
+    pools: UpstreamPools,
+    route: CompiledRoute,
+    path: str,
+    body: bytes | _LimitedBody | None,
+    replayable: bool,
+    budget: RetryBudget,
+    *,
+    request_id: str,
+    peer_ip: str,
+    admitted: Pass | None,
+) -> web.StreamResponse:
+    query = request.raw_path.partition("?")[2]
+    length = request.content_length
+    chunked = isinstance(body, _LimitedBody) and length is None
+    retries = route.retries
+    attempts = retries.attempts if replayable else 1
+    timeout = retries.per_try_timeout or route.timeouts.first_byte
+    tried: set[int] = set()
+    failure: web.StreamResponse | None = None
+    for attempt in range(attempts):
+        target = route.upstream.pick(frozenset(tried))
+        if target is None:
+            break
+        if attempt and not budget.allows_retry():
+            break
+        tried.add(id(target))
+        head = upstream_head(
+            request.method,
+            target.base_path + path + (f"?{query}" if query else ""),
+            request.headers,
+            host=target.host_header,
+            client_ip=peer_ip,
+            scheme=request.scheme,
+            request_id=request_id,
+            content_length=length if body is not None and not chunked else None,
+            chunked=chunked,
+            consumer=admitted.consumer if admitted else None,
+            drop=admitted.drop_headers if admitted else (),
+        )
+        pool = pools.for_target(target)
+        if attempt:
+            budget.active_retries += 1
+        try:
+            async with asyncio.timeout(timeout):  # from the start, connect included
+                connection = await _exchange(pool, head, body, chunked, route.timeouts.connect)
+        except (BodyTooLarge, TimeoutError, UpstreamError, OSError) as exc:
+            if isinstance(body, _LimitedBody) and body.exceeded:
+                return _too_large(body.limit, request_id)
+            target.health.failed(time.monotonic())
+            failure = _failure(exc, route, target, request_id)
+            if isinstance(exc, TimeoutError) and retries.per_try_timeout is None:
+                return failure  # the route's first-byte timeout is for the whole request
+            continue
+        finally:
+            if attempt:
+                budget.active_retries -= 1
+        status = connection.status
+        now = time.monotonic()
+        last = attempt == attempts - 1
+        if status == 429:
+            cooled = _cool(target, connection.headers, now, route)
+            if cooled and not last and route.upstream.pick(frozenset(tried)) is not None:
+                pool.release(connection)  # kept when its body was all read, closed otherwise
+                continue
+        elif status >= 500:
+            target.health.failed(now)
+            if (
+                status in retries.on_statuses
+                and not last
+                and route.upstream.pick(frozenset(tried)) is not None
+            ):
+                pool.release(connection)  # kept when its body was all read, closed otherwise
+                continue
+        else:
+            target.health.succeeded()
+        try:
+            return await _relay(
+                request,
+                connection,
+                route,
+                request_id,
+                admitted.response_headers if admitted else None,
+            )
+        finally:
+            pool.release(connection)
+    if failure is not None:
+        return failure
+    return error_response(
+        503,
+        "no_healthy_upstream",
+        f"route {route.name}: no healthy backend is available",
+        request_id=request_id,
+        headers={"Retry-After": "1"},
+    )
+
+
+def _cool(target: Target, headers: list[tuple[str, str]], now: float, route: CompiledRoute) -> bool:
+    """A 429 with Retry-After rests the target that long, when it is not the route's only one."""
+    if len(route.upstream.targets) < 2:
+        return False
+    value = next((v for k, v in headers if k.lower() == "retry-after"), None)
+    if value is None or not value.strip().isdigit():
+        return False
+    target.health.cool(now, float(value.strip()))
+    return True
 
 
 def _failure(exc: Exception, route: CompiledRoute, target: Target, request_id: str) -> web.Response:
@@ -204,15 +307,52 @@ async def _relay(
                 await response.write(chunk)
     except TimeoutError:
         log.warning("route %s: backend idle for %gs mid-response; cut", route.name, idle)
-        return _abort(request, upstream, response)
+        return await _end_broken_stream(
+            request,
+            upstream,
+            response,
+            "upstream_idle_timeout",
+            f"the backend sent nothing for {idle:g}s",
+        )
     except UpstreamError as exc:
         log.warning("route %s: %s", route.name, exc)
-        return _abort(request, upstream, response)
+        return await _end_broken_stream(
+            request,
+            upstream,
+            response,
+            "upstream_reset",
+            "the backend closed the connection mid-response",
+        )
     except BaseException:
         upstream.close()  # the client went away: the backend request ends with it
         raise
     await response.write_eof()
     return response
+
+
+async def _end_broken_stream(
+    request: web.BaseRequest,
+    upstream: Http1Connection,
+    response: web.StreamResponse,
+    code: str,
+    message: str,
+) -> web.StreamResponse:
+    """A stream cut after its headers went out cannot be retried.
+
+    Server-sent events end with a well-formed ``event: error`` so the client's
+    SSE parser learns why; any other body is cut by closing the connection,
+    the only honest signal left once headers are out.
+    """
+    upstream.close()
+    if response.headers.get("Content-Type", "").startswith("text/event-stream"):
+        event = orjson.dumps({"error": {"message": message, "type": "gateway_error", "code": code}})
+        try:
+            await response.write(b"\n\nevent: error\ndata: " + event + b"\n\n")
+            await response.write_eof()
+            return response
+        except (ConnectionError, RuntimeError):
+            pass
+    return _abort(request, upstream, response)
 
 
 def _abort(

@@ -20,6 +20,7 @@ from data_plane.runtime.path import normalise_path
 from data_plane.runtime.routes import CompiledRoute, MethodNotAllowed
 from data_plane.security.guard import Pass
 from data_plane.upstream.pools import UpstreamPools
+from data_plane.upstream.retry_budget import RetryBudget
 
 log = logging.getLogger("ai_gateway.data_plane.proxy")
 
@@ -38,6 +39,7 @@ class ProxyHandler:
     ) -> None:
         self.pools = pools
         self.client_address = client_address or ClientAddress(())
+        self.budget = RetryBudget()
         self.options = options
         self.api_route = api_route  # /api/v1/* to the control plane's REST API, when enabled
         self.config: RuntimeConfig | None = None
@@ -91,17 +93,16 @@ class ProxyHandler:
             if not isinstance(verdict, Pass):
                 return verdict
             admitted = verdict
-        target = route.upstream.pick()
         return await forward(
             request,
             self.pools,
             route,
-            target,
             route.upstream_path(path),
             request_id=request_id,
             peer_ip=peer,
             options=self.options,
             admitted=admitted,
+            budget=self.budget,
         )
 
     def _is_api(self, path: str) -> bool:

@@ -12,9 +12,16 @@ import re
 from data_plane.errors import SnapshotRejected
 from data_plane.runtime.config import DataPlaneSettings, RuntimeConfig
 from data_plane.runtime.matchers import HeaderKind, HeaderMatcher, HostMatcher
-from data_plane.runtime.routes import CompiledRoute, PathKind, RouteTable, RouteTimeouts
+from data_plane.runtime.routes import (
+    CompiledRoute,
+    PathKind,
+    RouteRetries,
+    RouteTable,
+    RouteTimeouts,
+)
 from data_plane.security.guard import SecurityGuard
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
+from data_plane.upstream.health import HealthRegistry
 from data_plane.upstream.targets import Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
 
@@ -45,7 +52,7 @@ def _header(header: pb.HeaderMatch, where: str) -> HeaderMatcher:
     return HeaderMatcher(header.name.lower(), kind, header.value, pattern, header.invert)
 
 
-def compile_route(route: pb.Route) -> CompiledRoute:
+def compile_route(route: pb.Route, health: HealthRegistry | None = None) -> CompiledRoute:
     where = f"route {route.name or route.id}"
     kind = _PATH_KINDS.get(route.path.kind)
     if kind is None:
@@ -55,7 +62,11 @@ def compile_route(route: pb.Route) -> CompiledRoute:
     if not route.targets:
         raise SnapshotRejected(f"{where}: no targets")
     try:
-        targets = tuple(Target.parse(t.url, t.weight, t.priority) for t in route.targets)
+        registry = health or HealthRegistry()
+        targets = tuple(
+            Target.parse(t.url, t.weight, t.priority, registry.for_url(t.url))
+            for t in route.targets
+        )
     except ValueError as exc:
         raise SnapshotRejected(f"{where}: {exc}") from None
     if all(t.weight == 0 for t in targets):
@@ -79,16 +90,26 @@ def compile_route(route: pb.Route) -> CompiledRoute:
         strip_prefix=route.strip_prefix,
         rewrite_prefix=route.rewrite_prefix or None,
         regex=_regex(route.path.value, where) if kind == "regex" else None,
+        retries=RouteRetries(
+            attempts=route.retry.attempts or 2,
+            on_statuses=frozenset(route.retry.on_statuses)
+            if route.retry.on_statuses
+            else frozenset({502, 503, 504}),
+            per_try_timeout=route.retry.per_try_timeout_seconds or None,
+        ),
     )
 
 
-def compile_snapshot(snapshot: pb.Snapshot, limiter: RateLimiter | None = None) -> RuntimeConfig:
-    """``limiter`` carries rate-limit state from the previous config (a new one when None)."""
+def compile_snapshot(
+    snapshot: pb.Snapshot, limiter: RateLimiter | None = None, health: HealthRegistry | None = None
+) -> RuntimeConfig:
+    """``limiter`` and ``health`` carry rate-limit and backend-health state from the previous
+    config (new ones when None)."""
     if not snapshot.version:
         raise SnapshotRejected("snapshot has no version")
     table = RouteTable()
     for route in snapshot.routes:
-        table.add(compile_route(route))
+        table.add(compile_route(route, health))
     try:
         guard = SecurityGuard(snapshot, limiter or LocalRateLimiter())
     except (ValueError, KeyError, TypeError) as exc:

@@ -27,6 +27,13 @@ class RouteTimeouts:
     total: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class RouteRetries:
+    attempts: int = 2
+    on_statuses: frozenset[int] = frozenset({502, 503, 504})
+    per_try_timeout: float | None = None
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class CompiledRoute:
     id: str
@@ -41,6 +48,7 @@ class CompiledRoute:
     strip_prefix: bool = False
     rewrite_prefix: str | None = None
     regex: re.Pattern[str] | None = None
+    retries: RouteRetries = RouteRetries()
 
     def matches_context(self, headers: Mapping[str, str], host: str) -> bool:
         if self.hosts is not None and not self.hosts.matches(host):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from data_plane.upstream.health import TargetHealth
+
+PANIC_THRESHOLD = 0.5  # below this share of healthy targets, spread over all of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,9 +22,12 @@ class Target:
     host: str = ""
     port: int = 80
     host_header: str = ""  # what the backend sees as Host: the URL's authority
+    health: TargetHealth = field(default_factory=lambda: TargetHealth(""), compare=False)
 
     @classmethod
-    def parse(cls, url: str, weight: int, priority: int) -> Target:
+    def parse(
+        cls, url: str, weight: int, priority: int, health: TargetHealth | None = None
+    ) -> Target:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"target '{url}' is not an http(s) URL")
@@ -35,43 +43,64 @@ class Target:
             host=host,
             port=port,
             host_header=parts.netloc,
+            health=health or TargetHealth(url),
         )
 
 
 @dataclass(slots=True, eq=False)
 class UpstreamGroup:
-    """Smooth weighted round-robin over the highest-priority targets (nginx's algorithm).
+    """Priority groups of targets, smooth weighted round-robin (nginx's algorithm) within one.
 
-    Built once per snapshot; ``pick`` is O(number of targets), which is small.
+    Traffic goes to the highest-priority group (lowest number) that has an
+    available target; when fewer than half of that group is available it is
+    spread over the whole group (panic) rather than crushing the survivors.
     """
 
     targets: tuple[Target, ...]
-    _active: tuple[Target, ...] = ()
-    _current: list[int] = field(default_factory=list)
+    _groups: tuple[tuple[Target, ...], ...] = ()
+    _current: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         weighted = [t for t in self.targets if t.weight > 0]
-        top = min(t.priority for t in weighted)
-        self._active = tuple(t for t in weighted if t.priority == top)
-        self._current = [0] * len(self._active)
+        priorities = sorted({t.priority for t in weighted})
+        self._groups = tuple(tuple(t for t in weighted if t.priority == p) for p in priorities)
 
-    def pick(self) -> Target:
-        active = self._active
-        if len(active) == 1:
-            return active[0]
-        total = 0
-        best = 0
+    def pick(self, exclude: frozenset[int] = frozenset()) -> Target | None:
+        """A target not in ``exclude`` (ids of targets already tried), or None."""
+        now = time.monotonic()
+        for group in self._groups:
+            candidates = [t for t in group if id(t) not in exclude]
+            if not candidates:
+                continue
+            available = [t for t in candidates if t.health.available(now)]
+            if not available:
+                continue
+            if len(available) < PANIC_THRESHOLD * len(group):
+                available = candidates
+            return self._weighted(available)
+        # A target that is only cooling after a 429 still beats no answer at all: its own 429
+        # reaches the client. Ejected targets stay out.
+        resting = [
+            t
+            for group in self._groups
+            for t in group
+            if id(t) not in exclude and now >= t.health.ejected_until
+        ]
+        return self._weighted(resting) if resting else None
+
+    def _weighted(self, candidates: list[Target]) -> Target:
+        if len(candidates) == 1:
+            return candidates[0]
         current = self._current
-        for index, target in enumerate(active):
-            current[index] += target.weight
+        total = 0
+        best: Target | None = None
+        best_weight = 0
+        for target in candidates:
+            weight = current.get(id(target), 0) + target.weight
+            current[id(target)] = weight
             total += target.weight
-            if current[index] > current[best]:
-                best = index
-        current[best] -= total
-        return active[best]
-
-    def fallbacks(self, tried: Target) -> list[Target]:
-        """Other targets, same priority first: where a failed request may go next."""
-        return sorted(
-            (t for t in self.targets if t is not tried and t.weight > 0), key=lambda t: t.priority
-        )
+            if best is None or weight > best_weight:
+                best, best_weight = target, weight
+        assert best is not None
+        current[id(best)] -= total
+        return best

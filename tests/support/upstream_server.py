@@ -6,6 +6,10 @@
 /stall?after=2&n=5        sends `after` events, then stalls until the client goes away
 /hold                     holds the request until the client disconnects
 /stats                    {"held": requests held now, "released": holds ended by a disconnect}
+/sse-cut?n=3              n events, then the connection is reset
+
+$UPSTREAM_MODE makes every other path misbehave: ``reset`` (close before answering),
+``fail503`` (503), ``limit429`` (429 with Retry-After: $UPSTREAM_RETRY_AFTER).
 """
 
 from __future__ import annotations
@@ -19,8 +23,29 @@ import ssl
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-STATE = {"held": 0, "released": 0, "jwks_fetches": 0}
+STATE = {"held": 0, "released": 0, "jwks_fetches": 0, "requests": 0}
+
+
+@web.middleware
+async def misbehave(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path != "/stats":
+        STATE["requests"] += 1
+    mode = os.environ.get("UPSTREAM_MODE", "")
+    if request.path == "/stats" or not mode:
+        return await handler(request)
+    if mode == "reset":
+        assert request.transport is not None
+        request.transport.abort()
+        raise asyncio.CancelledError
+    if mode == "fail503":
+        return web.json_response({"error": "down"}, status=503)
+    return web.json_response(
+        {"error": "slow down"},
+        status=429,
+        headers={"Retry-After": os.environ.get("UPSTREAM_RETRY_AFTER", "5")},
+    )
 
 
 async def echo(request: web.Request) -> web.Response:
@@ -92,12 +117,23 @@ async def jwks(_request: web.Request) -> web.Response:
     )
 
 
+async def sse_cut(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for index in range(int(request.query.get("n", "3"))):
+        await response.write(f"data: {index}\n\n".encode())
+    await asyncio.sleep(0.05)
+    assert request.transport is not None
+    request.transport.abort()
+    return response
+
+
 async def stats(_request: web.Request) -> web.Response:
     return web.json_response(STATE)
 
 
 def build_app() -> web.Application:
-    app = web.Application(client_max_size=64 << 20)
+    app = web.Application(client_max_size=64 << 20, middlewares=[misbehave])
     app.router.add_route("*", "/echo{tail:.*}", echo)
     app.router.add_get("/sse", sse)
     app.router.add_get("/slow", slow)
@@ -105,6 +141,7 @@ def build_app() -> web.Application:
     app.router.add_get("/hold", hold)
     app.router.add_get("/stats", stats)
     app.router.add_get("/jwks.json", jwks)
+    app.router.add_get("/sse-cut", sse_cut)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 

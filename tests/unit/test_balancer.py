@@ -1,9 +1,11 @@
-"""Smooth weighted round-robin over the highest-priority targets."""
+"""Smooth weighted round-robin within the first priority group that has an available target."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
+from data_plane.upstream.health import TargetHealth
 from data_plane.upstream.targets import Target, UpstreamGroup
 
 
@@ -13,17 +15,57 @@ def group(*specs: tuple[str, int, int]) -> UpstreamGroup:
     )
 
 
+def picks(upstream: UpstreamGroup, count: int) -> list[str]:
+    chosen = [upstream.pick() for _ in range(count)]
+    return [t.url for t in chosen if t is not None]
+
+
 def test_weights_are_honoured_and_interleaved() -> None:
     upstream = group(("http://a", 5, 0), ("http://b", 1, 0), ("http://c", 1, 0))
-    picks = [upstream.pick().url for _ in range(7)]
-    assert Counter(picks) == {"http://a": 5, "http://b": 1, "http://c": 1}
-    assert picks[:3] != ["http://a"] * 3, "smooth: the heavy target is not picked in a burst"
+    chosen = picks(upstream, 7)
+    assert Counter(chosen) == {"http://a": 5, "http://b": 1, "http://c": 1}
+    assert chosen[:3] != ["http://a"] * 3, "smooth: the heavy target is not picked in a burst"
+    assert Counter(picks(upstream, 7000)) == {"http://a": 5000, "http://b": 1000, "http://c": 1000}
 
 
 def test_lower_priority_waits_and_zero_weight_is_drained() -> None:
     upstream = group(("http://primary", 1, 0), ("http://backup", 1, 1), ("http://drained", 0, 0))
-    assert {upstream.pick().url for _ in range(10)} == {"http://primary"}
-    assert [t.url for t in upstream.fallbacks(upstream.targets[0])] == ["http://backup"]
+    assert set(picks(upstream, 10)) == {"http://primary"}
+    primary = upstream.targets[0]
+    assert (fallback := upstream.pick(frozenset({id(primary)}))) is not None
+    assert fallback.url == "http://backup"
+
+
+def test_failover_to_the_next_group_and_back() -> None:
+    upstream = group(("http://primary", 1, 0), ("http://backup", 1, 1))
+    primary = upstream.targets[0]
+    now = time.monotonic()
+    for _ in range(5):
+        primary.health.failed(now)
+    assert set(picks(upstream, 5)) == {"http://backup"}
+    primary.health.ejected_until = 0.0
+    assert set(picks(upstream, 5)) == {"http://primary"}
+
+
+def test_panic_spreads_over_the_whole_group() -> None:
+    upstream = group(("http://a", 1, 0), ("http://b", 1, 0), ("http://c", 1, 0))
+    upstream.targets[0].health.ejected_until = upstream.targets[1].health.ejected_until = (
+        time.monotonic() + 60
+    )
+    assert set(picks(upstream, 30)) == {"http://a", "http://b", "http://c"}
+
+
+def test_ejection_time_grows_and_is_capped() -> None:
+    health = TargetHealth("http://x")
+    now = 1000.0
+    durations = []
+    for _ in range(12):
+        for _ in range(5):
+            health.failed(now)
+        durations.append(health.ejected_until - now)
+        now = health.ejected_until + 1
+    assert 27 <= durations[0] <= 33 and 54 <= durations[1] <= 66
+    assert max(durations) <= 330
 
 
 def test_origin_and_base_path() -> None:

@@ -1,0 +1,82 @@
+"""Passive health (outlier detection) of each backend, with Envoy's defaults.
+
+A target is ejected after 5 consecutive failures (connect errors, resets, 5xx);
+it stays out for 30 s x the number of times it was ejected, capped at 300 s,
+with 10 % jitter. A 429 carrying Retry-After cools the target for that long.
+State is kept per target URL across snapshots, so a config change does not
+bring an ejected backend straight back.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+CONSECUTIVE_FAILURES = 5
+BASE_EJECTION = 30.0
+MAX_EJECTION = 300.0
+
+
+@dataclass(slots=True)
+class TargetHealth:
+    url: str
+    base_ejection: float = BASE_EJECTION
+    consecutive_failures: int = 0
+    times_ejected: int = 0
+    ejected_until: float = 0.0
+    cooled_until: float = 0.0
+    in_flight: int = 0
+
+    def available(self, now: float) -> bool:
+        """Neither ejected nor cooling: a target to prefer."""
+        return now >= self.ejected_until and now >= self.cooled_until
+
+    def succeeded(self) -> None:
+        self.consecutive_failures = 0
+
+    def failed(self, now: float) -> bool:
+        """Count a failure; True when it ejected the target."""
+        self.consecutive_failures += 1
+        if self.consecutive_failures < CONSECUTIVE_FAILURES or now < self.ejected_until:
+            return False
+        self.times_ejected += 1
+        duration = min(10 * self.base_ejection, self.base_ejection * self.times_ejected)
+        self.ejected_until = now + duration * random.uniform(0.9, 1.1)  # jitter, not secrecy
+        self.consecutive_failures = 0
+        return True
+
+    def cool(self, now: float, seconds: float) -> None:
+        self.cooled_until = max(self.cooled_until, now + min(seconds, MAX_EJECTION))
+
+    def state(self, now: float) -> str:
+        if now < self.ejected_until:
+            return "ejected"
+        return "cooling" if now < self.cooled_until else "healthy"
+
+
+@dataclass
+class HealthRegistry:
+    """One TargetHealth per target URL, shared by every route that uses the URL."""
+
+    base_ejection: float = BASE_EJECTION
+    _by_url: dict[str, TargetHealth] = field(default_factory=dict)
+
+    def for_url(self, url: str) -> TargetHealth:
+        health = self._by_url.get(url)
+        if health is None:
+            health = self._by_url[url] = TargetHealth(url, self.base_ejection)
+        return health
+
+    def snapshot(self) -> list[dict[str, object]]:
+        now = time.monotonic()
+        return [
+            {
+                "target": h.url,
+                "state": h.state(now),
+                "consecutiveFailures": h.consecutive_failures,
+                "timesEjected": h.times_ejected,
+                "inFlight": h.in_flight,
+            }
+            for h in self._by_url.values()
+        ]

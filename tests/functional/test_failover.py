@@ -1,0 +1,147 @@
+"""Backends that fail the way inference servers do, and clients that should not notice (U1-U6)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.gateway import Gateway
+from tests.support.processes import upstream
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def misbehaving(gw: Gateway, name: str, mode: str, **env: str) -> str:
+    process = upstream(gw.workdir, name, UPSTREAM_MODE=mode, **env).start()
+    gw.upstreams[name] = process
+    return f"http://127.0.0.1:{process.ready['port']}"
+
+
+def requests_seen(gw: Gateway, name: str) -> int:
+    return int(
+        httpx.get(f"http://127.0.0.1:{gw.upstreams[name].ready['port']}/stats").json()["requests"]
+    )
+
+
+def target_states(gw: Gateway) -> dict[str, str]:
+    ready = httpx.get(f"http://127.0.0.1:{gw.data_planes[0].ready['ops_port']}/readyz").json()
+    return {t["target"]: t["state"] for t in ready["targets"]}
+
+
+def start(tmp_path: Path, *dp_args: str) -> Gateway:
+    gw = Gateway(tmp_path)
+    gw.start_control_plane()
+    gw.add_data_plane("dp", "--ejection-seconds", "1", *dp_args)
+    return gw
+
+
+def route(gw: Gateway, path: str, *targets: Any, **fields: Any) -> None:
+    gw.add_route(path=path, targets=list(targets), **fields)
+
+
+def test_u1_refused_primary_fails_over_is_ejected_and_comes_back(tmp_path: Path) -> None:
+    gw = start(tmp_path)
+    try:
+        dead = f"http://127.0.0.1:{closed_port()}"
+        backup = gw.add_upstream("backup")
+        route(gw, "/u1", {"url": dead, "priority": 0}, {"url": backup, "priority": 1})
+        statuses = [httpx.get(gw.proxy_url() + "/u1").status_code for _ in range(8)]
+        assert statuses == [200] * 8
+        assert target_states(gw)[dead] == "ejected"
+        time.sleep(1.2)  # the ejection (1 s here, 30 s by default) runs out
+        assert target_states(gw)[dead] == "healthy"
+    finally:
+        gw.stop()
+
+
+def test_u2_reset_before_headers_is_retried_on_another_target(tmp_path: Path) -> None:
+    gw = start(tmp_path)
+    try:
+        resetting = misbehaving(gw, "resetting", "reset")
+        good = gw.add_upstream("good")
+        route(gw, "/u2", resetting, good)
+        for _ in range(4):
+            answer = httpx.post(gw.proxy_url() + "/u2", json={"prompt": "hi"})
+            assert answer.status_code == 200 and answer.json()["server"] == "good"
+            assert answer.json()["body"] == '{"prompt":"hi"}', "the replayed body changed"
+        assert requests_seen(gw, "resetting") >= 1
+    finally:
+        gw.stop()
+
+
+def test_u3_stream_cut_midway_ends_with_an_error_event(tmp_path: Path) -> None:
+    gw = start(tmp_path)
+    try:
+        cutting, good = gw.add_upstream("cutting"), gw.add_upstream("good")
+        route(gw, "/sse-cut", cutting, good)
+        for _ in range(2):  # whichever target answers first, no retry happens after the first byte
+            with httpx.stream("GET", gw.proxy_url() + "/sse-cut?n=3") as stream:
+                lines = [line for line in stream.iter_lines() if line]
+            assert lines[:3] == ["data: 0", "data: 1", "data: 2"]
+            assert lines[3] == "event: error" and '"code":"upstream_reset"' in lines[4]
+            assert len(lines) == 5
+        assert requests_seen(gw, "cutting") + requests_seen(gw, "good") == 2, (
+            "a cut stream was retried"
+        )
+    finally:
+        gw.stop()
+
+
+def test_u4_a_healthy_long_stream_is_not_cut(tmp_path: Path) -> None:
+    gw = start(tmp_path)
+    try:
+        backend = gw.add_upstream("streamer")
+        route(gw, "/sse", backend, timeouts={"idle": 0.5, "firstByte": 0.5})
+        started = time.monotonic()
+        with httpx.stream("GET", gw.proxy_url() + "/sse?n=10&delay=0.3") as stream:
+            events = [line for line in stream.iter_lines() if line.startswith("data:")]
+        assert len(events) == 11 and events[-1] == "data: [DONE]"
+        assert time.monotonic() - started > 2.5, "a 3 s stream under a 0.5 s idle timeout"
+    finally:
+        gw.stop()
+
+
+def test_u5_always_503_is_ejected_within_budget_and_all_down_is_a_fast_503(tmp_path: Path) -> None:
+    gw = start(tmp_path)
+    try:
+        failing, good = misbehaving(gw, "failing", "fail503"), gw.add_upstream("good")
+        route(gw, "/u5", failing, good)
+        assert [httpx.get(gw.proxy_url() + "/u5").status_code for _ in range(10)] == [200] * 10
+        assert target_states(gw)[failing] == "ejected"
+        assert requests_seen(gw, "failing") <= 6, "retries kept hitting an ejected target"
+
+        other = misbehaving(gw, "failing-too", "fail503")
+        route(gw, "/u5-all", failing, other)
+        for _ in range(6):
+            httpx.get(gw.proxy_url() + "/u5-all")
+        started = time.monotonic()
+        answer = httpx.get(gw.proxy_url() + "/u5-all")
+        assert answer.status_code == 503
+        assert time.monotonic() - started < 0.1
+    finally:
+        gw.stop()
+
+
+def test_u6_429_cools_the_target_and_a_single_target_passes_it_through(tmp_path: Path) -> None:
+    gw = start(tmp_path)
+    try:
+        limited = misbehaving(gw, "limited", "limit429", UPSTREAM_RETRY_AFTER="30")
+        good = gw.add_upstream("good")
+        route(gw, "/u6", limited, good)
+        assert [httpx.get(gw.proxy_url() + "/u6").status_code for _ in range(6)] == [200] * 6
+        assert requests_seen(gw, "limited") == 1, "a cooling target kept getting traffic"
+        assert target_states(gw)[limited] == "cooling"
+
+        route(gw, "/u6-single", limited)
+        alone = httpx.get(gw.proxy_url() + "/u6-single")
+        assert alone.status_code == 429 and alone.headers["Retry-After"] == "30"
+    finally:
+        gw.stop()
