@@ -170,8 +170,9 @@ async def _attempts(
     timeout = retries.per_try_timeout or route.timeouts.first_byte
     tried: set[int] = set()
     failure: web.StreamResponse | None = None
+    key = _hash_key(request, route, admitted)
     for attempt in range(attempts):
-        target = route.upstream.pick(frozenset(tried))
+        target = route.upstream.pick(frozenset(tried), key)
         if target is None:
             break
         if attempt and not budget.allows_retry():
@@ -193,6 +194,7 @@ async def _attempts(
         pool = pools.for_target(target)
         if attempt:
             budget.active_retries += 1
+        target.health.in_flight += 1
         try:
             async with asyncio.timeout(timeout):  # from the start, connect included
                 connection = await _exchange(pool, head, body, chunked, route.timeouts.connect)
@@ -205,6 +207,7 @@ async def _attempts(
                 return failure  # the route's first-byte timeout is for the whole request
             continue
         finally:
+            target.health.in_flight -= 1  # counted again below while the answer streams
             if attempt:
                 budget.active_retries -= 1
         status = connection.status
@@ -226,6 +229,7 @@ async def _attempts(
                 continue
         else:
             target.health.succeeded()
+        target.health.in_flight += 1
         try:
             return await _relay(
                 request,
@@ -235,6 +239,7 @@ async def _attempts(
                 admitted.response_headers if admitted else None,
             )
         finally:
+            target.health.in_flight -= 1
             pool.release(connection)
     if failure is not None:
         return failure
@@ -245,6 +250,14 @@ async def _attempts(
         request_id=request_id,
         headers={"Retry-After": "1"},
     )
+
+
+def _hash_key(request: web.BaseRequest, route: CompiledRoute, admitted: Pass | None) -> str | None:
+    if route.hash_on is None:
+        return None
+    if route.hash_on == "consumer":
+        return admitted.consumer if admitted and admitted.consumer else None
+    return request.headers.get(route.hash_on)
 
 
 def _cool(target: Target, headers: list[tuple[str, str]], now: float, route: CompiledRoute) -> bool:

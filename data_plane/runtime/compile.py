@@ -80,7 +80,8 @@ def compile_route(route: pb.Route, health: HealthRegistry | None = None) -> Comp
         methods=frozenset(m.upper() for m in route.methods) or None,
         headers=tuple(_header(h, where) for h in route.headers),
         hosts=HostMatcher.of(list(route.hosts)),
-        upstream=UpstreamGroup(targets),
+        upstream=UpstreamGroup(targets, algorithm=route.load_balancer or "round-robin"),
+        hash_on=route.hash_on.lower() or None,
         timeouts=RouteTimeouts(
             connect=timeouts.connect_seconds or 5.0,
             first_byte=timeouts.first_byte_seconds or 120.0,

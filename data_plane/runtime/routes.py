@@ -49,6 +49,7 @@ class CompiledRoute:
     rewrite_prefix: str | None = None
     regex: re.Pattern[str] | None = None
     retries: RouteRetries = RouteRetries()
+    hash_on: str | None = None  # consistent hash: a header name, or "consumer"
 
     def matches_context(self, headers: Mapping[str, str], host: str) -> bool:
         if self.hosts is not None and not self.hosts.matches(host):

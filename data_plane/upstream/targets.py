@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+import random
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -49,26 +52,33 @@ class Target:
 
 @dataclass(slots=True, eq=False)
 class UpstreamGroup:
-    """Priority groups of targets, smooth weighted round-robin (nginx's algorithm) within one.
+    """Priority groups of targets and a balancing algorithm within one group.
 
     Traffic goes to the highest-priority group (lowest number) that has an
     available target; when fewer than half of that group is available it is
     spread over the whole group (panic) rather than crushing the survivors.
+    Algorithms: smooth weighted round-robin (nginx's), weighted random,
+    least-request (power of two choices over in-flight counts) and a consistent
+    hash ring (on a header or the consumer), all built once per snapshot.
     """
 
     targets: tuple[Target, ...]
+    algorithm: str = "round-robin"
     _groups: tuple[tuple[Target, ...], ...] = ()
     _current: dict[int, int] = field(default_factory=dict)
+    _rings: dict[int, HashRing] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         weighted = [t for t in self.targets if t.weight > 0]
         priorities = sorted({t.priority for t in weighted})
         self._groups = tuple(tuple(t for t in weighted if t.priority == p) for p in priorities)
+        if self.algorithm == "consistent-hash":
+            self._rings = {index: HashRing(group) for index, group in enumerate(self._groups)}
 
-    def pick(self, exclude: frozenset[int] = frozenset()) -> Target | None:
+    def pick(self, exclude: frozenset[int] = frozenset(), key: str | None = None) -> Target | None:
         """A target not in ``exclude`` (ids of targets already tried), or None."""
         now = time.monotonic()
-        for group in self._groups:
+        for index, group in enumerate(self._groups):
             candidates = [t for t in group if id(t) not in exclude]
             if not candidates:
                 continue
@@ -77,20 +87,26 @@ class UpstreamGroup:
                 continue
             if len(available) < PANIC_THRESHOLD * len(group):
                 available = candidates
-            return self._weighted(available)
+            if key is not None and index in self._rings:
+                return self._rings[index].lookup(key, {id(t) for t in available})
+            return self._choose(available)
         # A target that is only cooling after a 429 still beats no answer at all: its own 429
         # reaches the client. Ejected targets stay out.
-        resting = [
-            t
-            for group in self._groups
-            for t in group
-            if id(t) not in exclude and now >= t.health.ejected_until
-        ]
-        return self._weighted(resting) if resting else None
+        resting = [t for group in self._groups for t in group
+                   if id(t) not in exclude and now >= t.health.ejected_until]  # fmt: skip
+        return self._choose(resting) if resting else None
 
-    def _weighted(self, candidates: list[Target]) -> Target:
+    def _choose(self, candidates: list[Target]) -> Target:
         if len(candidates) == 1:
             return candidates[0]
+        if self.algorithm == "random":
+            return random.choices(candidates, weights=[t.weight for t in candidates])[0]
+        if self.algorithm == "least-request":
+            first, second = random.choices(candidates, weights=[t.weight for t in candidates], k=2)
+            return second if second.health.in_flight < first.health.in_flight else first
+        return self._smooth_round_robin(candidates)
+
+    def _smooth_round_robin(self, candidates: list[Target]) -> Target:
         current = self._current
         total = 0
         best: Target | None = None
@@ -104,3 +120,31 @@ class UpstreamGroup:
         assert best is not None
         current[id(best)] -= total
         return best
+
+
+class HashRing:
+    """A ring of virtual nodes (100 per unit of weight): a key keeps its target while it is
+    available, and adding a target moves only about 1/n of the keys."""
+
+    def __init__(self, targets: tuple[Target, ...], replicas: int = 100) -> None:
+        points = sorted(
+            (_hash(f"{target.url}#{i}"), target)
+            for target in targets
+            for i in range(replicas * max(1, target.weight))
+        )
+        self._points = [p for p, _ in points]
+        self._targets = [t for _, t in points]
+
+    def lookup(self, key: str, allowed: set[int]) -> Target | None:
+        if not self._points:
+            return None
+        start = bisect.bisect(self._points, _hash(key))
+        for offset in range(len(self._points)):
+            target = self._targets[(start + offset) % len(self._points)]
+            if id(target) in allowed:
+                return target
+        return None
+
+
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")

@@ -145,3 +145,23 @@ def test_u6_429_cools_the_target_and_a_single_target_passes_it_through(tmp_path:
         assert alone.status_code == 429 and alone.headers["Retry-After"] == "30"
     finally:
         gw.stop()
+
+
+def test_consistent_hash_keeps_a_session_on_one_backend(tmp_path: Path) -> None:
+    gw = start(tmp_path)
+    try:
+        backends = [gw.add_upstream(f"gpu-{i}") for i in range(3)]
+        route(gw, "/kv", *backends, loadBalancer="consistent-hash", hashOn="x-session-id")
+        owners = {}
+        for session in ("alpha", "beta", "gamma", "delta"):
+            served = {
+                httpx.get(gw.proxy_url() + "/kv", headers={"X-Session-Id": session}).json()[
+                    "server"
+                ]
+                for _ in range(5)
+            }
+            assert len(served) == 1, (session, served)
+            owners[session] = served.pop()
+        assert len(set(owners.values())) > 1, "every session landed on one backend"
+    finally:
+        gw.stop()

@@ -71,3 +71,42 @@ def test_ejection_time_grows_and_is_capped() -> None:
 def test_origin_and_base_path() -> None:
     target = Target.parse("https://api.example.com/v1", 1, 0)
     assert (target.origin, target.base_path) == ("https://api.example.com:443", "/v1")
+
+
+def test_random_and_least_request_honour_weights_within_five_percent() -> None:
+    for algorithm in ("random", "least-request"):
+        upstream = UpstreamGroup(
+            tuple(Target.parse(u, w, 0) for u, w in (("http://a", 3), ("http://b", 1))),
+            algorithm=algorithm,
+        )
+        share = Counter(picks(upstream, 10_000))["http://a"] / 10_000
+        assert abs(share - 0.75) < 0.05, (algorithm, share)
+
+
+def test_least_request_sends_less_to_a_slow_target() -> None:
+    upstream = UpstreamGroup(
+        tuple(Target.parse(u, 1, 0) for u in ("http://slow", "http://fast")),
+        algorithm="least-request",
+    )
+    upstream.targets[0].health.in_flight = 10  # requests pile up on the slow one
+    share = Counter(picks(upstream, 1000))["http://slow"] / 1000
+    assert share < 0.3
+
+
+def test_consistent_hash_keeps_keys_and_moves_about_one_nth() -> None:
+    urls = [f"http://t{i}" for i in range(4)]
+    before = UpstreamGroup(tuple(Target.parse(u, 1, 0) for u in urls), algorithm="consistent-hash")
+    after = UpstreamGroup(
+        tuple(Target.parse(u, 1, 0) for u in [*urls, "http://t4"]), algorithm="consistent-hash"
+    )
+    keys = [f"session-{i}" for i in range(2000)]
+
+    def owner(upstream: UpstreamGroup, key: str) -> str:
+        target = upstream.pick(key=key)
+        assert target is not None
+        return target.url
+
+    assert all(owner(before, k) == owner(before, k) for k in keys[:50])
+    moved = sum(owner(before, k) != owner(after, k) for k in keys) / len(keys)
+    assert 0.1 < moved < 0.3, moved  # about 1/5 of the keys go to the new target
+    assert all(owner(after, k) == "http://t4" for k in keys if owner(before, k) != owner(after, k))
