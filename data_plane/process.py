@@ -94,13 +94,15 @@ class DataPlane:
     async def start(self) -> None:
         settings = self.settings
         self.pools = UpstreamPools(client_context(settings.upstream_ca))
-        self.health = HealthRegistry(settings.ejection_seconds)  # per target URL, across snapshots
+        # Per target URL, across snapshots.
+        self.health = HealthRegistry(settings.ejection_seconds, settings.max_requests_per_target)
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
         self.handler = ProxyHandler(
             self.pools,
             ForwardOptions(settings.max_body_bytes),
             api_route,
             ClientAddress(settings.trusted_proxies),
+            settings.max_concurrency,
         )
         cache_file = cache_path(settings.cache_dir, settings.cluster)
         # The limiter outlives snapshots: counts survive a config change.

@@ -35,6 +35,8 @@ class DataPlaneSettings:
     client_cert: str | None = None
     client_key: str | None = None
     ejection_seconds: float = 30.0
+    max_requests_per_target: int = 1024
+    max_concurrency: int = 10_000
 
 
 def host_port(address: str, flag: str) -> tuple[str, int]:
@@ -172,7 +174,24 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         help="base time a failing backend is ejected for; grows per ejection, capped at 10x "
         "(AI_GATEWAY_EJECTION_SECONDS)",
     )
+    add(
+        "--max-requests-per-target",
+        type=int,
+        default=int(env("AI_GATEWAY_MAX_REQUESTS_PER_TARGET", "1024")),
+        help="circuit breaker: requests in flight to one backend before it takes no more "
+        "(AI_GATEWAY_MAX_REQUESTS_PER_TARGET)",
+    )
+    add(
+        "--max-concurrency",
+        type=int,
+        default=int(env("AI_GATEWAY_MAX_CONCURRENCY", "10000")),
+        help="requests in flight in this process before new ones get 503 (AI_GATEWAY_MAX_CONCURRENCY)",
+    )
     args = parser.parse_args(argv)
+    if args.max_requests_per_target < 1 or args.max_concurrency < 1:
+        raise SystemExit(
+            "Error: --max-requests-per-target and --max-concurrency must be at least 1"
+        )
     if args.ejection_seconds <= 0:
         raise SystemExit("Error: --ejection-seconds must be positive")
     if bool(args.client_cert) != bool(args.client_key):
@@ -229,4 +248,6 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         client_cert=args.client_cert,
         client_key=args.client_key,
         ejection_seconds=args.ejection_seconds,
+        max_requests_per_target=args.max_requests_per_target,
+        max_concurrency=args.max_concurrency,
     )

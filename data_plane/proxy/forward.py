@@ -243,6 +243,14 @@ async def _attempts(
             pool.release(connection)
     if failure is not None:
         return failure
+    if any(t.health.saturated for t in route.upstream.targets):
+        return error_response(
+            503,
+            "upstream_overloaded",
+            f"route {route.name}: its backends are at their concurrency limit",
+            request_id=request_id,
+            headers={"Retry-After": "1"},
+        )
     return error_response(
         503,
         "no_healthy_upstream",

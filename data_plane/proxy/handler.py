@@ -36,7 +36,10 @@ class ProxyHandler:
         options: ForwardOptions,
         api_route: CompiledRoute | None = None,
         client_address: ClientAddress | None = None,
+        max_concurrency: int = 10_000,
     ) -> None:
+        self.max_concurrency = max_concurrency
+        self.in_flight = 0
         self.pools = pools
         self.client_address = client_address or ClientAddress(())
         self.budget = RetryBudget()
@@ -49,6 +52,21 @@ class ProxyHandler:
         self.config = config
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        if self.in_flight >= self.max_concurrency:
+            # Shed before any work: a fast answer keeps the process responsive under overload.
+            return error_response(
+                503,
+                "overloaded",
+                "the gateway is at its concurrency limit; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        self.in_flight += 1
+        try:
+            return await self._serve(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
         request_id = request_id_of(request.headers)
         raw_path = request.raw_path.partition("?")[0]
         try:

@@ -22,6 +22,7 @@ MAX_EJECTION = 300.0
 class TargetHealth:
     url: str
     base_ejection: float = BASE_EJECTION
+    max_in_flight: int = 1024  # the circuit breaker: no more requests beyond this
     consecutive_failures: int = 0
     times_ejected: int = 0
     ejected_until: float = 0.0
@@ -31,6 +32,10 @@ class TargetHealth:
     def available(self, now: float) -> bool:
         """Neither ejected nor cooling: a target to prefer."""
         return now >= self.ejected_until and now >= self.cooled_until
+
+    @property
+    def saturated(self) -> bool:
+        return self.in_flight >= self.max_in_flight
 
     def succeeded(self) -> None:
         self.consecutive_failures = 0
@@ -52,6 +57,8 @@ class TargetHealth:
     def state(self, now: float) -> str:
         if now < self.ejected_until:
             return "ejected"
+        if self.saturated:
+            return "saturated"
         return "cooling" if now < self.cooled_until else "healthy"
 
 
@@ -60,12 +67,13 @@ class HealthRegistry:
     """One TargetHealth per target URL, shared by every route that uses the URL."""
 
     base_ejection: float = BASE_EJECTION
+    max_in_flight: int = 1024
     _by_url: dict[str, TargetHealth] = field(default_factory=dict)
 
     def for_url(self, url: str) -> TargetHealth:
         health = self._by_url.get(url)
         if health is None:
-            health = self._by_url[url] = TargetHealth(url, self.base_ejection)
+            health = self._by_url[url] = TargetHealth(url, self.base_ejection, self.max_in_flight)
         return health
 
     def snapshot(self) -> list[dict[str, object]]:

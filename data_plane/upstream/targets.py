@@ -79,7 +79,7 @@ class UpstreamGroup:
         """A target not in ``exclude`` (ids of targets already tried), or None."""
         now = time.monotonic()
         for index, group in enumerate(self._groups):
-            candidates = [t for t in group if id(t) not in exclude]
+            candidates = [t for t in group if id(t) not in exclude and not t.health.saturated]
             if not candidates:
                 continue
             available = [t for t in candidates if t.health.available(now)]
@@ -93,7 +93,7 @@ class UpstreamGroup:
         # A target that is only cooling after a 429 still beats no answer at all: its own 429
         # reaches the client. Ejected targets stay out.
         resting = [t for group in self._groups for t in group
-                   if id(t) not in exclude and now >= t.health.ejected_until]  # fmt: skip
+                   if id(t) not in exclude and now >= t.health.ejected_until and not t.health.saturated]  # fmt: skip
         return self._choose(resting) if resting else None
 
     def _choose(self, candidates: list[Target]) -> Target:
