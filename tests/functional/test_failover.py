@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -163,5 +164,47 @@ def test_consistent_hash_keeps_a_session_on_one_backend(tmp_path: Path) -> None:
             assert len(served) == 1, (session, served)
             owners[session] = served.pop()
         assert len(set(owners.values())) > 1, "every session landed on one backend"
+    finally:
+        gw.stop()
+
+
+def test_a_target_killed_and_restarted_under_load_costs_no_client_error(tmp_path: Path) -> None:
+    gw = start(tmp_path)
+    try:
+        first, second = gw.add_upstream("first"), gw.add_upstream("second")
+        route(gw, "/load", first, second)
+        statuses: list[int] = []
+        latencies: list[float] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            with httpx.Client(base_url=gw.proxy_url(), timeout=10) as client:
+                while not stop.is_set():
+                    started = time.monotonic()
+                    statuses.append(client.post("/load", json={"prompt": "hi"}).status_code)
+                    latencies.append(time.monotonic() - started)
+
+        workers = [threading.Thread(target=load) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        time.sleep(0.7)
+        victim = gw.upstreams["first"]
+        port = victim.ready["port"]
+        victim.kill()
+        time.sleep(0.8)
+        gw.upstreams["first-again"] = upstream(
+            gw.workdir, "first-again", "--port", str(port)
+        ).start()
+        time.sleep(0.7)
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=10)
+        assert len(statuses) > 100 and set(statuses) == {200}, {
+            s: statuses.count(s) for s in set(statuses)
+        }
+        latencies.sort()
+        assert latencies[int(len(latencies) * 0.99)] < 0.25, (
+            "failover added too much latency at p99"
+        )
     finally:
         gw.stop()
