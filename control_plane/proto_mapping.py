@@ -54,6 +54,16 @@ def route_to_proto(spec: RouteSpec, *, route_id: str = "", name: str = "") -> pb
         ),
         load_balancer=spec.load_balancer,
         hash_on=spec.hash_on or "",
+        health_check=pb.HealthCheck(
+            path=spec.health_check.path,
+            interval_seconds=spec.health_check.interval,
+            timeout_seconds=spec.health_check.timeout,
+            healthy_threshold=spec.health_check.healthy_threshold,
+            unhealthy_threshold=spec.health_check.unhealthy_threshold,
+            expected_statuses=list(spec.health_check.expected_statuses),
+        )
+        if spec.health_check
+        else None,
         retry=pb.RetryPolicy(
             attempts=spec.retries.attempts,
             on_statuses=list(spec.retries.on_statuses),
@@ -85,6 +95,24 @@ def route_from_proto(route: pb.Route) -> dict[str, Any]:
         document["loadBalancer"] = route.load_balancer
     if route.hash_on:
         document["hashOn"] = route.hash_on
+    if route.HasField("health_check") and route.health_check.path:
+        check = route.health_check
+        document["healthCheck"] = {
+            "path": check.path,
+            **({"interval": check.interval_seconds} if check.interval_seconds else {}),
+            **({"timeout": check.timeout_seconds} if check.timeout_seconds else {}),
+            **({"healthyThreshold": check.healthy_threshold} if check.healthy_threshold else {}),
+            **(
+                {"unhealthyThreshold": check.unhealthy_threshold}
+                if check.unhealthy_threshold
+                else {}
+            ),
+            **(
+                {"expectedStatuses": list(check.expected_statuses)}
+                if check.expected_statuses
+                else {}
+            ),
+        }
     if route.HasField("retry") and route.retry.attempts:
         retries: dict[str, Any] = {"attempts": route.retry.attempts}
         if route.retry.on_statuses:

@@ -30,6 +30,7 @@ from data_plane.settings import DataPlaneSettings
 from data_plane.sync.discovery_client import DiscoveryClient
 from data_plane.sync.snapshot_file import cache_path, read_snapshot
 from data_plane.tls import ReloadingServerContext, client_context
+from data_plane.upstream.active_health import ActiveHealthChecker
 from data_plane.upstream.health import HealthRegistry
 from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.targets import Target, UpstreamGroup
@@ -83,6 +84,7 @@ class DataPlane:
 
     def _apply(self, config: RuntimeConfig) -> None:
         self.handler.swap(config)
+        self.checker.reconcile(config)
         set_level(config.settings.log_level)
         # A big route table is long-lived: keep the cyclic GC from rescanning it on every
         # collection (with 10,000 routes that cost ~15 % of throughput). Old tables are
@@ -94,6 +96,7 @@ class DataPlane:
     async def start(self) -> None:
         settings = self.settings
         self.pools = UpstreamPools(client_context(settings.upstream_ca))
+        self.checker = ActiveHealthChecker(self.pools)
         # Per target URL, across snapshots.
         self.health = HealthRegistry(settings.ejection_seconds, settings.max_requests_per_target)
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
@@ -214,6 +217,8 @@ class DataPlane:
             await self._proxy_server.wait_closed()
         if hasattr(self, "_ops_runner"):
             await self._ops_runner.cleanup()
+        if hasattr(self, "checker"):
+            await self.checker.stop()
         if hasattr(self, "pools"):
             self.pools.close()
         if hasattr(self, "_redis"):

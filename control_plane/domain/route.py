@@ -159,6 +159,22 @@ class RetriesSpec(SpecModel):
         return statuses
 
 
+class HealthCheckSpec(SpecModel):
+    """Active checks: GET ``path`` on every target each ``interval`` seconds."""
+
+    path: str = "/healthz"
+    interval: float = Field(10.0, ge=0.1, le=3600)
+    timeout: float = Field(2.0, gt=0, le=60)
+    healthy_threshold: int = Field(2, ge=1, le=10)
+    unhealthy_threshold: int = Field(3, ge=1, le=10)
+    expected_statuses: tuple[int, ...] = (200,)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, path: str) -> str:
+        return check_route_path(path)
+
+
 class RouteSpec(SpecModel):
     """What a user writes for a route (REST body, YAML item, CLI flags)."""
 
@@ -177,6 +193,7 @@ class RouteSpec(SpecModel):
     load_balancer: LoadBalancer = "round-robin"
     hash_on: str | None = None
     retries: RetriesSpec = RetriesSpec()
+    health_check: HealthCheckSpec | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from data_plane.runtime.routes import (
 )
 from data_plane.security.guard import SecurityGuard
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
+from data_plane.upstream.active_health import CheckPlan
 from data_plane.upstream.health import HealthRegistry
 from data_plane.upstream.targets import Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
@@ -50,6 +51,17 @@ def _header(header: pb.HeaderMatch, where: str) -> HeaderMatcher:
         raise SnapshotRejected(f"{where}: unknown header match")
     pattern = _regex(header.value, where) if kind == "regex" else None
     return HeaderMatcher(header.name.lower(), kind, header.value, pattern, header.invert)
+
+
+def _check_plan(check: pb.HealthCheck) -> CheckPlan:
+    return CheckPlan(
+        path=check.path,
+        interval=check.interval_seconds or 10.0,
+        timeout=check.timeout_seconds or 2.0,
+        healthy_threshold=check.healthy_threshold or 2,
+        unhealthy_threshold=check.unhealthy_threshold or 3,
+        expected=frozenset(check.expected_statuses) or frozenset({200}),
+    )
 
 
 def compile_route(route: pb.Route, health: HealthRegistry | None = None) -> CompiledRoute:
@@ -82,6 +94,9 @@ def compile_route(route: pb.Route, health: HealthRegistry | None = None) -> Comp
         hosts=HostMatcher.of(list(route.hosts)),
         upstream=UpstreamGroup(targets, algorithm=route.load_balancer or "round-robin"),
         hash_on=route.hash_on.lower() or None,
+        health_check=_check_plan(route.health_check)
+        if route.HasField("health_check") and route.health_check.path
+        else None,
         timeouts=RouteTimeouts(
             connect=timeouts.connect_seconds or 5.0,
             first_byte=timeouts.first_byte_seconds or 120.0,

@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from data_plane.runtime.matchers import HeaderMatcher, HostMatcher
 from data_plane.upstream.targets import UpstreamGroup
+
+if TYPE_CHECKING:
+    from data_plane.upstream.active_health import CheckPlan
 
 PathKind = Literal["prefix", "exact", "regex"]
 
@@ -50,6 +53,7 @@ class CompiledRoute:
     regex: re.Pattern[str] | None = None
     retries: RouteRetries = RouteRetries()
     hash_on: str | None = None  # consistent hash: a header name, or "consumer"
+    health_check: CheckPlan | None = None
 
     def matches_context(self, headers: Mapping[str, str], host: str) -> bool:
         if self.hosts is not None and not self.hosts.matches(host):
@@ -113,6 +117,11 @@ class RouteTable:
             if matching:
                 found.append(matching)
         return found
+
+    def all_routes(self) -> list[CompiledRoute]:
+        routes = [r for group in self.exact.values() for r in group]
+        routes += [r for group in self.prefix.values() for r in group]
+        return routes + self.regex
 
     def match(
         self, path: str, method: str, headers: Mapping[str, str], host: str

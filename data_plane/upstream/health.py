@@ -28,10 +28,11 @@ class TargetHealth:
     ejected_until: float = 0.0
     cooled_until: float = 0.0
     in_flight: int = 0
+    failing_checks: bool = False  # set by active health checks
 
     def available(self, now: float) -> bool:
         """Neither ejected nor cooling: a target to prefer."""
-        return now >= self.ejected_until and now >= self.cooled_until
+        return now >= self.ejected_until and now >= self.cooled_until and not self.failing_checks
 
     @property
     def saturated(self) -> bool:
@@ -57,6 +58,8 @@ class TargetHealth:
     def state(self, now: float) -> str:
         if now < self.ejected_until:
             return "ejected"
+        if self.failing_checks:
+            return "failing-checks"
         if self.saturated:
             return "saturated"
         return "cooling" if now < self.cooled_until else "healthy"

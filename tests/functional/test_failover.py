@@ -208,3 +208,33 @@ def test_a_target_killed_and_restarted_under_load_costs_no_client_error(tmp_path
         )
     finally:
         gw.stop()
+
+
+def test_active_health_checks_take_a_target_out_and_back(tmp_path: Path) -> None:
+    gw = start(tmp_path)
+    try:
+        sick, good = misbehaving(gw, "sick", "fail503"), gw.add_upstream("good")
+        check = {
+            "path": "/healthz",
+            "interval": 0.2,
+            "timeout": 1,
+            "unhealthyThreshold": 2,
+            "healthyThreshold": 2,
+        }
+        route(gw, "/checked", sick, good, healthCheck=check, retries={"attempts": 1})
+        deadline = time.monotonic() + 5
+        while target_states(gw).get(sick) != "failing-checks":
+            assert time.monotonic() < deadline, target_states(gw)
+            time.sleep(0.05)
+        served = {httpx.get(gw.proxy_url() + "/checked").status_code for _ in range(10)}
+        assert served == {200}, "a target failing its checks still got traffic"
+
+        port = gw.upstreams["sick"].ready["port"]
+        gw.upstreams["sick"].stop()
+        gw.upstreams["healed"] = upstream(gw.workdir, "healed", "--port", str(port)).start()
+        deadline = time.monotonic() + 5
+        while target_states(gw).get(sick) != "healthy":
+            assert time.monotonic() < deadline, target_states(gw)
+            time.sleep(0.05)
+    finally:
+        gw.stop()

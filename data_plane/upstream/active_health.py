@@ -1,0 +1,97 @@
+"""Active health checks: each (target, check) pair polled by one task, reconciled per snapshot.
+
+A target fails its checks after ``unhealthy_threshold`` bad answers in a row
+and passes again after ``healthy_threshold`` good ones; until then the
+balancer treats it like an ejected one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from data_plane.runtime.config import RuntimeConfig
+from data_plane.upstream.http1 import UpstreamError
+from data_plane.upstream.pools import UpstreamPools
+from data_plane.upstream.targets import Target
+
+log = logging.getLogger("ai_gateway.data_plane.health")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPlan:
+    path: str
+    interval: float
+    timeout: float
+    healthy_threshold: int
+    unhealthy_threshold: int
+    expected: frozenset[int]
+
+
+class ActiveHealthChecker:
+    def __init__(self, pools: UpstreamPools) -> None:
+        self._pools = pools
+        self._tasks: dict[tuple[str, CheckPlan], asyncio.Task[None]] = {}
+
+    def reconcile(self, config: RuntimeConfig) -> None:
+        """Start checks the new config asks for and stop the ones it no longer has."""
+        wanted: dict[tuple[str, CheckPlan], Target] = {}
+        for route in config.routes.all_routes():
+            if route.health_check is None:
+                continue
+            for target in route.upstream.targets:
+                wanted[(target.url, route.health_check)] = target
+        for key in list(self._tasks):
+            if key not in wanted:
+                self._tasks.pop(key).cancel()
+        for key, target in wanted.items():
+            if key not in self._tasks:
+                self._tasks[key] = asyncio.create_task(
+                    self._run(target, key[1]), name=f"health {key[0]}"
+                )
+
+    async def stop(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def _run(self, target: Target, plan: CheckPlan) -> None:
+        good = bad = 0
+        health = target.health
+        while True:
+            passed = await self._probe(target, plan)
+            good, bad = (good + 1, 0) if passed else (0, bad + 1)
+            if health.failing_checks and good >= plan.healthy_threshold:
+                health.failing_checks = False
+                log.info("target %s passes its health checks again", target.url)
+            elif not health.failing_checks and bad >= plan.unhealthy_threshold:
+                health.failing_checks = True
+                log.warning("target %s fails its health checks (%s)", target.url, plan.path)
+            await asyncio.sleep(plan.interval)
+
+    async def _probe(self, target: Target, plan: CheckPlan) -> bool:
+        pool = self._pools.for_target(target)
+        head = (
+            f"GET {target.base_path}{plan.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
+            "User-Agent: ai-gateway-health-check\r\n\r\n"
+        ).encode()
+        try:
+            async with asyncio.timeout(plan.timeout):
+                connection, _ = await pool.acquire(plan.timeout)
+                try:
+                    connection.write(head)
+                    await connection.response_head()
+                    while await connection.read_chunk():
+                        pass
+                except BaseException:
+                    connection.close()
+                    raise
+                pool.release(connection)
+                return connection.status in plan.expected
+        except (TimeoutError, UpstreamError, OSError):
+            return False
