@@ -10,13 +10,16 @@ import logging
 import os
 import socket
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from data_plane.errors import CacheFileInvalid, SnapshotRejected
 from data_plane.logs import set_level
+from data_plane.metrics import register_state
 from data_plane.ops.server import build_ops_app
 from data_plane.proxy.client_ip import ClientAddress
 from data_plane.proxy.forward import ForwardOptions
@@ -83,6 +86,7 @@ class DataPlane:
         return compile_snapshot(snapshot, self.limiter, self.health)
 
     def _apply(self, config: RuntimeConfig) -> None:
+        self.applied_at = time.time()
         self.handler.swap(config)
         self.checker.reconcile(config)
         set_level(config.settings.log_level)
@@ -97,6 +101,8 @@ class DataPlane:
         settings = self.settings
         self.pools = UpstreamPools(client_context(settings.upstream_ca))
         self.checker = ActiveHealthChecker(self.pools)
+        self.applied_at = 0.0
+        self._collector = register_state(self.status)
         # Per target URL, across snapshots.
         self.health = HealthRegistry(settings.ejection_seconds, settings.max_requests_per_target)
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
@@ -195,6 +201,7 @@ class DataPlane:
             "controlPlaneConnected": self.discovery.connected,
             "lastError": self.discovery.last_error or None,
             "targets": self.health.snapshot(),
+            "appliedAt": self.applied_at,
         }
 
     def _write_ready_file(self, path: str) -> None:
@@ -217,6 +224,8 @@ class DataPlane:
             await self._proxy_server.wait_closed()
         if hasattr(self, "_ops_runner"):
             await self._ops_runner.cleanup()
+        if hasattr(self, "_collector"):
+            REGISTRY.unregister(self._collector)
         if hasattr(self, "checker"):
             await self.checker.stop()
         if hasattr(self, "pools"):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
+from data_plane.metrics import EJECTIONS, RESPONSE_BYTES, RETRIES, observe_upstream
 from data_plane.proxy.errors import error_response
 from data_plane.proxy.headers import downstream_headers, upstream_head
 from data_plane.runtime.routes import CompiledRoute
@@ -194,6 +195,8 @@ async def _attempts(
         pool = pools.for_target(target)
         if attempt:
             budget.active_retries += 1
+            RETRIES.labels(route.name).inc()
+        sent_at = time.perf_counter()
         target.health.in_flight += 1
         try:
             async with asyncio.timeout(timeout):  # from the start, connect included
@@ -201,7 +204,9 @@ async def _attempts(
         except (BodyTooLarge, TimeoutError, UpstreamError, OSError) as exc:
             if isinstance(body, _LimitedBody) and body.exceeded:
                 return _too_large(body.limit, request_id)
-            target.health.failed(time.monotonic())
+            if target.health.failed(time.monotonic()):
+                EJECTIONS.labels(target.url).inc()
+            observe_upstream(route.name, target.url, None, None)
             failure = _failure(exc, route, target, request_id)
             if isinstance(exc, TimeoutError) and retries.per_try_timeout is None:
                 return failure  # the route's first-byte timeout is for the whole request
@@ -211,6 +216,7 @@ async def _attempts(
             if attempt:
                 budget.active_retries -= 1
         status = connection.status
+        observe_upstream(route.name, target.url, status, time.perf_counter() - sent_at)
         now = time.monotonic()
         last = attempt == attempts - 1
         if status == 429:
@@ -219,7 +225,8 @@ async def _attempts(
                 pool.release(connection)  # kept when its body was all read, closed otherwise
                 continue
         elif status >= 500:
-            target.health.failed(now)
+            if target.health.failed(now):
+                EJECTIONS.labels(target.url).inc()
             if (
                 status in retries.on_statuses
                 and not last
@@ -306,6 +313,7 @@ async def _relay(
     whole = upstream.take_whole_body() if request.method != "HEAD" else None
     if whole is not None:  # already all here: one write to the client
         headers.popall("Content-Length", None)
+        RESPONSE_BYTES.labels(route.name).inc(len(whole))
         return web.Response(
             status=upstream.status, reason=upstream.reason or None, headers=headers, body=whole
         )
@@ -318,6 +326,7 @@ async def _relay(
         return response
     loop = asyncio.get_running_loop()
     idle = route.timeouts.idle
+    sent = 0
     try:
         async with asyncio.timeout(None) as deadline:
             while True:
@@ -325,6 +334,7 @@ async def _relay(
                 chunk = await upstream.read_chunk()
                 if not chunk:
                     break
+                sent += len(chunk)
                 await response.write(chunk)
     except TimeoutError:
         log.warning("route %s: backend idle for %gs mid-response; cut", route.name, idle)
@@ -348,6 +358,7 @@ async def _relay(
         upstream.close()  # the client went away: the backend request ends with it
         raise
     await response.write_eof()
+    RESPONSE_BYTES.labels(route.name).inc(sent)
     return response
 
 

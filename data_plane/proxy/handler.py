@@ -7,10 +7,12 @@ or once per process (the session, the control-plane API route).
 from __future__ import annotations
 
 import logging
+import time
 
 from aiohttp import web
 
 from data_plane.errors import UnsafePath
+from data_plane.metrics import IN_FLIGHT, observe_request
 from data_plane.proxy.client_ip import ClientAddress
 from data_plane.proxy.errors import error_response
 from data_plane.proxy.forward import ForwardOptions, forward
@@ -61,45 +63,64 @@ class ProxyHandler:
                 headers={"Retry-After": "1"},
             )
         self.in_flight += 1
+        IN_FLIGHT.inc()
+        started = time.perf_counter()
+        route_name = "none"
+        status = 499  # the client went away before an answer
         try:
-            return await self._serve(request)
+            response, route_name = await self._serve(request)
+            status = response.status
+            return response
         finally:
             self.in_flight -= 1
+            IN_FLIGHT.dec()
+            observe_request(route_name, request.method, status, time.perf_counter() - started)
 
-    async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _serve(self, request: web.BaseRequest) -> tuple[web.StreamResponse, str]:
         request_id = request_id_of(request.headers)
         raw_path = request.raw_path.partition("?")[0]
         try:
             path = normalise_path(raw_path)
         except UnsafePath as exc:
-            return error_response(
-                400, "invalid_path", f"invalid request path: {exc}", request_id=request_id
+            return _unrouted(
+                error_response(
+                    400, "invalid_path", f"invalid request path: {exc}", request_id=request_id
+                )
             )
         route = self.api_route if self._is_api(path) else None
         config = None
         if route is None:
             config = self.config
             if config is None:
-                return error_response(
-                    503,
-                    "not_ready",
-                    "the gateway has no configuration yet",
-                    request_id=request_id,
-                    headers={"Retry-After": "1"},
+                return _unrouted(
+                    error_response(
+                        503,
+                        "not_ready",
+                        "the gateway has no configuration yet",
+                        request_id=request_id,
+                        headers={"Retry-After": "1"},
+                    )
                 )
             found = config.routes.match(path, request.method, request.headers, request.host)
             if found is None:
-                return error_response(
-                    404, "no_route", f"no route for {request.method} {path}", request_id=request_id
+                return _unrouted(
+                    error_response(
+                        404,
+                        "no_route",
+                        f"no route for {request.method} {path}",
+                        request_id=request_id,
+                    )
                 )
             if isinstance(found, MethodNotAllowed):
                 allow = ", ".join(sorted(found.allowed))
-                return error_response(
-                    405,
-                    "method_not_allowed",
-                    f"{request.method} is not allowed on {path}; use {allow}",
-                    request_id=request_id,
-                    headers={"Allow": allow},
+                return _unrouted(
+                    error_response(
+                        405,
+                        "method_not_allowed",
+                        f"{request.method} is not allowed on {path}; use {allow}",
+                        request_id=request_id,
+                        headers={"Allow": allow},
+                    )
                 )
             route = found.route
         peername = request.transport.get_extra_info("peername") if request.transport else None
@@ -109,9 +130,9 @@ class ProxyHandler:
         if config is not None:  # not for the control-plane API: it checks its own key
             verdict = await config.guard.check(request, path, route.name, client_ip, request_id)
             if not isinstance(verdict, Pass):
-                return verdict
+                return verdict, route.name
             admitted = verdict
-        return await forward(
+        response = await forward(
             request,
             self.pools,
             route,
@@ -122,8 +143,14 @@ class ProxyHandler:
             admitted=admitted,
             budget=self.budget,
         )
+        return response, route.name
 
     def _is_api(self, path: str) -> bool:
         return self.api_route is not None and (
             path == API_PREFIX or path.startswith(API_PREFIX + "/")
         )
+
+
+def _unrouted(response: web.Response) -> tuple[web.StreamResponse, str]:
+    """An answer given before any route matched (labelled route="none" in metrics)."""
+    return response, "none"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from data_plane.metrics import AUTH_FAILURES, RATE_LIMITED
 from data_plane.proxy.errors import error_response
 from data_plane.security.api_keys import KeyIndex
 from data_plane.security.jwt_auth import JwtVerifier, TokenRejected
@@ -40,6 +41,8 @@ def _bearer(headers: CIMultiDictProxy[str]) -> str | None:
 def _denied(
     status: int, code: str, message: str, request_id: str, headers: dict[str, str]
 ) -> web.Response:
+    if status != 429:
+        AUTH_FAILURES.labels(code).inc()
     return error_response(status, code, message, request_id=request_id, headers=headers)
 
 
@@ -78,6 +81,7 @@ class SecurityGuard:
             )
             headers = decision.headers()
             if not decision.allowed:
+                RATE_LIMITED.labels(policy.endpoint).inc()
                 return _denied(
                     429,
                     "rate_limit_exceeded",

@@ -18,6 +18,7 @@ import grpc
 
 from data_plane import __version__
 from data_plane.errors import SnapshotRejected
+from data_plane.metrics import SNAPSHOT_NACKS
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.sync.snapshot_file import write_snapshot
 from protos import discovery_pb2 as dpb
@@ -143,6 +144,7 @@ class DiscoveryClient:
             config = await asyncio.to_thread(self._compile, snapshot)
         except SnapshotRejected as exc:
             log.error("rejected snapshot %s: %s", snapshot.version, exc)
+            SNAPSHOT_NACKS.inc()
             return dpb.DiscoveryRequest(
                 version_info=self.version, response_nonce=nonce, error_detail=str(exc)
             )

@@ -1,0 +1,162 @@
+"""The data plane's Prometheus metrics (prefix ``aigw_``, base units, bounded labels).
+
+Labels are route names, methods, status classes and target URLs from the
+configuration, never raw paths, keys or user ids. Label children are cached,
+so a request costs a few dict lookups and increments, not label parsing.
+Target health and config state are read at scrape time by a collector.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# From milliseconds to minutes: AI requests range from a cache hit to a long generation.
+DURATION_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+)
+
+REQUESTS = Counter(
+    "aigw_requests_total",
+    "Requests answered, by route, method and status class",
+    ["route", "method", "status_class"],
+)
+REQUEST_DURATION = Histogram(
+    "aigw_request_duration_seconds",
+    "From the request's arrival to the last byte of the answer",
+    ["route"],
+    buckets=DURATION_BUCKETS,
+)
+UPSTREAM_HEADERS = Histogram(
+    "aigw_upstream_response_headers_seconds",
+    "From sending to a backend to its response headers",
+    ["route", "target"],
+    buckets=DURATION_BUCKETS,
+)
+UPSTREAM_RESPONSES = Counter(
+    "aigw_upstream_responses_total",
+    "Answers (or failures, status_class=error) of each backend",
+    ["route", "target", "status_class"],
+)
+REQUEST_BYTES = Counter("aigw_request_bytes_total", "Request body bytes received", ["route"])
+RESPONSE_BYTES = Counter("aigw_response_bytes_total", "Response body bytes sent", ["route"])
+IN_FLIGHT = Gauge("aigw_requests_in_flight", "Requests being served now")
+RETRIES = Counter("aigw_retries_total", "Tries on another backend after a failure", ["route"])
+EJECTIONS = Counter(
+    "aigw_target_ejections_total", "Backends ejected by outlier detection", ["target"]
+)
+AUTH_FAILURES = Counter(
+    "aigw_auth_failures_total", "Requests refused by authentication", ["reason"]
+)
+RATE_LIMITED = Counter("aigw_rate_limited_total", "Requests refused by a rate limit", ["endpoint"])
+SNAPSHOT_NACKS = Counter("aigw_snapshot_nacks_total", "Snapshots this data plane rejected")
+
+_requests: dict[tuple[str, str, int], Any] = {}
+_durations: dict[str, Any] = {}
+_upstream: dict[tuple[str, str, str], Any] = {}
+_headers: dict[tuple[str, str], Any] = {}
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    key = (route, method, status // 100)
+    child = _requests.get(key)
+    if child is None:
+        child = _requests[key] = REQUESTS.labels(route, method, status_class(status))
+    child.inc()
+    histogram = _durations.get(route)
+    if histogram is None:
+        histogram = _durations[route] = REQUEST_DURATION.labels(route)
+    histogram.observe(seconds)
+
+
+def observe_upstream(
+    route: str, target: str, status: int | None, header_seconds: float | None
+) -> None:
+    """``status`` None: the backend gave no answer (refused, reset, timed out)."""
+    outcome = status_class(status) if status is not None else "error"
+    key = (route, target, outcome)
+    child = _upstream.get(key)
+    if child is None:
+        child = _upstream[key] = UPSTREAM_RESPONSES.labels(route, target, outcome)
+    child.inc()
+    if header_seconds is not None:
+        histogram = _headers.get((route, target))
+        if histogram is None:
+            histogram = _headers[(route, target)] = UPSTREAM_HEADERS.labels(route, target)
+        histogram.observe(header_seconds)
+
+
+class StateCollector(Collector):
+    """Read at scrape time: target health, the applied config and the control-plane link."""
+
+    def __init__(self, state: Callable[[], dict[str, Any]]) -> None:
+        self._state = state
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []  # nothing to read at registration: the process is not serving yet
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        state = self._state()
+        health = GaugeMetricFamily(
+            "aigw_target_healthy",
+            "1 when the backend takes traffic, by state",
+            labels=["target", "state"],
+        )
+        for target in state.get("targets", []):
+            health.add_metric(
+                [target["target"], target["state"]], 1.0 if target["state"] == "healthy" else 0.0
+            )
+        yield health
+        config = GaugeMetricFamily(
+            "aigw_config_info",
+            "The snapshot version this data plane serves",
+            labels=["version", "cluster"],
+        )
+        if state.get("version"):
+            config.add_metric([str(state["version"]), str(state["cluster"])], 1.0)
+        yield config
+        applied = GaugeMetricFamily(
+            "aigw_config_applied_timestamp_seconds",
+            "When the served snapshot was applied (Unix time)",
+        )
+        applied.add_metric([], float(state.get("appliedAt") or 0.0))
+        yield applied
+        connected = GaugeMetricFamily(
+            "aigw_control_plane_connected", "1 while the snapshot stream to the control plane is up"
+        )
+        connected.add_metric([], 1.0 if state.get("controlPlaneConnected") else 0.0)
+        yield connected
+
+
+def register_state(state: Callable[[], dict[str, Any]]) -> StateCollector:
+    collector = StateCollector(state)
+    REGISTRY.register(collector)
+    return collector
+
+
+def now() -> float:
+    return time.perf_counter()
