@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import REGISTRY
 
+from data_plane.access_log import AccessLog
 from data_plane.errors import CacheFileInvalid, SnapshotRejected
 from data_plane.logs import set_level
 from data_plane.metrics import register_state
@@ -102,6 +103,7 @@ class DataPlane:
         self.pools = UpstreamPools(client_context(settings.upstream_ca))
         self.checker = ActiveHealthChecker(self.pools)
         self.applied_at = 0.0
+        self.access_log = AccessLog(settings.access_log)
         self._collector = register_state(self.status)
         # Per target URL, across snapshots.
         self.health = HealthRegistry(settings.ejection_seconds, settings.max_requests_per_target)
@@ -112,6 +114,7 @@ class DataPlane:
             api_route,
             ClientAddress(settings.trusted_proxies),
             settings.max_concurrency,
+            self.access_log,
         )
         cache_file = cache_path(settings.cache_dir, settings.cluster)
         # The limiter outlives snapshots: counts survive a config change.
@@ -224,6 +227,8 @@ class DataPlane:
             await self._proxy_server.wait_closed()
         if hasattr(self, "_ops_runner"):
             await self._ops_runner.cleanup()
+        if hasattr(self, "access_log"):
+            self.access_log.close()
         if hasattr(self, "_collector"):
             REGISTRY.unregister(self._collector)
         if hasattr(self, "checker"):

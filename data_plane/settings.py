@@ -37,6 +37,7 @@ class DataPlaneSettings:
     ejection_seconds: float = 30.0
     max_requests_per_target: int = 1024
     max_concurrency: int = 10_000
+    access_log: bool = True
 
 
 def host_port(address: str, flag: str) -> tuple[str, int]:
@@ -187,6 +188,12 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         default=int(env("AI_GATEWAY_MAX_CONCURRENCY", "10000")),
         help="requests in flight in this process before new ones get 503 (AI_GATEWAY_MAX_CONCURRENCY)",
     )
+    add(
+        "--no-access-log",
+        action="store_true",
+        default=_flag(env("AI_GATEWAY_NO_ACCESS_LOG", "false")),
+        help="do not write a JSON line per request to stderr (AI_GATEWAY_NO_ACCESS_LOG)",
+    )
     args = parser.parse_args(argv)
     if args.max_requests_per_target < 1 or args.max_concurrency < 1:
         raise SystemExit(
@@ -250,4 +257,5 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         ejection_seconds=args.ejection_seconds,
         max_requests_per_target=args.max_requests_per_target,
         max_concurrency=args.max_concurrency,
+        access_log=not args.no_access_log,
     )

@@ -25,4 +25,5 @@ def error_response(
     )
     if request_id is not None:
         response.headers["X-Request-Id"] = request_id
+    response["error_code"] = code  # for the access log
     return response

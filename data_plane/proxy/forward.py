@@ -19,6 +19,7 @@ from aiohttp import web
 
 from data_plane.metrics import EJECTIONS, RESPONSE_BYTES, RETRIES, observe_upstream
 from data_plane.proxy.errors import error_response
+from data_plane.proxy.exchange import ExchangeRecord
 from data_plane.proxy.headers import downstream_headers, upstream_head
 from data_plane.runtime.routes import CompiledRoute
 from data_plane.security.guard import Pass
@@ -118,6 +119,7 @@ async def forward(
     options: ForwardOptions,
     admitted: Pass | None = None,
     budget: RetryBudget | None = None,
+    exchange: ExchangeRecord | None = None,
 ) -> web.StreamResponse:
     """Try targets until one answers: another target after a failure, while retries are allowed."""
     limit = options.max_body_bytes
@@ -135,6 +137,7 @@ async def forward(
     budget.active_requests += 1
     try:
         return await _attempts(
+            exchange or ExchangeRecord(),
             request,
             pools,
             route,
@@ -151,6 +154,7 @@ async def forward(
 
 
 async def _attempts(
+    exchange: ExchangeRecord,
     request: web.BaseRequest,
     pools: UpstreamPools,
     route: CompiledRoute,
@@ -179,6 +183,7 @@ async def _attempts(
         if attempt and not budget.allows_retry():
             break
         tried.add(id(target))
+        exchange.target, exchange.retries = target.url, attempt
         head = upstream_head(
             request.method,
             target.base_path + path + (f"?{query}" if query else ""),
@@ -216,7 +221,8 @@ async def _attempts(
             if attempt:
                 budget.active_retries -= 1
         status = connection.status
-        observe_upstream(route.name, target.url, status, time.perf_counter() - sent_at)
+        exchange.upstream_seconds = time.perf_counter() - sent_at
+        observe_upstream(route.name, target.url, status, exchange.upstream_seconds)
         now = time.monotonic()
         last = attempt == attempts - 1
         if status == 429:
@@ -244,6 +250,7 @@ async def _attempts(
                 route,
                 request_id,
                 admitted.response_headers if admitted else None,
+                exchange,
             )
         finally:
             target.health.in_flight -= 1
@@ -305,6 +312,7 @@ async def _relay(
     route: CompiledRoute,
     request_id: str,
     extra_headers: dict[str, str] | None,
+    exchange: ExchangeRecord,
 ) -> web.StreamResponse:
     headers = downstream_headers(upstream.headers)
     headers["X-Request-Id"] = request_id
@@ -314,6 +322,7 @@ async def _relay(
     if whole is not None:  # already all here: one write to the client
         headers.popall("Content-Length", None)
         RESPONSE_BYTES.labels(route.name).inc(len(whole))
+        exchange.response_bytes = len(whole)
         return web.Response(
             status=upstream.status, reason=upstream.reason or None, headers=headers, body=whole
         )
@@ -335,6 +344,7 @@ async def _relay(
                 if not chunk:
                     break
                 sent += len(chunk)
+                exchange.response_bytes = sent
                 await response.write(chunk)
     except TimeoutError:
         log.warning("route %s: backend idle for %gs mid-response; cut", route.name, idle)

@@ -11,10 +11,12 @@ import time
 
 from aiohttp import web
 
+from data_plane.access_log import AccessLog
 from data_plane.errors import UnsafePath
 from data_plane.metrics import IN_FLIGHT, observe_request
 from data_plane.proxy.client_ip import ClientAddress
 from data_plane.proxy.errors import error_response
+from data_plane.proxy.exchange import ExchangeRecord
 from data_plane.proxy.forward import ForwardOptions, forward
 from data_plane.proxy.headers import request_id_of
 from data_plane.runtime.config import RuntimeConfig
@@ -39,7 +41,9 @@ class ProxyHandler:
         api_route: CompiledRoute | None = None,
         client_address: ClientAddress | None = None,
         max_concurrency: int = 10_000,
+        access_log: AccessLog | None = None,
     ) -> None:
+        self.access_log = access_log or AccessLog(False)
         self.max_concurrency = max_concurrency
         self.in_flight = 0
         self.pools = pools
@@ -65,22 +69,53 @@ class ProxyHandler:
         self.in_flight += 1
         IN_FLIGHT.inc()
         started = time.perf_counter()
-        route_name = "none"
+        exchange = ExchangeRecord()
         status = 499  # the client went away before an answer
         try:
-            response, route_name = await self._serve(request)
+            response, exchange.route = await self._serve(request, exchange)
             status = response.status
+            if status >= 400 and not exchange.error:
+                exchange.error = str(response.get("error_code", ""))
             return response
         finally:
             self.in_flight -= 1
             IN_FLIGHT.dec()
-            observe_request(route_name, request.method, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            observe_request(exchange.route, request.method, status, seconds)
+            if self.access_log.enabled:
+                self.access_log.record(self._log_fields(request, exchange, status, seconds))
 
-    async def _serve(self, request: web.BaseRequest) -> tuple[web.StreamResponse, str]:
-        request_id = request_id_of(request.headers)
+    def _log_fields(
+        self, request: web.BaseRequest, exchange: ExchangeRecord, status: int, seconds: float
+    ) -> dict[str, object]:
+        config = self.config
+        return {
+            "requestId": exchange.request_id,
+            "cluster": config.cluster if config else "",
+            "route": exchange.route,
+            "method": request.method,
+            "path": exchange.path,
+            "status": status,
+            "durationMs": round(seconds * 1000, 3),
+            "upstreamMs": round(exchange.upstream_seconds * 1000, 3)
+            if exchange.upstream_seconds is not None
+            else None,
+            "target": exchange.target or None,
+            "retries": exchange.retries,
+            "consumer": exchange.consumer,
+            "bytesIn": request.content_length or 0,
+            "bytesOut": exchange.response_bytes,
+            "clientIp": exchange.client_ip,
+            "error": exchange.error or None,
+        }
+
+    async def _serve(
+        self, request: web.BaseRequest, exchange: ExchangeRecord
+    ) -> tuple[web.StreamResponse, str]:
+        request_id = exchange.request_id = request_id_of(request.headers)
         raw_path = request.raw_path.partition("?")[0]
         try:
-            path = normalise_path(raw_path)
+            path = exchange.path = normalise_path(raw_path)
         except UnsafePath as exc:
             return _unrouted(
                 error_response(
@@ -125,13 +160,16 @@ class ProxyHandler:
             route = found.route
         peername = request.transport.get_extra_info("peername") if request.transport else None
         peer = peername[0] if peername else ""
-        client_ip = self.client_address.resolve(peer, request.headers.get("X-Forwarded-For"))
+        client_ip = exchange.client_ip = self.client_address.resolve(
+            peer, request.headers.get("X-Forwarded-For")
+        )
         admitted = None
         if config is not None:  # not for the control-plane API: it checks its own key
             verdict = await config.guard.check(request, path, route.name, client_ip, request_id)
             if not isinstance(verdict, Pass):
                 return verdict, route.name
             admitted = verdict
+            exchange.consumer = verdict.consumer
         response = await forward(
             request,
             self.pools,
@@ -142,6 +180,7 @@ class ProxyHandler:
             options=self.options,
             admitted=admitted,
             budget=self.budget,
+            exchange=exchange,
         )
         return response, route.name
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -105,3 +106,33 @@ def test_auth_failures_rate_limits_and_state(gateway: Gateway) -> None:
     assert value(gateway, "aigw_target_healthy", target=backend, state="healthy") == 1
     text = httpx.get(f"http://127.0.0.1:{gateway.data_planes[0].ready['ops_port']}/metrics").text
     assert key.json()["key"] not in text and "aigw_" in text
+
+
+def test_one_access_log_line_per_request_without_secrets(gateway: Gateway) -> None:
+    import json
+
+    backend = f"http://127.0.0.1:{gateway.upstreams['alpha'].ready['port']}"
+    gateway.add_route(name="logged", path="/logged", target=backend)
+    answer = httpx.post(
+        gateway.proxy_url() + "/logged/x?token=secret-query",
+        content=b"12345",
+        headers={"X-Request-Id": "req-log-1", "Authorization": "Bearer sk-very-secret"},
+    )
+    assert answer.status_code == 200
+    httpx.get(gateway.proxy_url() + "/nowhere", headers={"X-Request-Id": "req-log-2"})
+    plane = gateway.data_planes[0]
+    deadline = time.monotonic() + 5
+    while "req-log-2" not in plane.logs():
+        assert time.monotonic() < deadline, "no access-log line"
+        time.sleep(0.05)
+    lines = [json.loads(line) for line in plane.logs().splitlines() if '"requestId"' in line]
+    ok = next(line for line in lines if line["requestId"] == "req-log-1")
+    assert ok["route"] == "logged" and ok["method"] == "POST" and ok["path"] == "/logged/x"
+    assert ok["status"] == 200 and ok["target"] == backend and ok["retries"] == 0
+    assert ok["bytesIn"] == 5 and ok["bytesOut"] > 0 and ok["clientIp"] == "127.0.0.1"
+    assert ok["durationMs"] >= ok["upstreamMs"] > 0 and ok["cluster"] == gateway.cluster
+    missing = next(line for line in lines if line["requestId"] == "req-log-2")
+    assert (
+        missing["status"] == 404 and missing["error"] == "no_route" and missing["route"] == "none"
+    )
+    assert "sk-very-secret" not in plane.logs() and "secret-query" not in plane.logs()
