@@ -75,6 +75,7 @@ _requests: dict[tuple[str, str, int], Any] = {}
 _durations: dict[str, Any] = {}
 _upstream: dict[tuple[str, str, str], Any] = {}
 _headers: dict[tuple[str, str], Any] = {}
+_response_bytes: dict[str, Any] = {}
 
 
 def status_class(status: int) -> str:
@@ -108,6 +109,13 @@ def observe_upstream(
         if histogram is None:
             histogram = _headers[(route, target)] = UPSTREAM_HEADERS.labels(route, target)
         histogram.observe(header_seconds)
+
+
+def count_response_bytes(route: str, size: int) -> None:
+    child = _response_bytes.get(route)
+    if child is None:
+        child = _response_bytes[route] = RESPONSE_BYTES.labels(route)
+    child.inc(size)
 
 
 class StateCollector(Collector):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from data_plane.metrics import EJECTIONS, RESPONSE_BYTES, RETRIES, observe_upstream
+from data_plane.metrics import EJECTIONS, RETRIES, count_response_bytes, observe_upstream
 from data_plane.proxy.errors import error_response
 from data_plane.proxy.exchange import ExchangeRecord
 from data_plane.proxy.headers import downstream_headers, upstream_head
@@ -321,7 +321,7 @@ async def _relay(
     whole = upstream.take_whole_body() if request.method != "HEAD" else None
     if whole is not None:  # already all here: one write to the client
         headers.popall("Content-Length", None)
-        RESPONSE_BYTES.labels(route.name).inc(len(whole))
+        count_response_bytes(route.name, len(whole))
         exchange.response_bytes = len(whole)
         return web.Response(
             status=upstream.status, reason=upstream.reason or None, headers=headers, body=whole
@@ -368,7 +368,7 @@ async def _relay(
         upstream.close()  # the client went away: the backend request ends with it
         raise
     await response.write_eof()
-    RESPONSE_BYTES.labels(route.name).inc(sent)
+    count_response_bytes(route.name, sent)
     return response
 
 
