@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.gateway import Gateway, wait_until_serving
+from tests.support.gateway import Gateway
 from tests.support.services import REDIS_HOST, REDIS_PORT, require
 
 
@@ -29,15 +29,7 @@ def test_two_data_planes_share_one_count(tmp_path: Path) -> None:
         gw.add_data_plane("dp-b", "--redis-url", redis_url)
         endpoint = f"/shared-{uuid.uuid4().hex[:8]}"
         gw.add_route(path=endpoint, target=backend)
-        with gw.admin() as http:
-            answer = http.put(
-                f"/api/v1/security{endpoint}",
-                params={"cluster": gw.cluster},
-                json={"authType": "none", "rateLimit": "10/min"},
-            )
-            assert answer.status_code == 201, answer.text
-        for plane in gw.data_planes:
-            wait_until_serving(plane, int(answer.headers["X-AI-Gateway-Revision"]))
+        gw.secure(endpoint, authType="none", rateLimit="10/min")
         statuses = [httpx.get(gw.proxy_url(i % 2) + endpoint).status_code for i in range(30)]
         assert statuses.count(200) == 10 and statuses.count(429) == 20, statuses
     finally:
@@ -51,13 +43,7 @@ def test_redis_down_fails_open_to_the_local_count(tmp_path: Path) -> None:
         backend = gw.add_upstream("alpha")
         gw.add_data_plane("dp-a", "--redis-url", "redis://127.0.0.1:9/0")
         gw.add_route(path="/open", target=backend)
-        with gw.admin() as http:
-            answer = http.put(
-                "/api/v1/security/open",
-                params={"cluster": gw.cluster},
-                json={"authType": "none", "rateLimit": "3/min"},
-            )
-        wait_until_serving(gw.data_planes[0], int(answer.headers["X-AI-Gateway-Revision"]))
+        gw.secure("/open", authType="none", rateLimit="3/min")
         statuses = [httpx.get(gw.proxy_url() + "/open").status_code for _ in range(5)]
         assert statuses == [200, 200, 200, 429, 429]
         assert "Redis rate limiting unavailable" in gw.data_planes[0].logs()
@@ -74,13 +60,7 @@ def test_redis_down_fails_closed_when_asked(tmp_path: Path) -> None:
             "dp-a", "--redis-url", "redis://127.0.0.1:9/0", "--rate-limit-failure", "closed"
         )
         gw.add_route(path="/closed", target=backend)
-        with gw.admin() as http:
-            answer = http.put(
-                "/api/v1/security/closed",
-                params={"cluster": gw.cluster},
-                json={"authType": "none", "rateLimit": "3/min"},
-            )
-        wait_until_serving(gw.data_planes[0], int(answer.headers["X-AI-Gateway-Revision"]))
+        gw.secure("/closed", authType="none", rateLimit="3/min")
         refused = httpx.get(gw.proxy_url() + "/closed")
         assert refused.status_code == 429 and "Retry-After" in refused.headers
         gw.add_route(path="/unlimited", target=backend)
@@ -119,13 +99,7 @@ def test_a_frozen_redis_costs_one_timeout_then_falls_back_and_recovers(tmp_path:
         backend = gw.add_upstream("alpha")
         gw.add_data_plane("dp-a", "--redis-url", f"redis://127.0.0.1:{port}/0")
         gw.add_route(path="/frozen", target=backend)
-        with gw.admin() as http:
-            answer = http.put(
-                "/api/v1/security/frozen",
-                params={"cluster": gw.cluster},
-                json={"rateLimit": "1000/min"},
-            )
-        wait_until_serving(gw.data_planes[0], int(answer.headers["X-AI-Gateway-Revision"]))
+        gw.secure("/frozen", rateLimit="1000/min")
         client = httpx.Client(base_url=gw.proxy_url())
         assert client.get("/frozen").status_code == 200
         redis.send_signal(signal.SIGSTOP)

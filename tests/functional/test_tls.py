@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from cryptography import x509
 
-from tests.support.certs import TestCA
+from tests.support.certs import IssuedCert, TestCA
 from tests.support.control_plane import ControlPlaneProcess
 from tests.support.gateway import Gateway, dp_version, wait_until_serving
 from tests.support.processes import data_plane
@@ -29,6 +29,26 @@ def served_serial(port: int, ca: Path) -> int:
     return int(x509.load_der_x509_certificate(der).serial_number)
 
 
+def tls_control_plane(gw: Gateway, cert: IssuedCert, *extra: str) -> ControlPlaneProcess:
+    """A control plane serving REST and gRPC over TLS with ``cert``."""
+    plane = ControlPlaneProcess(
+        gw.workdir,
+        f"sqlite+aiosqlite:///{gw.workdir / 'gw.db'}",
+        cluster=gw.cluster,
+        extra_args=["--tls-cert", str(cert.cert), "--tls-key", str(cert.key), *extra],
+    ).start()
+    gw.control_plane = plane
+    return plane
+
+
+def https_admin(plane: ControlPlaneProcess, ca: TestCA) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"https://127.0.0.1:{plane.admin_port}",
+        verify=ssl.create_default_context(cafile=str(ca.path)),
+        headers={"Authorization": f"Bearer {plane.api_key}"},
+    )
+
+
 def test_tls_end_to_end(tmp_path: Path) -> None:
     ca = TestCA(tmp_path)
     cp_cert, dp_cert, backend_cert = (
@@ -38,25 +58,8 @@ def test_tls_end_to_end(tmp_path: Path) -> None:
     )
     gw = Gateway(tmp_path)
     try:
-        plane = ControlPlaneProcess(
-            tmp_path,
-            f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
-            cluster=gw.cluster,
-            extra_args=[
-                "--tls-cert",
-                str(cp_cert.cert),
-                "--tls-key",
-                str(cp_cert.key),
-                "--dataplane-token",
-                TOKEN,
-            ],
-        ).start()
-        gw.control_plane = plane
-        admin = httpx.Client(
-            base_url=f"https://127.0.0.1:{plane.admin_port}",
-            verify=ssl.create_default_context(cafile=str(ca.path)),
-            headers={"Authorization": f"Bearer {plane.api_key}"},
-        )
+        plane = tls_control_plane(gw, cp_cert, "--dataplane-token", TOKEN)
+        admin = https_admin(plane, ca)
         assert admin.get("/api/v1/health").status_code == 200
         backend = gw.add_upstream(
             "secure-backend",
@@ -187,20 +190,7 @@ def test_mutual_tls_refuses_a_wrong_client_certificate(tmp_path: Path) -> None:
     )
     gw = Gateway(tmp_path)
     try:
-        plane = ControlPlaneProcess(
-            tmp_path,
-            f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
-            cluster=gw.cluster,
-            extra_args=[
-                "--tls-cert",
-                str(cp_cert.cert),
-                "--tls-key",
-                str(cp_cert.key),
-                "--client-ca",
-                str(ca.path),
-            ],
-        ).start()
-        gw.control_plane = plane
+        plane = tls_control_plane(gw, cp_cert, "--client-ca", str(ca.path))
         common = ("--no-api-forward", "--control-plane-ca", str(ca.path))
         for name, cert in (("dp-good", good), ("dp-rogue", rogue)):
             gw.data_planes.append(
@@ -222,11 +212,7 @@ def test_mutual_tls_refuses_a_wrong_client_certificate(tmp_path: Path) -> None:
         wait_until_serving(gw.data_planes[0], 0)
         time.sleep(0.5)
         assert dp_version(gw.data_planes[1]) is None and dp_version(gw.data_planes[2]) is None
-        admin = httpx.Client(
-            base_url=f"https://127.0.0.1:{plane.admin_port}",
-            verify=ssl.create_default_context(cafile=str(ca.path)),
-            headers={"Authorization": f"Bearer {plane.api_key}"},
-        )
+        admin = https_admin(plane, ca)
         nodes = [d["nodeId"] for d in admin.get("/api/v1/dataplanes").json()["dataplanes"]]
         assert nodes == ["dp-good"]
     finally:

@@ -80,6 +80,20 @@ class Gateway:
             wait_until_serving(plane, revision)
         return revision
 
+    def secure(self, endpoint: str, **policy: Any) -> int:
+        """Set an endpoint's security policy and wait until every data plane serves it."""
+        with self.admin() as http:
+            answer = http.put(
+                f"/api/v1/security/{endpoint.lstrip('/')}",
+                params={"cluster": self.cluster},
+                json=policy,
+            )
+            assert answer.status_code in (200, 201), answer.text
+            revision = int(answer.headers["X-AI-Gateway-Revision"])
+        for plane in self.data_planes:
+            wait_until_serving(plane, revision)
+        return revision
+
     def stop(self) -> None:
         for plane in self.data_planes:
             plane.stop()
