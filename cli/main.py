@@ -11,12 +11,14 @@ import yaml
 from ai_gateway import GatewayError
 from ai_gateway.calls import load_document
 from ai_gateway.context import SavedContext, resolve_cluster, resolve_key, resolve_url, save_key
+from ai_gateway.ops import data_plane_status
 from cli.identities import jwt_app, keys_app
 from cli.output import (
     Output,
     dataplanes_table,
     diff_lines,
     emit_data,
+    health_table,
     routes_table,
     security_table,
     stdout,
@@ -271,9 +273,19 @@ def export(
 @app.command()
 @reports_errors
 def status(
-    cluster: ClusterOption = None, url: UrlOption = None, output: OutputOption = Output.table
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
+    data_plane: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data-plane",
+            help="a data plane's ops URL (like http://127.0.0.1:9901) "
+            "whose backend health to show; repeat",
+        ),
+    ] = None,
 ) -> None:
-    """The cluster's revision, what it holds, and its data planes."""
+    """The cluster's revision, what it holds, its data planes, and (--data-plane) backend health."""
     client = cluster_client(cluster, url)
     clusters = {c["name"]: c for c in gateway(url).clusters()}
     name = resolve_cluster(cluster)
@@ -290,6 +302,9 @@ def status(
         "security": len(policies),
         "dataplanes": dataplanes,
     }
+    health = {ops: data_plane_status(ops) for ops in data_plane or []}
+    if health:
+        report["health"] = health
     if emit_data(report, output):
         return
     stdout.print(
@@ -302,6 +317,8 @@ def status(
         security_table(policies)
     if dataplanes:
         dataplanes_table(dataplanes)
+    for ops, state in health.items():
+        health_table(ops, state)
     else:
         stdout.print("no data plane has connected yet")
 

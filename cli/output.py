@@ -115,3 +115,14 @@ def diff_lines(result: dict[str, Any]) -> None:
             f"{summary['delete']} to delete",
             highlight=False,
         )
+
+
+def health_table(ops_url: str, state: dict[str, Any]) -> None:
+    table(
+        f"backends seen by {state.get('node', ops_url)} (version {state.get('version') or '-'})",
+        ["TARGET", "STATE", "FAILURES IN A ROW", "EJECTIONS", "IN FLIGHT"],
+        [
+            (t["target"], t["state"], t["consecutiveFailures"], t["timesEjected"], t["inFlight"])
+            for t in state.get("targets", [])
+        ],
+    )

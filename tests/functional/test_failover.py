@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -37,6 +40,29 @@ def target_states(gw: Gateway) -> dict[str, str]:
     return {t["target"]: t["state"] for t in ready["targets"]}
 
 
+def cli_status(gw: Gateway) -> str:
+    """``ai-gateway-cli status --data-plane <ops URL>`` as an operator runs it."""
+    assert gw.control_plane is not None
+    env = {
+        **os.environ,
+        "AI_GATEWAY_URL": gw.control_plane.url,
+        "AI_GATEWAY_API_KEY": gw.control_plane.api_key,
+        "AI_GATEWAY_CLUSTER": gw.cluster,
+        "AI_GATEWAY_HOME": str(gw.workdir / "home"),
+        "COLUMNS": "200",
+    }
+    ops = f"http://127.0.0.1:{gw.data_planes[0].ready['ops_port']}"
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "status", "--data-plane", ops],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
 def start(tmp_path: Path, *dp_args: str) -> Gateway:
     gw = Gateway(tmp_path)
     gw.start_control_plane()
@@ -57,6 +83,8 @@ def test_u1_refused_primary_fails_over_is_ejected_and_comes_back(tmp_path: Path)
         statuses = [httpx.get(gw.proxy_url() + "/u1").status_code for _ in range(8)]
         assert statuses == [200] * 8
         assert target_states(gw)[dead] == "ejected"
+        shown = cli_status(gw)
+        assert f"{dead}" in shown and "ejected" in shown
         time.sleep(1.2)  # the ejection (1 s here, 30 s by default) runs out
         assert target_states(gw)[dead] == "healthy"
     finally:
