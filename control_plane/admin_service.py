@@ -47,9 +47,9 @@ class AdminService:
     def cluster(self, name: str | None) -> str:
         return name or self.default_cluster
 
-    async def _published(self, cluster: str, revision: int, before: int | None = None) -> int:
-        if revision != before:
-            await self.watcher.refresh(cluster)
+    async def _published(self, cluster: str, revision: int) -> int:
+        """Rebuild the cluster's snapshot now; an unchanged one is not pushed again."""
+        await self.watcher.refresh(cluster)
         return revision
 
     # clusters
@@ -74,9 +74,8 @@ class AdminService:
     ) -> tuple[RouteRecord, int]:
         spec = parse(RouteSpec, document)
         cluster = self.cluster(cluster)
-        before = await self.store.revision(cluster)
         record, revision = await self.store.update_route(cluster, id_or_name, spec)
-        return record, await self._published(cluster, revision, before)
+        return record, await self._published(cluster, revision)
 
     async def delete_route(self, cluster: str | None, id_or_name: str) -> int:
         cluster = self.cluster(cluster)
@@ -122,9 +121,8 @@ class AdminService:
                     field="jwtProviders",
                     unprocessable=True,
                 )
-        before = await self.store.revision(cluster)
         record, created, revision = await self.store.put_security(cluster, spec)
-        return record, created, await self._published(cluster, revision, before)
+        return record, created, await self._published(cluster, revision)
 
     async def list_security(self, cluster: str | None) -> list[SecurityRecord]:
         return await self.store.list_security(self.cluster(cluster))
@@ -143,9 +141,8 @@ class AdminService:
         if not isinstance(document, dict):
             raise InvalidInput("body: expected a JSON object", field="body")
         cluster = self.cluster(cluster)
-        before = await self.store.revision(cluster)
         settings, revision = await self.store.update_settings(cluster, document)
-        return settings.model_dump(mode="json"), await self._published(cluster, revision, before)
+        return settings.model_dump(mode="json"), await self._published(cluster, revision)
 
     # the whole document
     async def apply(
@@ -170,7 +167,8 @@ class AdminService:
     ) -> tuple[ConsumerRecord, int]:
         spec = parse(ConsumerSpec, document)
         cluster = self.cluster(cluster)
-        return await self._refreshed(cluster, await self.identities.create_consumer(cluster, spec))
+        record, revision = await self.identities.create_consumer(cluster, spec)
+        return record, await self._published(cluster, revision)
 
     async def list_consumers(self, cluster: str | None) -> list[ConsumerRecord]:
         return list((await self.identities.read(self.cluster(cluster))).consumers)
@@ -206,9 +204,8 @@ class AdminService:
             raise InvalidInput("body: expected a JSON object", field="body")
         spec = parse(JwtProviderSpec, {**document, "name": name})
         cluster = self.cluster(cluster)
-        before = await self.store.revision(cluster)
         created, revision = await self.identities.put_jwt_provider(cluster, spec)
-        return spec, created, await self._published(cluster, revision, before)
+        return spec, created, await self._published(cluster, revision)
 
     async def list_jwt_providers(self, cluster: str | None) -> list[JwtProviderSpec]:
         return list((await self.identities.read(self.cluster(cluster))).jwt_providers)
@@ -218,9 +215,3 @@ class AdminService:
         return await self._published(
             cluster, await self.identities.delete_jwt_provider(cluster, name)
         )
-
-    async def _refreshed(
-        self, cluster: str, result: tuple[ConsumerRecord, int]
-    ) -> tuple[ConsumerRecord, int]:
-        await self.watcher.refresh(cluster)
-        return result

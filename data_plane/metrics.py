@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -60,7 +60,6 @@ UPSTREAM_RESPONSES = Counter(
 )
 REQUEST_BYTES = Counter("aigw_request_bytes_total", "Request body bytes received", ["route"])
 RESPONSE_BYTES = Counter("aigw_response_bytes_total", "Response body bytes sent", ["route"])
-IN_FLIGHT = Gauge("aigw_requests_in_flight", "Requests being served now")
 RETRIES = Counter("aigw_retries_total", "Tries on another backend after a failure", ["route"])
 EJECTIONS = Counter(
     "aigw_target_ejections_total", "Backends ejected by outlier detection", ["target"]
@@ -153,6 +152,9 @@ class StateCollector(Collector):
         )
         applied.add_metric([], float(state.get("appliedAt") or 0.0))
         yield applied
+        in_flight = GaugeMetricFamily("aigw_requests_in_flight", "Requests being served now")
+        in_flight.add_metric([], float(state.get("inFlight") or 0))
+        yield in_flight
         connected = GaugeMetricFamily(
             "aigw_control_plane_connected", "1 while the snapshot stream to the control plane is up"
         )

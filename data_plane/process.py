@@ -205,6 +205,7 @@ class DataPlane:
             "lastError": self.discovery.last_error or None,
             "targets": self.health.snapshot(),
             "appliedAt": self.applied_at,
+            "inFlight": self.handler.in_flight,
         }
 
     def _write_ready_file(self, path: str) -> None:

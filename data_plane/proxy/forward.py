@@ -117,9 +117,9 @@ async def forward(
     request_id: str,
     peer_ip: str,  # the hop that connected to us: appended to X-Forwarded-For
     options: ForwardOptions,
-    admitted: Pass | None = None,
-    budget: RetryBudget | None = None,
-    exchange: ExchangeRecord | None = None,
+    admitted: Pass | None,
+    budget: RetryBudget,
+    exchange: ExchangeRecord,
 ) -> web.StreamResponse:
     """Try targets until one answers: another target after a failure, while retries are allowed."""
     limit = options.max_body_bytes
@@ -132,18 +132,15 @@ async def forward(
             body = await request.read()
         else:
             body = _LimitedBody(request, limit)
-    replayable = not isinstance(body, _LimitedBody)
-    budget = budget or RetryBudget()
     budget.active_requests += 1
     try:
         return await _attempts(
-            exchange or ExchangeRecord(),
+            exchange,
             request,
             pools,
             route,
             path,
             body,
-            replayable,
             budget,
             request_id=request_id,
             peer_ip=peer_ip,
@@ -160,7 +157,6 @@ async def _attempts(
     route: CompiledRoute,
     path: str,
     body: bytes | _LimitedBody | None,
-    replayable: bool,
     budget: RetryBudget,
     *,
     request_id: str,
@@ -169,9 +165,10 @@ async def _attempts(
 ) -> web.StreamResponse:
     query = request.raw_path.partition("?")[2]
     length = request.content_length
-    chunked = isinstance(body, _LimitedBody) and length is None
+    streamed = isinstance(body, _LimitedBody)  # read once, so never replayed
+    chunked = streamed and length is None
     retries = route.retries
-    attempts = retries.attempts if replayable else 1
+    attempts = 1 if streamed else retries.attempts
     timeout = retries.per_try_timeout or route.timeouts.first_byte
     tried: set[int] = set()
     failure: web.StreamResponse | None = None
@@ -209,8 +206,7 @@ async def _attempts(
         except (BodyTooLarge, TimeoutError, UpstreamError, OSError) as exc:
             if isinstance(body, _LimitedBody) and body.exceeded:
                 return _too_large(body.limit, request_id)
-            if target.health.failed(time.monotonic()):
-                EJECTIONS.labels(target.url).inc()
+            _count_failure(target, time.monotonic())
             observe_upstream(route.name, target.url, None, None)
             failure = _failure(exc, route, target, request_id)
             if isinstance(exc, TimeoutError) and retries.per_try_timeout is None:
@@ -227,17 +223,12 @@ async def _attempts(
         last = attempt == attempts - 1
         if status == 429:
             cooled = _cool(target, connection.headers, now, route)
-            if cooled and not last and route.upstream.pick(frozenset(tried)) is not None:
+            if cooled and not last and route.upstream.has_alternative(tried):
                 pool.release(connection)  # kept when its body was all read, closed otherwise
                 continue
         elif status >= 500:
-            if target.health.failed(now):
-                EJECTIONS.labels(target.url).inc()
-            if (
-                status in retries.on_statuses
-                and not last
-                and route.upstream.pick(frozenset(tried)) is not None
-            ):
+            _count_failure(target, now)
+            if status in retries.on_statuses and not last and route.upstream.has_alternative(tried):
                 pool.release(connection)  # kept when its body was all read, closed otherwise
                 continue
         else:
@@ -272,6 +263,11 @@ async def _attempts(
         request_id=request_id,
         headers={"Retry-After": "1"},
     )
+
+
+def _count_failure(target: Target, now: float) -> None:
+    if target.health.failed(now):
+        EJECTIONS.labels(target.url).inc()
 
 
 def _hash_key(request: web.BaseRequest, route: CompiledRoute, admitted: Pass | None) -> str | None:
@@ -344,7 +340,6 @@ async def _relay(
                 if not chunk:
                     break
                 sent += len(chunk)
-                exchange.response_bytes = sent
                 await response.write(chunk)
     except TimeoutError:
         log.warning("route %s: backend idle for %gs mid-response; cut", route.name, idle)
@@ -367,8 +362,11 @@ async def _relay(
     except BaseException:
         upstream.close()  # the client went away: the backend request ends with it
         raise
+    finally:
+        # Counted once, whether the stream ended well or not.
+        exchange.response_bytes = sent
+        count_response_bytes(route.name, sent)
     await response.write_eof()
-    count_response_bytes(route.name, sent)
     return response
 
 

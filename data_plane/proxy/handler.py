@@ -1,7 +1,7 @@
 """The request path: normalise, match a route, pick a target, forward.
 
 Everything it reads per request was built once per snapshot (RuntimeConfig)
-or once per process (the session, the control-plane API route).
+or once per process (the upstream pools, the control-plane API route).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aiohttp import web
 
 from data_plane.access_log import AccessLog
 from data_plane.errors import UnsafePath
-from data_plane.metrics import IN_FLIGHT, observe_request
+from data_plane.metrics import observe_request
 from data_plane.proxy.client_ip import ClientAddress
 from data_plane.proxy.errors import error_response
 from data_plane.proxy.exchange import ExchangeRecord
@@ -66,20 +66,18 @@ class ProxyHandler:
                 "the gateway is at its concurrency limit; retry shortly",
                 headers={"Retry-After": "1"},
             )
-        self.in_flight += 1
-        IN_FLIGHT.inc()
+        self.in_flight += 1  # aigw_requests_in_flight reads it at scrape time
         started = time.perf_counter()
         exchange = ExchangeRecord()
         status = 499  # the client went away before an answer
         try:
-            response, exchange.route = await self._serve(request, exchange)
+            response = await self._serve(request, exchange)
             status = response.status
             if status >= 400 and not exchange.error:
                 exchange.error = str(response.get("error_code", ""))
             return response
         finally:
             self.in_flight -= 1
-            IN_FLIGHT.dec()
             seconds = time.perf_counter() - started
             observe_request(exchange.route, request.method, status, seconds)
             if self.access_log.enabled:
@@ -111,53 +109,46 @@ class ProxyHandler:
 
     async def _serve(
         self, request: web.BaseRequest, exchange: ExchangeRecord
-    ) -> tuple[web.StreamResponse, str]:
+    ) -> web.StreamResponse:
         request_id = exchange.request_id = request_id_of(request.headers)
         raw_path = request.raw_path.partition("?")[0]
         try:
             path = exchange.path = normalise_path(raw_path)
         except UnsafePath as exc:
-            return _unrouted(
-                error_response(
-                    400, "invalid_path", f"invalid request path: {exc}", request_id=request_id
-                )
+            return error_response(
+                400, "invalid_path", f"invalid request path: {exc}", request_id=request_id
             )
         route = self.api_route if self._is_api(path) else None
         config = None
         if route is None:
             config = self.config
             if config is None:
-                return _unrouted(
-                    error_response(
-                        503,
-                        "not_ready",
-                        "the gateway has no configuration yet",
-                        request_id=request_id,
-                        headers={"Retry-After": "1"},
-                    )
+                return error_response(
+                    503,
+                    "not_ready",
+                    "the gateway has no configuration yet",
+                    request_id=request_id,
+                    headers={"Retry-After": "1"},
                 )
             found = config.routes.match(path, request.method, request.headers, request.host)
             if found is None:
-                return _unrouted(
-                    error_response(
-                        404,
-                        "no_route",
-                        f"no route for {request.method} {path}",
-                        request_id=request_id,
-                    )
+                return error_response(
+                    404,
+                    "no_route",
+                    f"no route for {request.method} {path}",
+                    request_id=request_id,
                 )
             if isinstance(found, MethodNotAllowed):
                 allow = ", ".join(sorted(found.allowed))
-                return _unrouted(
-                    error_response(
-                        405,
-                        "method_not_allowed",
-                        f"{request.method} is not allowed on {path}; use {allow}",
-                        request_id=request_id,
-                        headers={"Allow": allow},
-                    )
+                return error_response(
+                    405,
+                    "method_not_allowed",
+                    f"{request.method} is not allowed on {path}; use {allow}",
+                    request_id=request_id,
+                    headers={"Allow": allow},
                 )
             route = found.route
+        exchange.route = route.name
         peername = request.transport.get_extra_info("peername") if request.transport else None
         peer = peername[0] if peername else ""
         client_ip = exchange.client_ip = self.client_address.resolve(
@@ -167,10 +158,10 @@ class ProxyHandler:
         if config is not None:  # not for the control-plane API: it checks its own key
             verdict = await config.guard.check(request, path, route.name, client_ip, request_id)
             if not isinstance(verdict, Pass):
-                return verdict, route.name
+                return verdict
             admitted = verdict
             exchange.consumer = verdict.consumer
-        response = await forward(
+        return await forward(
             request,
             self.pools,
             route,
@@ -182,14 +173,8 @@ class ProxyHandler:
             budget=self.budget,
             exchange=exchange,
         )
-        return response, route.name
 
     def _is_api(self, path: str) -> bool:
         return self.api_route is not None and (
             path == API_PREFIX or path.startswith(API_PREFIX + "/")
         )
-
-
-def _unrouted(response: web.Response) -> tuple[web.StreamResponse, str]:
-    """An answer given before any route matched (labelled route="none" in metrics)."""
-    return response, "none"

@@ -92,9 +92,21 @@ class UpstreamGroup:
             return self._choose(available)
         # A target that is only cooling after a 429 still beats no answer at all: its own 429
         # reaches the client. Ejected targets stay out.
-        resting = [t for group in self._groups for t in group
-                   if id(t) not in exclude and now >= t.health.ejected_until and not t.health.saturated]  # fmt: skip
+        resting = self._eligible(exclude, now)
         return self._choose(resting) if resting else None
+
+    def has_alternative(self, exclude: set[int]) -> bool:
+        """Whether ``pick`` would find a target outside ``exclude``, without moving the rotation."""
+        return bool(self._eligible(exclude, time.monotonic()))
+
+    def _eligible(self, exclude: frozenset[int] | set[int], now: float) -> list[Target]:
+        """Every target that may still take a request: not tried, not ejected, not full."""
+        return [
+            t
+            for group in self._groups
+            for t in group
+            if id(t) not in exclude and now >= t.health.ejected_until and not t.health.saturated
+        ]
 
     def _choose(self, candidates: list[Target]) -> Target:
         if len(candidates) == 1:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,7 +21,7 @@ from control_plane.domain.security import SecuritySpec
 from control_plane.domain.validation import parse
 from control_plane.errors import Conflict, InvalidInput, NotFound, SchemaMismatch
 from control_plane.store.config_store import ConfigStore
-from control_plane.store.database import create_engine, migrate, schema_revision
+from control_plane.store.database import alembic_config, create_engine, migrate, schema_revision
 
 
 @pytest.fixture
@@ -187,5 +192,32 @@ async def test_an_older_database_is_upgraded_with_its_data(database_url: str) ->
         assert len(state.identities.api_key_secret) == 32, (
             "the upgrade gave the old cluster a key secret"
         )
+    finally:
+        await engine.dispose()
+
+
+async def test_alembic_by_hand_upgrades_the_same_url(database_url: str) -> None:
+    """`alembic -c migrations/alembic.ini upgrade head`, as the README tells an operator."""
+    root = Path(__file__).resolve().parents[2]
+    url = database_url
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(root / "migrations" / "alembic.ini"),
+            "upgrade",
+            "head",
+        ],
+        env={**os.environ, "AI_GATEWAY_DATABASE_URL": url},
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    engine = create_engine(url)
+    try:
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert head is not None and await schema_revision(engine) == head
     finally:
         await engine.dispose()
