@@ -36,6 +36,7 @@ def _header_to_proto(header: HeaderMatchSpec) -> pb.HeaderMatch:
 
 
 def route_to_proto(spec: RouteSpec, *, route_id: str = "", name: str = "") -> pb.Route:
+    outlier, breaker = spec.outlier_detection, spec.circuit_breaker
     return pb.Route(
         id=route_id,
         name=name or spec.effective_name,
@@ -68,6 +69,17 @@ def route_to_proto(spec: RouteSpec, *, route_id: str = "", name: str = "") -> pb
             attempts=spec.retries.attempts,
             on_statuses=list(spec.retries.on_statuses),
             per_try_timeout_seconds=spec.retries.per_try_timeout or 0.0,
+        ),
+        outlier_detection=pb.OutlierDetection(
+            consecutive_failures=outlier.consecutive_failures or 0,
+            base_ejection_seconds=outlier.base_ejection or 0.0,
+            max_ejection_seconds=outlier.max_ejection or 0.0,
+            max_ejection_percent=outlier.max_ejection_percent or 0,
+        ),
+        circuit_breaker=pb.CircuitBreaker(
+            max_connections=breaker.max_connections or 0,
+            max_pending_requests=breaker.max_pending_requests or 0,
+            max_requests=breaker.max_requests or 0,
         ),
     )
 
@@ -128,6 +140,21 @@ def route_from_proto(route: pb.Route) -> dict[str, Any]:
             "total": route.timeouts.total_seconds,
         }
         document["timeouts"] = {k: v for k, v in timeouts.items() if v}
+    outlier = {
+        "consecutiveFailures": route.outlier_detection.consecutive_failures,
+        "baseEjection": route.outlier_detection.base_ejection_seconds,
+        "maxEjection": route.outlier_detection.max_ejection_seconds,
+        "maxEjectionPercent": route.outlier_detection.max_ejection_percent,
+    }
+    if any(outlier.values()):
+        document["outlierDetection"] = {k: v for k, v in outlier.items() if v}
+    breaker = {
+        "maxConnections": route.circuit_breaker.max_connections,
+        "maxPendingRequests": route.circuit_breaker.max_pending_requests,
+        "maxRequests": route.circuit_breaker.max_requests,
+    }
+    if any(breaker.values()):
+        document["circuitBreaker"] = {k: v for k, v in breaker.items() if v}
     return document
 
 

@@ -91,8 +91,30 @@ class HealthCheck(_message.Message):
     expected_statuses: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, path: _Optional[str] = ..., interval_seconds: _Optional[float] = ..., timeout_seconds: _Optional[float] = ..., healthy_threshold: _Optional[int] = ..., unhealthy_threshold: _Optional[int] = ..., expected_statuses: _Optional[_Iterable[int]] = ...) -> None: ...
 
+class OutlierDetection(_message.Message):
+    __slots__ = ("consecutive_failures", "base_ejection_seconds", "max_ejection_seconds", "max_ejection_percent")
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    BASE_EJECTION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_EJECTION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_EJECTION_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    consecutive_failures: int
+    base_ejection_seconds: float
+    max_ejection_seconds: float
+    max_ejection_percent: int
+    def __init__(self, consecutive_failures: _Optional[int] = ..., base_ejection_seconds: _Optional[float] = ..., max_ejection_seconds: _Optional[float] = ..., max_ejection_percent: _Optional[int] = ...) -> None: ...
+
+class CircuitBreaker(_message.Message):
+    __slots__ = ("max_connections", "max_pending_requests", "max_requests")
+    MAX_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PENDING_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    max_connections: int
+    max_pending_requests: int
+    max_requests: int
+    def __init__(self, max_connections: _Optional[int] = ..., max_pending_requests: _Optional[int] = ..., max_requests: _Optional[int] = ...) -> None: ...
+
 class Route(_message.Message):
-    __slots__ = ("id", "name", "path", "methods", "headers", "hosts", "targets", "strip_prefix", "rewrite_prefix", "timeouts", "retry", "load_balancer", "hash_on", "health_check", "labels")
+    __slots__ = ("id", "name", "path", "methods", "headers", "hosts", "targets", "strip_prefix", "rewrite_prefix", "timeouts", "retry", "load_balancer", "hash_on", "health_check", "labels", "outlier_detection", "circuit_breaker")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +137,8 @@ class Route(_message.Message):
     HASH_ON_FIELD_NUMBER: _ClassVar[int]
     HEALTH_CHECK_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    OUTLIER_DETECTION_FIELD_NUMBER: _ClassVar[int]
+    CIRCUIT_BREAKER_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     path: PathMatch
@@ -130,7 +154,9 @@ class Route(_message.Message):
     hash_on: str
     health_check: HealthCheck
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., path: _Optional[_Union[PathMatch, _Mapping]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., hosts: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., strip_prefix: _Optional[bool] = ..., rewrite_prefix: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., load_balancer: _Optional[str] = ..., hash_on: _Optional[str] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    outlier_detection: OutlierDetection
+    circuit_breaker: CircuitBreaker
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., path: _Optional[_Union[PathMatch, _Mapping]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., hosts: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., strip_prefix: _Optional[bool] = ..., rewrite_prefix: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., load_balancer: _Optional[str] = ..., hash_on: _Optional[str] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., outlier_detection: _Optional[_Union[OutlierDetection, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ...) -> None: ...
 
 class RateLimit(_message.Message):
     __slots__ = ("requests", "period_seconds", "scope")

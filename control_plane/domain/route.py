@@ -175,6 +175,39 @@ class HealthCheckSpec(SpecModel):
         return check_route_path(path)
 
 
+class OutlierDetectionSpec(SpecModel):
+    """Passive health: eject a target after consecutive failures (connect errors, resets, 5xx).
+
+    Unset fields take the data plane's defaults, which are Envoy's: 5 failures,
+    30 s x times ejected (``--ejection-seconds``), capped at 300 s. The default
+    share of a route's targets that may be out at once is 100 %, not Envoy's
+    10 %: a failover group must be able to empty so its fallback takes over, and
+    the panic threshold already keeps traffic off a too-small set of survivors.
+    """
+
+    consecutive_failures: int | None = Field(None, ge=1, le=1000)
+    base_ejection: float | None = Field(None, gt=0, le=3600)
+    max_ejection: float | None = Field(None, gt=0, le=86_400)
+    max_ejection_percent: int | None = Field(None, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OutlierDetectionSpec:
+        base, cap = self.base_ejection, self.max_ejection
+        if base is not None and cap is not None and cap < base:
+            raise ValueError(f"maxEjection ({cap:g}) must not be below baseEjection ({base:g})")
+        return self
+
+
+class CircuitBreakerSpec(SpecModel):
+    """Limits per target; beyond them a request gets an immediate 503 with Retry-After
+    (or goes to another target) instead of waiting without bound. Unset: 1024 each
+    (``maxRequests``: the data plane's ``--max-requests-per-target``)."""
+
+    max_connections: int | None = Field(None, ge=1, le=1_000_000)
+    max_pending_requests: int | None = Field(None, ge=1, le=1_000_000)
+    max_requests: int | None = Field(None, ge=1, le=1_000_000)
+
+
 class RouteSpec(SpecModel):
     """What a user writes for a route (REST body, YAML item, CLI flags)."""
 
@@ -194,6 +227,8 @@ class RouteSpec(SpecModel):
     hash_on: str | None = None
     retries: RetriesSpec = RetriesSpec()
     health_check: HealthCheckSpec | None = None
+    outlier_detection: OutlierDetectionSpec = OutlierDetectionSpec()
+    circuit_breaker: CircuitBreakerSpec = CircuitBreakerSpec()
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,8 @@ from data_plane.security.guard import Pass
 from data_plane.upstream.http1 import (
     ConnectFailed,
     Http1Connection,
+    PoolLimits,
+    PoolOverflow,
     ResetBeforeResponse,
     UpstreamError,
     UpstreamPool,
@@ -84,10 +86,11 @@ async def _exchange(
     body: bytes | _LimitedBody | None,
     chunked: bool,
     connect_timeout: float,
+    limits: PoolLimits,
 ) -> Http1Connection:
     """Send the request and wait for the response head; one more try when a reused connection was stale."""
     for attempt in (1, 2):
-        connection, reused = await pool.acquire(connect_timeout)
+        connection, reused = await pool.acquire(connect_timeout, limits)
         try:
             if isinstance(body, _LimitedBody):
                 connection.write(head)
@@ -172,6 +175,7 @@ async def _attempts(
     timeout = retries.per_try_timeout or route.timeouts.first_byte
     tried: set[int] = set()
     failure: web.StreamResponse | None = None
+    overflowed = False
     key = _hash_key(request, route, admitted)
     for attempt in range(attempts):
         target = route.upstream.pick(frozenset(tried), key)
@@ -202,11 +206,17 @@ async def _attempts(
         target.health.in_flight += 1
         try:
             async with asyncio.timeout(timeout):  # from the start, connect included
-                connection = await _exchange(pool, head, body, chunked, route.timeouts.connect)
+                connection = await _exchange(
+                    pool, head, body, chunked, route.timeouts.connect, route.pool_limits
+                )
+        except PoolOverflow as exc:
+            log.debug("route %s: %s", route.name, exc)
+            overflowed = True  # not the backend's fault: no ejection, another target may take it
+            continue
         except (BodyTooLarge, TimeoutError, UpstreamError, OSError) as exc:
             if isinstance(body, _LimitedBody) and body.exceeded:
                 return _too_large(body.limit, request_id)
-            _count_failure(target, time.monotonic())
+            _count_failure(route, target, time.monotonic())
             observe_upstream(route.name, target.url, None, None)
             failure = _failure(exc, route, target, request_id)
             if isinstance(exc, TimeoutError) and retries.per_try_timeout is None:
@@ -227,7 +237,7 @@ async def _attempts(
                 pool.release(connection)  # kept when its body was all read, closed otherwise
                 continue
         elif status >= 500:
-            _count_failure(target, now)
+            _count_failure(route, target, now)
             if status in retries.on_statuses and not last and route.upstream.has_alternative(tried):
                 pool.release(connection)  # kept when its body was all read, closed otherwise
                 continue
@@ -248,7 +258,7 @@ async def _attempts(
             pool.release(connection)
     if failure is not None:
         return failure
-    if any(t.health.saturated for t in route.upstream.targets):
+    if overflowed or any(route.upstream.saturated(t) for t in route.upstream.targets):
         return error_response(
             503,
             "upstream_overloaded",
@@ -265,8 +275,8 @@ async def _attempts(
     )
 
 
-def _count_failure(target: Target, now: float) -> None:
-    if target.health.failed(now):
+def _count_failure(route: CompiledRoute, target: Target, now: float) -> None:
+    if route.upstream.failed(target, now):
         EJECTIONS.labels(target.url).inc()
 
 

@@ -22,7 +22,8 @@ from data_plane.runtime.routes import (
 from data_plane.security.guard import SecurityGuard
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.upstream.active_health import CheckPlan
-from data_plane.upstream.health import HealthRegistry
+from data_plane.upstream.health import CONSECUTIVE_FAILURES, HealthRegistry, OutlierPolicy
+from data_plane.upstream.http1 import DEFAULT_LIMITS, PoolLimits
 from data_plane.upstream.targets import Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
 
@@ -64,6 +65,23 @@ def _check_plan(check: pb.HealthCheck) -> CheckPlan:
     )
 
 
+def _outlier_policy(outlier: pb.OutlierDetection, registry: HealthRegistry) -> OutlierPolicy:
+    base = outlier.base_ejection_seconds or registry.base_ejection
+    return OutlierPolicy(
+        consecutive_failures=outlier.consecutive_failures or CONSECUTIVE_FAILURES,
+        base_ejection=base,
+        max_ejection=max(base, outlier.max_ejection_seconds or 10 * base),
+        max_ejection_percent=outlier.max_ejection_percent or 100,
+    )
+
+
+def _pool_limits(breaker: pb.CircuitBreaker) -> PoolLimits:
+    return PoolLimits(
+        max_connections=breaker.max_connections or DEFAULT_LIMITS.max_connections,
+        max_pending=breaker.max_pending_requests or DEFAULT_LIMITS.max_pending,
+    )
+
+
 def compile_route(route: pb.Route, health: HealthRegistry | None = None) -> CompiledRoute:
     where = f"route {route.name or route.id}"
     kind = _PATH_KINDS.get(route.path.kind)
@@ -92,7 +110,13 @@ def compile_route(route: pb.Route, health: HealthRegistry | None = None) -> Comp
         methods=frozenset(m.upper() for m in route.methods) or None,
         headers=tuple(_header(h, where) for h in route.headers),
         hosts=HostMatcher.of(list(route.hosts)),
-        upstream=UpstreamGroup(targets, algorithm=route.load_balancer or "round-robin"),
+        upstream=UpstreamGroup(
+            targets,
+            algorithm=route.load_balancer or "round-robin",
+            outlier=_outlier_policy(route.outlier_detection, registry),
+            max_requests=route.circuit_breaker.max_requests or None,
+        ),
+        pool_limits=_pool_limits(route.circuit_breaker),
         hash_on=route.hash_on.lower() or None,
         health_check=_check_plan(route.health_check)
         if route.HasField("health_check") and route.health_check.path

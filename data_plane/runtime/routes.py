@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from data_plane.runtime.matchers import HeaderMatcher, HostMatcher
+from data_plane.upstream.http1 import DEFAULT_LIMITS, PoolLimits
 from data_plane.upstream.targets import UpstreamGroup
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class CompiledRoute:
     retries: RouteRetries = RouteRetries()
     hash_on: str | None = None  # consistent hash: a header name, or "consumer"
     health_check: CheckPlan | None = None
+    pool_limits: PoolLimits = DEFAULT_LIMITS
 
     def matches_context(self, headers: Mapping[str, str], host: str) -> bool:
         if self.hosts is not None and not self.hosts.matches(host):

@@ -2,7 +2,8 @@
 
 A target is ejected after 5 consecutive failures (connect errors, resets, 5xx);
 it stays out for 30 s x the number of times it was ejected, capped at 300 s,
-with 10 % jitter. A 429 carrying Retry-After cools the target for that long.
+with 10 % jitter. A route may change these (its ``OutlierPolicy``) and cap
+the share of its targets that are out at once. A 429 carrying Retry-After cools the target for that long.
 State is kept per target URL across snapshots, so a config change does not
 bring an ejected backend straight back.
 """
@@ -18,11 +19,24 @@ BASE_EJECTION = 30.0
 MAX_EJECTION = 300.0
 
 
+@dataclass(frozen=True, slots=True)
+class OutlierPolicy:
+    """When a route ejects a target; the counters are the target's, shared by every route."""
+
+    consecutive_failures: int = CONSECUTIVE_FAILURES
+    base_ejection: float = BASE_EJECTION
+    max_ejection: float = MAX_EJECTION
+    max_ejection_percent: int = 100
+
+
+DEFAULT_OUTLIER_POLICY = OutlierPolicy()
+
+
 @dataclass(slots=True)
 class TargetHealth:
     url: str
     base_ejection: float = BASE_EJECTION
-    max_in_flight: int = 1024  # the circuit breaker: no more requests beyond this
+    max_in_flight: int = 1024  # the circuit breaker's default: no more requests beyond this
     consecutive_failures: int = 0
     times_ejected: int = 0
     ejected_until: float = 0.0
@@ -41,16 +55,28 @@ class TargetHealth:
     def succeeded(self) -> None:
         self.consecutive_failures = 0
 
-    def failed(self, now: float) -> bool:
-        """Count a failure; True when it ejected the target."""
+    def failed(
+        self, now: float, policy: OutlierPolicy | None = None, *, may_eject: bool = True
+    ) -> bool:
+        """Count a failure; True when it ejected the target.
+
+        ``may_eject`` is False when the route already has its maximum share of
+        targets out: the failure still counts, the ejection waits.
+        """
         self.consecutive_failures += 1
-        if self.consecutive_failures < CONSECUTIVE_FAILURES or now < self.ejected_until:
+        threshold = policy.consecutive_failures if policy else CONSECUTIVE_FAILURES
+        if self.consecutive_failures < threshold or now < self.ejected_until or not may_eject:
             return False
+        base = policy.base_ejection if policy else self.base_ejection
+        cap = policy.max_ejection if policy else 10 * self.base_ejection
         self.times_ejected += 1
-        duration = min(10 * self.base_ejection, self.base_ejection * self.times_ejected)
+        duration = min(cap, base * self.times_ejected)
         self.ejected_until = now + duration * random.uniform(0.9, 1.1)  # jitter, not secrecy
         self.consecutive_failures = 0
         return True
+
+    def ejected(self, now: float) -> bool:
+        return now < self.ejected_until
 
     def cool(self, now: float, seconds: float) -> None:
         self.cooled_until = max(self.cooled_until, now + min(seconds, MAX_EJECTION))

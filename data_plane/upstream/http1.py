@@ -6,9 +6,12 @@ payload registry, auto headers, connector bookkeeping). A proxy already has
 the method, path and headers in hand; it needs to write them, parse the
 answer (llhttp, through httptools) and hand body chunks on as they come.
 
-One ``UpstreamPool`` per origin keeps idle keep-alive connections. A body
-is handed on chunk by chunk with back-pressure: reading from the backend
-pauses when the client is slower than it.
+One ``UpstreamPool`` per origin keeps idle keep-alive connections and
+enforces the circuit breaker on connections: at most ``max_connections``
+open, at most ``max_pending`` requests waiting for one, and an immediate
+``PoolOverflow`` beyond that. A body is handed on chunk by chunk with
+back-pressure: reading from the backend pauses when the client is slower
+than it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import cast
 
 import httptools
@@ -47,10 +51,30 @@ class ResetMidResponse(UpstreamError):
     pass
 
 
+class PoolOverflow(DataPlaneError):
+    """Every connection to the target is busy and its queue is full: answer 503 now.
+
+    Not an ``UpstreamError``: the backend did nothing wrong, so it counts
+    toward no ejection.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLimits:
+    """The circuit breaker on connections (Envoy's defaults)."""
+
+    max_connections: int = 1024
+    max_pending: int = 1024
+
+
+DEFAULT_LIMITS = PoolLimits()
+
+
 class Http1Connection(asyncio.Protocol):
     """One connection to a backend; serves one request at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_lost: Callable[[], None] | None = None) -> None:
+        self._on_lost = on_lost
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._loop = asyncio.get_running_loop()
@@ -87,6 +111,8 @@ class Http1Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._on_lost is not None:
+            self._on_lost()
         if not self._complete:
             if not self._headers_ready.done():
                 self._fail(
@@ -210,7 +236,7 @@ class Http1Connection(asyncio.Protocol):
 
 
 class UpstreamPool:
-    """Idle keep-alive connections to one origin (scheme, host, port)."""
+    """Connections to one origin (scheme, host, port): idle keep-alive ones and a count of all."""
 
     def __init__(
         self,
@@ -219,6 +245,7 @@ class UpstreamPool:
         port: int,
         *,
         tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
         max_idle: int = 256,
     ) -> None:
         self.host = host.strip("[]")
@@ -226,26 +253,72 @@ class UpstreamPool:
         self.ssl: ssl.SSLContext | None = (
             (tls or ssl.create_default_context()) if scheme == "https" else None
         )
+        self._server_name = (server_name or self.host) if self.ssl else None
         self._idle: collections.deque[Http1Connection] = collections.deque()
         self._max_idle = max_idle
+        self.open = 0  # connections open or being opened
+        # Requests waiting for a connection: each gets a released connection, or None when
+        # a closed connection's slot passes to it (``open`` already counts it).
+        self._waiters: collections.deque[asyncio.Future[Http1Connection | None]] = (
+            collections.deque()
+        )
 
-    async def acquire(self, connect_timeout: float) -> tuple[Http1Connection, bool]:
+    @property
+    def pending(self) -> int:
+        return len(self._waiters)
+
+    async def acquire(
+        self, connect_timeout: float, limits: PoolLimits = DEFAULT_LIMITS
+    ) -> tuple[Http1Connection, bool]:
         """A connection and whether it was reused (a reused one may have been closed meanwhile)."""
         while self._idle:
             connection = self._idle.pop()
-            if (
-                not connection.closed
-                and connection.transport is not None
-                and not connection.transport.is_closing()
-            ):
+            if _usable(connection):
                 connection.prepare_next()
                 return connection, True
+        if self.open >= limits.max_connections:
+            handed = await self._wait_for_connection(limits)
+            if handed is not None:
+                return handed, True
+        else:
+            self.open += 1
+        try:
+            return await self._connect(connect_timeout), False
+        except BaseException:
+            self._slot_freed()
+            raise
+
+    async def _wait_for_connection(self, limits: PoolLimits) -> Http1Connection | None:
+        if len(self._waiters) >= limits.max_pending:
+            raise PoolOverflow(
+                f"{self.host}:{self.port}: {self.open} connections busy and "
+                f"{len(self._waiters)} requests waiting (the circuit breaker's limits)"
+            )
+        waiter: asyncio.Future[Http1Connection | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            handed = await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():  # handed over as we were cancelled
+                given = waiter.result()
+                if given is None:
+                    self._slot_freed()
+                else:
+                    self.release(given)
+            else:
+                self._waiters.remove(waiter)
+            raise
+        if handed is not None:
+            handed.prepare_next()
+        return handed
+
+    async def _connect(self, connect_timeout: float) -> Http1Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(connect_timeout):
                 _, protocol = await loop.create_connection(
-                    Http1Connection, self.host, self.port, ssl=self.ssl,
-                    server_hostname=self.host if self.ssl else None,
+                    lambda: Http1Connection(self._slot_freed), self.host, self.port,
+                    ssl=self.ssl, server_hostname=self._server_name,
                 )  # fmt: skip
         except TimeoutError:
             raise ConnectFailed(
@@ -255,16 +328,28 @@ class UpstreamPool:
             raise ConnectFailed(
                 f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
             ) from None
-        return protocol, False
+        return protocol
+
+    def _slot_freed(self) -> None:
+        """A connection closed (or never opened): its slot goes to a waiting request, if any."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.open -= 1
 
     def release(self, connection: Http1Connection) -> None:
         """Keep the connection for the next request when its exchange ended cleanly."""
-        if (
-            connection.complete
-            and connection.reusable
-            and not connection.closed
-            and len(self._idle) < self._max_idle
-        ):
+        if not (connection.complete and connection.reusable and _usable(connection)):
+            connection.close()  # its slot is freed when the transport reports it lost
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        if len(self._idle) < self._max_idle:
             self._idle.append(connection)
         else:
             connection.close()
@@ -272,6 +357,14 @@ class UpstreamPool:
     def close(self) -> None:
         while self._idle:
             self._idle.pop().close()
+
+
+def _usable(connection: Http1Connection) -> bool:
+    return (
+        not connection.closed
+        and connection.transport is not None
+        and not connection.transport.is_closing()
+    )
 
 
 async def write_body(

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from data_plane.upstream.health import TargetHealth
+from data_plane.upstream.health import DEFAULT_OUTLIER_POLICY, OutlierPolicy, TargetHealth
 
 PANIC_THRESHOLD = 0.5  # below this share of healthy targets, spread over all of them
 
@@ -64,6 +64,8 @@ class UpstreamGroup:
 
     targets: tuple[Target, ...]
     algorithm: str = "round-robin"
+    outlier: OutlierPolicy = DEFAULT_OUTLIER_POLICY
+    max_requests: int | None = None  # in flight per target; None: each target's own default
     _groups: tuple[tuple[Target, ...], ...] = ()
     _current: dict[int, int] = field(default_factory=dict)
     _rings: dict[int, HashRing] = field(default_factory=dict)
@@ -79,7 +81,7 @@ class UpstreamGroup:
         """A target not in ``exclude`` (ids of targets already tried), or None."""
         now = time.monotonic()
         for index, group in enumerate(self._groups):
-            candidates = [t for t in group if id(t) not in exclude and not t.health.saturated]
+            candidates = [t for t in group if id(t) not in exclude and not self.saturated(t)]
             if not candidates:
                 continue
             available = [t for t in candidates if t.health.available(now)]
@@ -105,8 +107,25 @@ class UpstreamGroup:
             t
             for group in self._groups
             for t in group
-            if id(t) not in exclude and now >= t.health.ejected_until and not t.health.saturated
+            if id(t) not in exclude and now >= t.health.ejected_until and not self.saturated(t)
         ]
+
+    def saturated(self, target: Target) -> bool:
+        """At the route's in-flight limit for the target (its circuit breaker)."""
+        limit = self.max_requests
+        return target.health.saturated if limit is None else target.health.in_flight >= limit
+
+    def failed(self, target: Target, now: float) -> bool:
+        """Count a failure of ``target``; True when it ejected the target.
+
+        One target may always be ejected; beyond that, no more than
+        ``max_ejection_percent`` of the route's targets are out at once.
+        """
+        ejected = sum(1 for t in self.targets if t is not target and t.health.ejected(now))
+        allowed = ejected == 0 or (ejected + 1) * 100 <= self.outlier.max_ejection_percent * len(
+            self.targets
+        )
+        return target.health.failed(now, self.outlier, may_eject=allowed)
 
     def _choose(self, candidates: list[Target]) -> Target:
         if len(candidates) == 1:

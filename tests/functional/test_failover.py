@@ -159,6 +159,28 @@ def test_u5_always_503_is_ejected_within_budget_and_all_down_is_a_fast_503(tmp_p
         gw.stop()
 
 
+def test_outlier_detection_is_set_per_route(tmp_path: Path) -> None:
+    gw = start(tmp_path)
+    try:
+        failing, good = misbehaving(gw, "failing", "fail503"), gw.add_upstream("good")
+        outlier = {"consecutiveFailures": 2, "baseEjection": 0.5}
+        route(gw, "/quick", failing, good, outlierDetection=outlier)
+        assert [httpx.get(gw.proxy_url() + "/quick").status_code for _ in range(6)] == [200] * 6
+        assert requests_seen(gw, "failing") == 2 and target_states(gw)[failing] == "ejected"
+        time.sleep(0.6)
+        assert target_states(gw)[failing] == "healthy"
+
+        broken = [misbehaving(gw, f"broken{i}", "fail503") for i in range(3)]
+        capped = {"consecutiveFailures": 1, "maxEjectionPercent": 50}
+        route(gw, "/capped", *broken, good, outlierDetection=capped, retries={"attempts": 4})
+        for _ in range(12):
+            assert httpx.get(gw.proxy_url() + "/capped").status_code == 200
+        states = target_states(gw)
+        assert sorted(states[url] for url in broken) == ["ejected", "ejected", "healthy"]
+    finally:
+        gw.stop()
+
+
 def test_u6_429_cools_the_target_and_a_single_target_passes_it_through(tmp_path: Path) -> None:
     gw = start(tmp_path)
     try:

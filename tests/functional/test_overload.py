@@ -45,6 +45,37 @@ def test_o1_over_the_circuit_breaker_is_an_immediate_503(tmp_path: Path) -> None
         gw.stop()
 
 
+def test_o1_connections_and_pending_requests_are_bounded_per_route(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    try:
+        gw.start_control_plane()
+        backend = gw.add_upstream("slow")
+        gw.add_data_plane("dp")
+        breaker = {"maxConnections": 2, "maxPendingRequests": 1}
+        gw.add_route(path="/slow", target=backend, circuitBreaker=breaker)
+        statuses: dict[int, tuple[int, float]] = {}
+
+        def hold(index: int) -> None:
+            started = time.monotonic()
+            answer = httpx.get(gw.proxy_url() + "/slow?delay=1.5", timeout=10)
+            statuses[index] = (answer.status_code, time.monotonic() - started)
+
+        held = [threading.Thread(target=hold, args=(i,)) for i in range(3)]
+        for thread in held:
+            thread.start()
+            time.sleep(0.2)  # two take the connections, the third waits for one
+        started = time.monotonic()
+        answer = httpx.get(gw.proxy_url() + "/slow?delay=0")
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "upstream_overloaded"
+        assert answer.headers["Retry-After"] == "1" and time.monotonic() - started < 0.1
+        for thread in held:
+            thread.join()
+        assert [statuses[i][0] for i in range(3)] == [200, 200, 200]
+        assert statuses[2][1] > 2.5, "the pending request was served on a freed connection"
+    finally:
+        gw.stop()
+
+
 def test_o2_a_thousand_requests_at_a_hanging_target(tmp_path: Path) -> None:
     gw = Gateway(tmp_path)
     try:

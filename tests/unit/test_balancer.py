@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from data_plane.upstream.health import TargetHealth
+from data_plane.upstream.health import OutlierPolicy, TargetHealth
 from data_plane.upstream.targets import Target, UpstreamGroup
 
 
@@ -110,3 +110,34 @@ def test_consistent_hash_keeps_keys_and_moves_about_one_nth() -> None:
     moved = sum(owner(before, k) != owner(after, k) for k in keys) / len(keys)
     assert 0.1 < moved < 0.3, moved  # about 1/5 of the keys go to the new target
     assert all(owner(after, k) == "http://t4" for k in keys if owner(before, k) != owner(after, k))
+
+
+def test_a_route_ejects_no_more_than_its_share_of_targets() -> None:
+    policy = OutlierPolicy(consecutive_failures=1, max_ejection_percent=50)
+    upstream = UpstreamGroup(
+        tuple(Target.parse(f"http://t{i}", 1, 0) for i in range(4)), outlier=policy
+    )
+    now = time.monotonic()
+    ejected = [upstream.failed(target, now) for target in upstream.targets]
+    assert ejected == [True, True, False, False], "at most half of four targets out at once"
+    assert upstream.targets[2].health.consecutive_failures == 1, "the failure still counts"
+
+
+def test_one_target_may_always_be_ejected_and_the_policy_sets_the_time() -> None:
+    policy = OutlierPolicy(
+        consecutive_failures=2, base_ejection=3.0, max_ejection=4.0, max_ejection_percent=1
+    )
+    upstream = UpstreamGroup(
+        (Target.parse("http://a", 1, 0), Target.parse("http://b", 1, 0)), outlier=policy
+    )
+    first = upstream.targets[0]
+    now = time.monotonic()
+    assert not upstream.failed(first, now) and upstream.failed(first, now)
+    assert 2.7 <= first.health.ejected_until - now <= 3.3
+    assert not upstream.failed(upstream.targets[1], now) and not upstream.failed(
+        upstream.targets[1], now
+    ), "1 % of two targets: only the one already out"
+    first.health.ejected_until = 0.0
+    upstream.failed(first, now)
+    assert upstream.failed(first, now)
+    assert first.health.ejected_until - now <= 4.4, "capped at maxEjection"
