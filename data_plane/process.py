@@ -37,6 +37,7 @@ from data_plane.tls import ReloadingServerContext, client_context
 from data_plane.upstream.active_health import ActiveHealthChecker
 from data_plane.upstream.health import HealthRegistry
 from data_plane.upstream.pools import UpstreamPools
+from data_plane.upstream.resolver import AddressBook, nameserver_lookup, system_lookup
 from data_plane.upstream.targets import Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
 
@@ -84,13 +85,14 @@ class DataPlane:
         return f"{base}-w{self.worker}" if self.settings.workers > 1 else base
 
     def _compile(self, snapshot: pb.Snapshot) -> RuntimeConfig:
-        return compile_snapshot(snapshot, self.limiter, self.health)
+        return compile_snapshot(snapshot, self.limiter, self.health, self.addresses)
 
     def _apply(self, config: RuntimeConfig) -> None:
         self.applied_at = time.time()
         self.handler.swap(config)
         self.checker.reconcile(config)
         set_level(config.settings.log_level)
+        self._snapshot_applied.set()  # its hostname targets are looked up now
         # A big route table is long-lived: keep the cyclic GC from rescanning it on every
         # collection (with 10,000 routes that cost ~15 % of throughput). Old tables are
         # freed by reference counting; unfreeze first so any cycles among them are collected.
@@ -107,6 +109,10 @@ class DataPlane:
         self._collector = register_state(self.status)
         # Per target URL, across snapshots.
         self.health = HealthRegistry(settings.ejection_seconds, settings.max_requests_per_target)
+        self.addresses = AddressBook(
+            nameserver_lookup(*settings.dns_resolver) if settings.dns_resolver else system_lookup
+        )
+        self._snapshot_applied = asyncio.Event()
         api_route = _api_route(settings.admin_url) if settings.admin_url else None
         self.handler = ProxyHandler(
             self.pools,
@@ -162,6 +168,7 @@ class DataPlane:
         self._ops_runner = ops_runner
 
         self._tasks.append(asyncio.create_task(self.discovery.run(), name="snapshot-stream"))
+        self._tasks.append(asyncio.create_task(self._keep_resolving(), name="dns-refresh"))
         log.info(
             "data plane %s serving on %s:%d (ops %s:%d), cluster %s, control plane %s",
             self._node_id(),
@@ -174,6 +181,25 @@ class DataPlane:
         )
         if settings.ready_file and self.worker == 0:
             self._write_ready_file(settings.ready_file)
+
+    async def _keep_resolving(self) -> None:
+        """Look hostname targets up on each new snapshot and every refresh period; when an
+        answer changes, the current snapshot is compiled again with the new addresses."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.dns_refresh_seconds):
+                    await self._snapshot_applied.wait()
+            self._snapshot_applied.clear()
+            config = self.handler.config
+            if config is None or not await self.addresses.refresh(config.hostnames):
+                continue
+            try:
+                updated = await asyncio.to_thread(self._compile, config.source)
+            except SnapshotRejected as exc:
+                log.error("snapshot %s with new target addresses: %s", config.version, exc)
+                continue
+            if self.handler.config is config:  # no newer snapshot arrived meanwhile
+                self._apply(updated)
 
     async def _load_cache(self, cache_file: Path) -> None:
         try:

@@ -38,6 +38,8 @@ class DataPlaneSettings:
     max_requests_per_target: int = 1024
     max_concurrency: int = 10_000
     access_log: bool = True
+    dns_resolver: tuple[str, int] | None = None  # None: the system's resolver
+    dns_refresh_seconds: float = 5.0
 
 
 def host_port(address: str, flag: str) -> tuple[str, int]:
@@ -183,6 +185,19 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         "(AI_GATEWAY_MAX_REQUESTS_PER_TARGET)",
     )
     add(
+        "--dns-resolver",
+        default=env("AI_GATEWAY_DNS_RESOLVER"),
+        help="HOST[:PORT] of the DNS server that resolves hostname targets; default: the "
+        "system's resolver (/etc/hosts, /etc/resolv.conf) (AI_GATEWAY_DNS_RESOLVER)",
+    )
+    add(
+        "--dns-refresh-seconds",
+        type=float,
+        default=float(env("AI_GATEWAY_DNS_REFRESH_SECONDS", "5")),
+        help="how often hostname targets are resolved again; each address is a target "
+        "(AI_GATEWAY_DNS_REFRESH_SECONDS)",
+    )
+    add(
         "--max-concurrency",
         type=int,
         default=int(env("AI_GATEWAY_MAX_CONCURRENCY", "10000")),
@@ -201,6 +216,8 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         )
     if args.ejection_seconds <= 0:
         raise SystemExit("Error: --ejection-seconds must be positive")
+    if args.dns_refresh_seconds <= 0:
+        raise SystemExit("Error: --dns-refresh-seconds must be positive")
     if bool(args.client_cert) != bool(args.client_key):
         raise SystemExit("Error: --client-cert and --client-key go together")
     if args.client_cert and not args.control_plane_ca:
@@ -258,4 +275,11 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         max_requests_per_target=args.max_requests_per_target,
         max_concurrency=args.max_concurrency,
         access_log=not args.no_access_log,
+        dns_resolver=host_port(
+            args.dns_resolver if ":" in args.dns_resolver else f"{args.dns_resolver}:53",
+            "--dns-resolver",
+        )
+        if args.dns_resolver
+        else None,
+        dns_refresh_seconds=args.dns_refresh_seconds,
     )

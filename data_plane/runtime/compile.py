@@ -8,6 +8,8 @@ into lookups so the request path never parses or validates anything.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from urllib.parse import urlsplit
 
 from data_plane.errors import SnapshotRejected
 from data_plane.runtime.config import DataPlaneSettings, RuntimeConfig
@@ -22,8 +24,13 @@ from data_plane.runtime.routes import (
 from data_plane.security.guard import SecurityGuard
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.upstream.active_health import CheckPlan
-from data_plane.upstream.health import CONSECUTIVE_FAILURES, HealthRegistry, OutlierPolicy
+from data_plane.upstream.health import (
+    CONSECUTIVE_FAILURES,
+    HealthRegistry,
+    OutlierPolicy,
+)
 from data_plane.upstream.http1 import DEFAULT_LIMITS, PoolLimits
+from data_plane.upstream.resolver import AddressBook, is_ip_literal
 from data_plane.upstream.targets import Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
 
@@ -82,7 +89,32 @@ def _pool_limits(breaker: pb.CircuitBreaker) -> PoolLimits:
     )
 
 
-def compile_route(route: pb.Route, health: HealthRegistry | None = None) -> CompiledRoute:
+def _targets(
+    route: pb.Route, registry: HealthRegistry, addresses: AddressBook | None
+) -> tuple[Target, ...]:
+    """One target per configured URL, or per address of a hostname that has been resolved."""
+    targets: list[Target] = []
+    for configured in route.targets:
+        target = Target.parse(configured.url, configured.weight, configured.priority)
+        resolved = None
+        if addresses is not None and not is_ip_literal(target.host):
+            resolved = addresses.addresses(target.host)
+        if resolved:
+            targets.extend(target.at_address(address, registry.for_url) for address in resolved)
+        else:
+            targets.append(replace(target, health=registry.for_url(target.url)))
+    return tuple(targets)
+
+
+def hostnames(snapshot: pb.Snapshot) -> frozenset[str]:
+    """The target hosts of a snapshot that are names, not addresses: what the resolver looks up."""
+    hosts = {urlsplit(t.url).hostname or "" for route in snapshot.routes for t in route.targets}
+    return frozenset(h for h in hosts if h and not is_ip_literal(h))
+
+
+def compile_route(
+    route: pb.Route, health: HealthRegistry | None = None, addresses: AddressBook | None = None
+) -> CompiledRoute:
     where = f"route {route.name or route.id}"
     kind = _PATH_KINDS.get(route.path.kind)
     if kind is None:
@@ -93,10 +125,7 @@ def compile_route(route: pb.Route, health: HealthRegistry | None = None) -> Comp
         raise SnapshotRejected(f"{where}: no targets")
     try:
         registry = health or HealthRegistry()
-        targets = tuple(
-            Target.parse(t.url, t.weight, t.priority, registry.for_url(t.url))
-            for t in route.targets
-        )
+        targets = _targets(route, registry, addresses)
     except ValueError as exc:
         raise SnapshotRejected(f"{where}: {exc}") from None
     if all(t.weight == 0 for t in targets):
@@ -141,15 +170,18 @@ def compile_route(route: pb.Route, health: HealthRegistry | None = None) -> Comp
 
 
 def compile_snapshot(
-    snapshot: pb.Snapshot, limiter: RateLimiter | None = None, health: HealthRegistry | None = None
+    snapshot: pb.Snapshot,
+    limiter: RateLimiter | None = None,
+    health: HealthRegistry | None = None,
+    addresses: AddressBook | None = None,
 ) -> RuntimeConfig:
     """``limiter`` and ``health`` carry rate-limit and backend-health state from the previous
-    config (new ones when None)."""
+    config (new ones when None); ``addresses`` are the last answers for hostname targets."""
     if not snapshot.version:
         raise SnapshotRejected("snapshot has no version")
     table = RouteTable()
     for route in snapshot.routes:
-        table.add(compile_route(route, health))
+        table.add(compile_route(route, health, addresses))
     try:
         guard = SecurityGuard(snapshot, limiter or LocalRateLimiter())
     except (ValueError, KeyError, TypeError) as exc:
@@ -164,4 +196,6 @@ def compile_snapshot(
             callback_url=snapshot.settings.callback_url,
         ),
         guard=guard,
+        source=snapshot,
+        hostnames=hostnames(snapshot),
     )

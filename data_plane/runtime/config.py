@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from data_plane.runtime.routes import RouteTable
 from data_plane.security.guard import SecurityGuard
+from protos import snapshot_pb2 as pb
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +23,5 @@ class RuntimeConfig:
     routes: RouteTable
     settings: DataPlaneSettings
     guard: SecurityGuard
+    source: pb.Snapshot = field(default_factory=pb.Snapshot, compare=False, repr=False)
+    hostnames: frozenset[str] = frozenset()  # target hosts the resolver keeps looking up

@@ -14,10 +14,15 @@ class UpstreamPools:
         self._tls = tls  # how HTTPS backends are verified
 
     def for_target(self, target: Target) -> UpstreamPool:
-        pool = self._pools.get(target.origin)
+        key = f"{target.origin}#{target.server_name}" if target.server_name else target.origin
+        pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[target.origin] = UpstreamPool(
-                target.scheme, target.host, target.port, tls=self._tls
+            pool = self._pools[key] = UpstreamPool(
+                target.scheme,
+                target.host,
+                target.port,
+                tls=self._tls,
+                server_name=target.server_name or None,
             )
         return pool
 

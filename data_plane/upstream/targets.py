@@ -6,7 +6,8 @@ import bisect
 import hashlib
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from data_plane.upstream.health import DEFAULT_OUTLIER_POLICY, OutlierPolicy, TargetHealth
@@ -25,6 +26,7 @@ class Target:
     host: str = ""
     port: int = 80
     host_header: str = ""  # what the backend sees as Host: the URL's authority
+    server_name: str = ""  # the name TLS verifies when ``host`` is one of its addresses
     health: TargetHealth = field(default_factory=lambda: TargetHealth(""), compare=False)
 
     @classmethod
@@ -47,6 +49,20 @@ class Target:
             port=port,
             host_header=parts.netloc,
             health=health or TargetHealth(url),
+        )
+
+    def at_address(self, address: str, health_for: Callable[[str], TargetHealth]) -> Target:
+        """This hostname target's copy for one of its addresses: its own pool and health
+        (``health_for`` gives the state kept for the copy's URL)."""
+        host = f"[{address}]" if ":" in address else address
+        origin = f"{self.scheme}://{host}:{self.port}"
+        return replace(
+            self,
+            url=origin + self.base_path,
+            origin=origin,
+            host=host,
+            server_name=self.host,
+            health=health_for(origin + self.base_path),
         )
 
 

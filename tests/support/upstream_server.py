@@ -146,8 +146,10 @@ def build_app() -> web.Application:
     return app
 
 
-async def serve(ready_file: str, port: int, tls: ssl.SSLContext | None = None) -> None:
-    sock = socket.create_server(("127.0.0.1", port), reuse_port=False)
+async def serve(
+    ready_file: str, port: int, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+) -> None:
+    sock = socket.create_server((host, port), reuse_port=False)
     runner = web.AppRunner(build_app(), access_log=None, handler_cancellation=True)
     await runner.setup()
     await web.SockSite(runner, sock, ssl_context=tls).start()
@@ -160,6 +162,7 @@ async def serve(ready_file: str, port: int, tls: ssl.SSLContext | None = None) -
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--ready-file", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
@@ -168,4 +171,4 @@ if __name__ == "__main__":
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.tls_cert, args.tls_key)
-    asyncio.run(serve(args.ready_file, args.port, context))
+    asyncio.run(serve(args.ready_file, args.port, context, args.host))

@@ -1,0 +1,60 @@
+"""A hostname target that resolves to several addresses: each address is a target of its own."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from tests.support.dns_server import DnsServer
+from tests.support.gateway import Gateway
+from tests.support.processes import upstream
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def servers_answering(gw: Gateway, count: int, port: int) -> Counter[str]:
+    answers = [httpx.get(gw.proxy_url() + "/dns").json() for _ in range(count)]
+    assert {a["headers"]["Host"] for a in answers} == {f"models.test:{port}"}, "Host is the name"
+    return Counter(a["server"] for a in answers)
+
+
+def test_each_address_of_a_hostname_is_a_target_and_is_re_resolved(tmp_path: Path) -> None:
+    port = free_port("127.0.0.2")
+    gw = Gateway(tmp_path)
+    with DnsServer() as dns:
+        try:
+            for name, address in (("pod-a", "127.0.0.2"), ("pod-b", "127.0.0.3")):
+                process = upstream(tmp_path, name, "--host", address, "--port", str(port))
+                gw.upstreams[name] = process.start()
+            dns.records["models.test"] = ["127.0.0.2"]
+            gw.start_control_plane()
+            resolver = ("--dns-resolver", f"127.0.0.1:{dns.port}", "--dns-refresh-seconds", "0.2")
+            plane = gw.add_data_plane("dp", *resolver)
+            gw.add_route(path="/dns", target=f"http://models.test:{port}")
+            deadline = time.monotonic() + 5
+            while servers_answering(gw, 1, port) != {"pod-a": 1}:
+                assert time.monotonic() < deadline
+
+            dns.records["models.test"] = ["127.0.0.2", "127.0.0.3"]  # a pod scaled up
+            deadline = time.monotonic() + 5
+            while set(servers_answering(gw, 4, port)) != {"pod-a", "pod-b"}:
+                assert time.monotonic() < deadline, "the new address never became a target"
+            assert servers_answering(gw, 10, port) == {"pod-a": 5, "pod-b": 5}
+            ready = httpx.get(f"http://127.0.0.1:{plane.ready['ops_port']}/readyz").json()
+            shown = {t["target"] for t in ready["targets"]}
+            assert {f"http://127.0.0.2:{port}", f"http://127.0.0.3:{port}"} <= shown
+
+            dns.records["models.test"] = ["127.0.0.3"]  # and the first one went away
+            deadline = time.monotonic() + 5
+            while servers_answering(gw, 4, port) != {"pod-b": 4}:
+                assert time.monotonic() < deadline, "a removed address kept its traffic"
+        finally:
+            gw.stop()
