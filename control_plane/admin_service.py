@@ -15,7 +15,7 @@ from control_plane.domain.identity import ApiKeyRequest, ConsumerSpec, JwtProvid
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec, normalise_endpoint
 from control_plane.domain.validation import parse
-from control_plane.errors import InvalidInput
+from control_plane.errors import InvalidInput, NotFound
 from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.dataplane_store import DataPlaneStore
@@ -27,7 +27,10 @@ from control_plane.store.records import (
     DataPlaneRecord,
     RouteRecord,
     SecurityRecord,
+    iso,
 )
+from control_plane.telemetry.fleet import FleetMetrics
+from control_plane.telemetry.summary import parse_types, parse_window, summarize
 
 
 class AdminService:
@@ -37,12 +40,14 @@ class AdminService:
         dataplanes: DataPlaneStore,
         watcher: RevisionWatcher,
         default_cluster: str,
+        fleet: FleetMetrics | None = None,
     ) -> None:
         self.store = store
         self.identities = IdentityStore(store)
         self.dataplanes = dataplanes
         self.watcher = watcher
         self.default_cluster = default_cluster
+        self.fleet = fleet or FleetMetrics()
 
     def cluster(self, name: str | None) -> str:
         return name or self.default_cluster
@@ -160,6 +165,56 @@ class AdminService:
 
     async def list_dataplanes(self, cluster: str | None) -> list[DataPlaneRecord]:
         return await self.dataplanes.list(cluster)
+
+    def dataplane_view(self, record: DataPlaneRecord) -> dict[str, Any]:
+        """The record, with backend health and requests in flight from its last report."""
+        view = record.to_json()
+        reported = self.fleet.node(record.cluster, record.node_id)
+        view["targets"] = reported.health if reported else []
+        view["inFlight"] = reported.in_flight if reported else None
+        view["lastReport"] = iso(reported.received_at) if reported else None
+        return view
+
+    # fleet metrics
+
+    async def metrics(
+        self,
+        cluster: str | None,
+        *,
+        kind: str | None = None,
+        endpoint: str | None = None,
+        window: str = "5m",
+    ) -> dict[str, Any]:
+        """Latency, traffic and errors the cluster's data planes reported over ``window``."""
+        name = self.cluster(cluster)
+        seconds = parse_window(window)
+        types = parse_types(kind)
+        routes = await self.store.list_routes(name)
+        only = None
+        if endpoint:
+            only = {r.name for r in routes if endpoint in (r.spec.path, r.name)}
+            if not only:
+                raise NotFound(
+                    f"endpoint: no route of cluster {name} has the path or name '{endpoint}'; "
+                    "see ai-gateway-cli routes list",
+                    field="endpoint",
+                )
+        summary = summarize(
+            self.fleet.window(name, seconds),
+            types,
+            seconds,
+            {r.name: r.spec.path for r in routes},
+            only,
+        )
+        return {
+            "cluster": name,
+            "type": types[0] if len(types) == 1 else "all",
+            "endpoint": endpoint or None,
+            "window": window,
+            "windowSeconds": seconds,
+            "dataPlanes": len(self.fleet.reporting(name, seconds)),
+            **summary,
+        }
 
     # consumers, keys and JWT providers
     async def create_consumer(

@@ -13,19 +13,23 @@ from pathlib import Path
 
 import grpc
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from control_plane.admin.app import build_admin_app
 from control_plane.admin_service import AdminService
 from control_plane.domain.config import check_cluster_name
+from control_plane.metrics import FleetCollector, register_fleet
 from control_plane.rpc.admin import AdminRpcService
 from control_plane.rpc.discovery import ConfigDiscoveryService
 from control_plane.rpc.server import start_grpc_server
+from control_plane.rpc.telemetry import TelemetryService
 from control_plane.settings import MIN_KEY_LENGTH, ControlPlaneSettings, split_host_port
 from control_plane.snapshot.cache import SnapshotCache
 from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.database import create_engine, migrate
 from control_plane.store.dataplane_store import DataPlaneStore
+from control_plane.telemetry.fleet import FleetMetrics
 
 log = logging.getLogger("ai_gateway.control_plane")
 
@@ -75,12 +79,16 @@ class ControlPlane:
         dataplanes = DataPlaneStore(engine)
         cache = SnapshotCache()
         self._watcher = RevisionWatcher(store, cache, interval=settings.poll_interval)
-        service = AdminService(store, dataplanes, self._watcher, settings.cluster)
+        fleet = FleetMetrics(interval=settings.telemetry_interval)
+        service = AdminService(store, dataplanes, self._watcher, settings.cluster, fleet)
         await store.ensure_cluster(settings.cluster)
         await self._watcher.start()
 
         discovery = ConfigDiscoveryService(
             cache, self._watcher, dataplanes, settings.dataplane_token
+        )
+        self._collector = register_fleet(
+            FleetCollector(lambda: dict(discovery.connected), lambda: dict(discovery.lags))
         )
         tls_files, tls = _load_tls(settings)
         client_ca = _read_optional(settings.client_ca)
@@ -88,6 +96,7 @@ class ControlPlane:
             settings.grpc_listen,
             discovery,
             AdminRpcService(service, settings.api_key),
+            TelemetryService(fleet, settings.dataplane_token),
             tls_files,
             client_ca,
         )
@@ -118,6 +127,8 @@ class ControlPlane:
         os.replace(handle.name, path)
 
     async def stop(self) -> None:
+        if hasattr(self, "_collector"):
+            REGISTRY.unregister(self._collector)
         if self._grpc is not None:
             await self._grpc.stop(grace=1.0)
         if self._runner is not None:

@@ -21,6 +21,7 @@ class ControlPlaneSettings:
     log_level: str = "info"
     ready_file: str | None = None
     poll_interval: float = 0.25
+    telemetry_interval: float = 5.0
     tls_cert: str | None = None
     tls_key: str | None = None
     dataplane_token: str | None = None
@@ -84,6 +85,12 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         help="seconds between checks for changes by other replicas",
     )
     parser.add_argument(
+        "--telemetry-interval",
+        type=float,
+        default=float(env("AI_GATEWAY_TELEMETRY_INTERVAL", defaults.telemetry_interval)),
+        help="seconds between data planes' metrics reports (AI_GATEWAY_TELEMETRY_INTERVAL)",
+    )
+    parser.add_argument(
         "--tls-cert",
         default=env("AI_GATEWAY_TLS_CERT"),
         help="serve REST and gRPC over TLS with this PEM chain (AI_GATEWAY_TLS_CERT)",
@@ -118,6 +125,8 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
     ):
         if value and not os.path.isfile(value):
             raise SystemExit(f"Error: {flag} '{value}' is not a readable file")
+    if not 0.1 <= args.telemetry_interval <= 300:
+        raise SystemExit("Error: --telemetry-interval must be between 0.1 and 300 seconds")
     split_host_port(args.listen, "--listen")
     split_host_port(args.grpc_listen, "--grpc-listen")
     return ControlPlaneSettings(
@@ -129,6 +138,7 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         log_level=args.log_level,
         ready_file=args.ready_file,
         poll_interval=args.poll_interval,
+        telemetry_interval=args.telemetry_interval,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         dataplane_token=args.dataplane_token,

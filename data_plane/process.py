@@ -32,7 +32,9 @@ from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.security.redis_rate_limit import FailureMode, RedisRateLimiter
 from data_plane.settings import DataPlaneSettings
 from data_plane.sync.discovery_client import DiscoveryClient
+from data_plane.sync.link import ControlPlaneLink
 from data_plane.sync.snapshot_file import cache_path, read_snapshot
+from data_plane.sync.telemetry_reporter import TelemetryReporter
 from data_plane.tls import ReloadingServerContext, client_context
 from data_plane.upstream.active_health import ActiveHealthChecker
 from data_plane.upstream.health import HealthRegistry
@@ -130,18 +132,16 @@ class DataPlane:
             self.limiter = self._redis = RedisRateLimiter(
                 settings.redis_url, LocalRateLimiter(), failure=failure
             )
-        self.discovery = DiscoveryClient(
+        link = ControlPlaneLink.from_files(
             settings.control_plane,
-            settings.cluster,
-            self._node_id(),
-            cache_file,
-            self._apply,
-            self._compile,
             ca_file=settings.control_plane_ca,
             token=settings.token,
             client_cert=(settings.client_cert, settings.client_key)
             if settings.client_cert and settings.client_key
             else None,
+        )
+        self.discovery = DiscoveryClient(
+            link, settings.cluster, self._node_id(), cache_file, self._apply, self._compile
         )
         await self._load_cache(cache_file)
 
@@ -169,6 +169,8 @@ class DataPlane:
 
         self._tasks.append(asyncio.create_task(self.discovery.run(), name="snapshot-stream"))
         self._tasks.append(asyncio.create_task(self._keep_resolving(), name="dns-refresh"))
+        reporter = TelemetryReporter(link, settings.cluster, self._node_id(), self.status)
+        self._tasks.append(asyncio.create_task(reporter.run(), name="telemetry"))
         log.info(
             "data plane %s serving on %s:%d (ops %s:%d), cluster %s, control plane %s",
             self._node_id(),

@@ -6,6 +6,7 @@ from urllib.parse import unquote
 
 import yaml
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from control_plane.admin.keys import SERVICE
 from control_plane.admin.responses import (
@@ -176,5 +177,30 @@ async def update_settings(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/dataplanes")
 async def list_dataplanes(request: web.Request) -> web.Response:
-    records = await request.app[SERVICE].list_dataplanes(cluster_param(request))
-    return json_response({"dataplanes": [r.to_json() for r in records]})
+    service = request.app[SERVICE]
+    records = await service.list_dataplanes(cluster_param(request))
+    return json_response({"dataplanes": [service.dataplane_view(r) for r in records]})
+
+
+# -- metrics -----------------------------------------------------------------
+
+
+@routes.get("/api/v1/metrics")
+async def fleet_metrics(request: web.Request) -> web.Response:
+    query = request.query
+    answer = await request.app[SERVICE].metrics(
+        cluster_param(request),
+        kind=query.get("type"),
+        endpoint=query.get("endpoint"),
+        window=query.get("window") or "5m",
+    )
+    return json_response(answer)
+
+
+@routes.get("/metrics")
+async def prometheus_metrics(_request: web.Request) -> web.Response:
+    """The control plane's own metrics, in Prometheus's text format."""
+    response = web.Response(body=generate_latest(REGISTRY))
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    response.charset = "utf-8"
+    return response

@@ -7,14 +7,16 @@ import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from sqlalchemy.exc import SQLAlchemyError
 
 from control_plane.admin.keys import API_KEY
 from control_plane.admin.responses import error_response, json_response
 from control_plane.errors import ControlPlaneError
+from control_plane.metrics import STORE_ERRORS
 
 log = logging.getLogger("ai_gateway.control_plane.admin")
 
-PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/health"})
+PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/health", "/metrics"})
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -36,6 +38,10 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status >= 400:
             return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         raise
+    except SQLAlchemyError:
+        STORE_ERRORS.labels("admin").inc()
+        log.exception("admin request %s %s failed in the store", request.method, request.path)
+        return error_response(503, "store_unavailable", "the config store failed; try again")
     except Exception:
         log.exception("admin request %s %s failed", request.method, request.path)
         return error_response(500, "internal", "internal error; see the control-plane log")

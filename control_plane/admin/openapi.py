@@ -75,6 +75,13 @@ def _op(summary: str, body: str | None = None, ok: int = 200, **extra: Any) -> d
     return operation
 
 
+def _query_param(name: str, description: str, enum: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if enum:
+        schema["enum"] = enum
+    return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
 def _path_param(name: str, description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -152,7 +159,26 @@ def openapi_document() -> dict[str, Any]:
                 "put": _op("change data-plane settings", "SettingsSpec"),
                 "patch": _op("change data-plane settings", "SettingsSpec"),
             },
-            "/api/v1/dataplanes": {"get": _op("connected data planes and what they applied")},
+            "/api/v1/dataplanes": {
+                "get": _op("data planes: what they applied, and their backends' health")
+            },
+            "/api/v1/metrics": {
+                "get": _op(
+                    "fleet metrics: p50/p90/p99 latency, traffic and errors per route and in total",
+                    parameters=[
+                        _query_param(
+                            "type",
+                            "one kind; all three when absent",
+                            ["latency", "traffic", "errors"],
+                        ),
+                        _query_param("endpoint", "only the route with this path or name"),
+                        _query_param(
+                            "window", "how far back: 10s to 1h, like 30s, 5m (default), 1h"
+                        ),
+                    ],
+                )
+            },
+            "/metrics": {"get": {**_op("the control plane's own Prometheus metrics"), **public}},
             "/api/v1/consumers": {
                 "get": _op("list consumers"),
                 "post": _op('create a consumer ({"name": ...})', ok=201),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import itertools
 import logging
 from collections.abc import AsyncIterator
@@ -17,6 +16,8 @@ from collections.abc import AsyncIterator
 import grpc
 
 from control_plane.domain.config import check_cluster_name
+from control_plane.metrics import PROPAGATION, SNAPSHOT_NACKS, SNAPSHOTS_SENT
+from control_plane.rpc.dataplane_token import require_dataplane_token
 from control_plane.snapshot.cache import SnapshotCache
 from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.dataplane_store import DataPlaneStore
@@ -42,22 +43,14 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         self._dataplanes = dataplanes
         self._nonces = itertools.count(1)
         self.connected: dict[tuple[str, str], str] = {}  # (cluster, node) -> version sent
+        self.lags: dict[tuple[str, str], float] = {}  # (cluster, node) -> seconds to its last ACK
 
     async def StreamSnapshots(
         self,
         request_iterator: AsyncIterator[dpb.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[dpb.DiscoveryResponse]:
-        if self._token is not None:
-            metadata = dict(context.invocation_metadata() or ())
-            scheme, _, given = str(metadata.get("authorization", "")).partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.encode(), self._token.encode()
-            ):
-                await context.abort(
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    "missing or wrong data-plane token (--token / AI_GATEWAY_DATAPLANE_TOKEN)",
-                )
+        await require_dataplane_token(context, self._token)
         hello = await anext(request_iterator, None)
         if hello is None:
             return
@@ -94,11 +87,13 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
                 snapshot = await self._cache.wait_for_change(node.cluster, sent)
                 sent = snapshot.version
                 self.connected[key] = sent
+                SNAPSHOTS_SENT.labels(node.cluster).inc()
                 yield dpb.DiscoveryResponse(snapshot=snapshot, nonce=str(next(self._nonces)))
         finally:
             for task in tasks:
                 task.cancel()
             self.connected.pop(key, None)
+            self.lags.pop(key, None)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._dataplanes.mark_disconnected(node.cluster, node.id))
             log.info("data plane %s left cluster %s", node.id, node.cluster)
@@ -109,6 +104,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         try:
             async for reply in replies:
                 if reply.error_detail:
+                    SNAPSHOT_NACKS.labels(cluster).inc()
                     log.warning(
                         "data plane %s rejected a snapshot: %s", node_id, reply.error_detail
                     )
@@ -119,6 +115,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
                         nack=reply.error_detail,
                     )
                 else:
+                    self._observe_ack(cluster, node_id, reply.version_info)
                     await self._dataplanes.record(
                         cluster, node_id, applied_version=reply.version_info, nack=""
                     )
@@ -126,6 +123,12 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
             raise
         except Exception as exc:  # the stream ended under us; the writer side cleans up
             log.debug("reading from data plane %s stopped: %s", node_id, exc)
+
+    def _observe_ack(self, cluster: str, node_id: str, version: str) -> None:
+        age = self._cache.age(cluster, version)
+        if age is not None:
+            PROPAGATION.labels(cluster).observe(age)
+            self.lags[(cluster, node_id)] = age
 
     async def _heartbeat(self, cluster: str, node_id: str) -> None:
         while True:

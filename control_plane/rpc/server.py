@@ -7,15 +7,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from control_plane.rpc.admin import AdminRpcService
 from control_plane.rpc.discovery import ConfigDiscoveryService
-from protos import admin_pb2_grpc, discovery_pb2_grpc
+from control_plane.rpc.telemetry import TelemetryService
+from protos import admin_pb2_grpc, discovery_pb2_grpc, telemetry_pb2_grpc
 
-SERVICE_NAMES = ("aigw.v1.ConfigDiscovery", "aigw.v1.Admin")
+SERVICE_NAMES = ("aigw.v1.ConfigDiscovery", "aigw.v1.Admin", "aigw.v1.Telemetry")
 
 
 async def start_grpc_server(
     address: str,
     discovery: ConfigDiscoveryService,
     admin: AdminRpcService,
+    telemetry: TelemetryService,
     tls: tuple[bytes, bytes] | None = None,
     client_ca: bytes | None = None,
 ) -> tuple[grpc.aio.Server, int]:
@@ -24,6 +26,7 @@ async def start_grpc_server(
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     discovery_pb2_grpc.add_ConfigDiscoveryServicer_to_server(discovery, server)
     admin_pb2_grpc.add_AdminServicer_to_server(admin, server)
+    telemetry_pb2_grpc.add_TelemetryServicer_to_server(telemetry, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if tls is not None:

@@ -7,6 +7,7 @@ skips straight to the newest snapshot instead of working through a backlog.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from protos import snapshot_pb2 as pb
 
@@ -14,6 +15,7 @@ from protos import snapshot_pb2 as pb
 class SnapshotCache:
     def __init__(self) -> None:
         self._snapshots: dict[str, pb.Snapshot] = {}
+        self._published_at: dict[str, float] = {}  # cluster -> when its snapshot was set
         self._changed = asyncio.Condition()
 
     def get(self, cluster: str) -> pb.Snapshot | None:
@@ -29,8 +31,16 @@ class SnapshotCache:
             return False
         async with self._changed:
             self._snapshots[snapshot.cluster] = snapshot
+            self._published_at[snapshot.cluster] = time.monotonic()
             self._changed.notify_all()
         return True
+
+    def age(self, cluster: str, version: str) -> float | None:
+        """Seconds since ``version`` was published, while it is the cluster's current one."""
+        current = self._snapshots.get(cluster)
+        if current is None or current.version != version:
+            return None
+        return time.monotonic() - self._published_at[cluster]
 
     async def wait_for_change(self, cluster: str, version: str) -> pb.Snapshot:
         """Return the cluster's snapshot as soon as its version differs from ``version``."""

@@ -13,6 +13,7 @@ import logging
 import time
 
 from control_plane.errors import NotFound
+from control_plane.metrics import SNAPSHOT_BUILD, STORE_ERRORS
 from control_plane.snapshot.builder import build_snapshot, empty_snapshot
 from control_plane.snapshot.cache import SnapshotCache
 from control_plane.store.config_store import ConfigStore
@@ -69,6 +70,7 @@ class RevisionWatcher:
         self._built[cluster] = state.revision
         if await self._cache.set(snapshot):
             self.last_build_seconds = time.perf_counter() - started
+            SNAPSHOT_BUILD.observe(self.last_build_seconds)
             log.info("snapshot %s built for cluster %s", snapshot.version, cluster)
 
     async def _run(self) -> None:
@@ -77,4 +79,5 @@ class RevisionWatcher:
             try:
                 await self.sync_all()
             except Exception as exc:  # a database hiccup must not end the watcher
+                STORE_ERRORS.labels("poll").inc()
                 log.warning("revision poll failed: %s", exc)

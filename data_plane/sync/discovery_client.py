@@ -20,6 +20,7 @@ from data_plane import __version__
 from data_plane.errors import SnapshotRejected
 from data_plane.metrics import SNAPSHOT_NACKS
 from data_plane.runtime.config import RuntimeConfig
+from data_plane.sync.link import ControlPlaneLink
 from data_plane.sync.snapshot_file import write_snapshot
 from protos import discovery_pb2 as dpb
 from protos import discovery_pb2_grpc
@@ -41,27 +42,16 @@ class Backoff:
 class DiscoveryClient:
     def __init__(
         self,
-        target: str,
+        link: ControlPlaneLink,
         cluster: str,
         node_id: str,
         cache_file: Path,
         apply: Callable[[RuntimeConfig], None],
         compile_snapshot: Callable[[pb.Snapshot], RuntimeConfig],
         backoff: Backoff = Backoff(),
-        *,
-        ca_file: str | None = None,
-        token: str | None = None,
-        client_cert: tuple[str, str] | None = None,
     ) -> None:
-        self._ca = Path(ca_file).read_bytes() if ca_file else None
-        self._client = (
-            (Path(client_cert[1]).read_bytes(), Path(client_cert[0]).read_bytes())
-            if client_cert
-            else None
-        )
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._link = link
         self._compile = compile_snapshot
-        self._target = target
         self._cluster = cluster
         self._node_id = node_id
         self._cache_file = cache_file
@@ -80,7 +70,7 @@ class DiscoveryClient:
         attempt = 0
         while True:
             try:
-                async with self._channel() as channel:
+                async with self._link.channel() as channel:
                     await self._stream(channel)
                     attempt = 0
             except asyncio.CancelledError:
@@ -95,20 +85,11 @@ class DiscoveryClient:
             attempt += 1
             log.info(
                 "control plane %s unavailable (%s); retrying in %.2fs",
-                self._target,
+                self._link.target,
                 self.last_error,
                 delay,
             )
             await asyncio.sleep(delay)
-
-    def _channel(self) -> grpc.aio.Channel:
-        if self._ca is None:
-            return grpc.aio.insecure_channel(self._target)
-        key, chain = self._client or (None, None)
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=self._ca, private_key=key, certificate_chain=chain
-        )
-        return grpc.aio.secure_channel(self._target, credentials)
 
     async def _stream(self, channel: grpc.aio.Channel) -> None:
         replies: asyncio.Queue[dpb.DiscoveryRequest] = asyncio.Queue()
@@ -129,11 +110,11 @@ class DiscoveryClient:
                 yield await replies.get()
 
         call = discovery_pb2_grpc.ConfigDiscoveryStub(channel).StreamSnapshots(
-            requests(), metadata=self._metadata
+            requests(), metadata=self._link.metadata
         )
         metadata = await call.initial_metadata()
         if any(key == "aigw-accepted" for key, _ in metadata or ()):
-            log.info("connected to control plane %s", self._target)
+            log.info("connected to control plane %s", self._link.target)
             self.connected, self.last_error = True, ""
         # A stream that failed before it was accepted raises its error here.
         async for response in call:

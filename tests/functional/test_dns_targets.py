@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -11,13 +10,7 @@ import httpx
 
 from tests.support.dns_server import DnsServer
 from tests.support.gateway import Gateway
-from tests.support.processes import upstream
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+from tests.support.processes import free_port, upstream
 
 
 def servers_answering(gw: Gateway, count: int, port: int) -> Counter[str]:

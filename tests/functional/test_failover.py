@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,13 +13,7 @@ from typing import Any
 import httpx
 
 from tests.support.gateway import Gateway
-from tests.support.processes import upstream
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support.processes import free_port, upstream
 
 
 def misbehaving(gw: Gateway, name: str, mode: str, **env: str) -> str:
@@ -77,7 +70,7 @@ def route(gw: Gateway, path: str, *targets: Any, **fields: Any) -> None:
 def test_u1_refused_primary_fails_over_is_ejected_and_comes_back(tmp_path: Path) -> None:
     gw = start(tmp_path)
     try:
-        dead = f"http://127.0.0.1:{closed_port()}"
+        dead = f"http://127.0.0.1:{free_port()}"
         backup = gw.add_upstream("backup")
         route(gw, "/u1", {"url": dead, "priority": 0}, {"url": backup, "priority": 1})
         statuses = [httpx.get(gw.proxy_url() + "/u1").status_code for _ in range(8)]

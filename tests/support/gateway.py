@@ -41,9 +41,12 @@ class Gateway:
     data_planes: list[ChildProcess] = field(default_factory=list)
     upstreams: dict[str, ChildProcess] = field(default_factory=dict)
 
-    def start_control_plane(self) -> ControlPlaneProcess:
+    def start_control_plane(self, *extra: str) -> ControlPlaneProcess:
         self.control_plane = ControlPlaneProcess(
-            self.workdir, f"sqlite+aiosqlite:///{self.workdir / 'gateway.db'}", cluster=self.cluster
+            self.workdir,
+            f"sqlite+aiosqlite:///{self.workdir / 'gateway.db'}",
+            cluster=self.cluster,
+            extra_args=list(extra),
         ).start()
         return self.control_plane
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -111,3 +112,10 @@ def data_plane(
         ],
         workdir,
     )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on (the kernel's pick, released): a refused target, or one to bind."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

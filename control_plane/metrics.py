@@ -1,0 +1,83 @@
+"""The control plane's own Prometheus metrics (``GET /metrics`` on the admin port).
+
+Data planes' traffic is not here: each data plane exposes its own, and the
+fleet view is ``GET /api/v1/metrics``. These say whether configuration
+reaches the fleet and how fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+_FAST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+SNAPSHOT_BUILD = Histogram(
+    "aigw_cp_snapshot_build_seconds",
+    "Reading a cluster's configuration and building its snapshot",
+    buckets=_FAST_BUCKETS,
+)
+SNAPSHOTS_SENT = Counter(
+    "aigw_cp_snapshots_sent_total", "Snapshots sent to data planes", ["cluster"]
+)
+PROPAGATION = Histogram(
+    "aigw_cp_propagation_seconds",
+    "From a snapshot's publication to a data plane's ACK of it",
+    ["cluster"],
+    buckets=_FAST_BUCKETS,
+)
+SNAPSHOT_NACKS = Counter(
+    "aigw_cp_snapshot_nacks_total", "Snapshots a data plane rejected", ["cluster"]
+)
+STORE_ERRORS = Counter(
+    "aigw_cp_store_errors_total",
+    "Failed reads or writes of the config store, by what was being done",
+    ["operation"],
+)
+TELEMETRY_REPORTS = Counter(
+    "aigw_cp_telemetry_reports_total", "Telemetry reports received from data planes"
+)
+
+
+class FleetCollector(Collector):
+    """Read at scrape time: who is connected and how far behind each one's ACK was."""
+
+    def __init__(
+        self,
+        connected: Callable[[], dict[tuple[str, str], str]],
+        lags: Callable[[], dict[tuple[str, str], float]],
+    ) -> None:
+        self._connected = connected
+        self._lags = lags
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        per_cluster: dict[str, int] = {}
+        for cluster, _node in self._connected():
+            per_cluster[cluster] = per_cluster.get(cluster, 0) + 1
+        connected = GaugeMetricFamily(
+            "aigw_cp_dataplanes_connected",
+            "Data planes with an open snapshot stream to this control plane",
+            labels=["cluster"],
+        )
+        for cluster, count in sorted(per_cluster.items()):
+            connected.add_metric([cluster], count)
+        yield connected
+        lag = GaugeMetricFamily(
+            "aigw_cp_dataplane_propagation_lag_seconds",
+            "For each data plane, how long its last ACK came after the snapshot's publication",
+            labels=["cluster", "node"],
+        )
+        for (cluster, node), seconds in sorted(self._lags().items()):
+            lag.add_metric([cluster, node], seconds)
+        yield lag
+
+
+def register_fleet(collector: FleetCollector) -> FleetCollector:
+    REGISTRY.register(collector)
+    return collector

@@ -1,0 +1,95 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Histogram(_message.Message):
+    __slots__ = ("bounds", "counts", "sum")
+    BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    SUM_FIELD_NUMBER: _ClassVar[int]
+    bounds: _containers.RepeatedScalarFieldContainer[float]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    sum: float
+    def __init__(self, bounds: _Optional[_Iterable[float]] = ..., counts: _Optional[_Iterable[int]] = ..., sum: _Optional[float] = ...) -> None: ...
+
+class RouteTraffic(_message.Message):
+    __slots__ = ("route", "requests_by_status", "duration", "request_bytes", "response_bytes")
+    class RequestsByStatusEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_BY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    route: str
+    requests_by_status: _containers.ScalarMap[str, int]
+    duration: Histogram
+    request_bytes: int
+    response_bytes: int
+    def __init__(self, route: _Optional[str] = ..., requests_by_status: _Optional[_Mapping[str, int]] = ..., duration: _Optional[_Union[Histogram, _Mapping]] = ..., request_bytes: _Optional[int] = ..., response_bytes: _Optional[int] = ...) -> None: ...
+
+class TargetTraffic(_message.Message):
+    __slots__ = ("route", "target", "responses_by_status")
+    class ResponsesByStatusEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    RESPONSES_BY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    route: str
+    target: str
+    responses_by_status: _containers.ScalarMap[str, int]
+    def __init__(self, route: _Optional[str] = ..., target: _Optional[str] = ..., responses_by_status: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class TargetState(_message.Message):
+    __slots__ = ("target", "state", "consecutive_failures", "times_ejected", "in_flight")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    TIMES_EJECTED_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    state: str
+    consecutive_failures: int
+    times_ejected: int
+    in_flight: int
+    def __init__(self, target: _Optional[str] = ..., state: _Optional[str] = ..., consecutive_failures: _Optional[int] = ..., times_ejected: _Optional[int] = ..., in_flight: _Optional[int] = ...) -> None: ...
+
+class TelemetryReport(_message.Message):
+    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    cluster: str
+    version: str
+    started_at: float
+    routes: _containers.RepeatedCompositeFieldContainer[RouteTraffic]
+    targets: _containers.RepeatedCompositeFieldContainer[TargetTraffic]
+    health: _containers.RepeatedCompositeFieldContainer[TargetState]
+    in_flight: int
+    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ...) -> None: ...
+
+class TelemetryAck(_message.Message):
+    __slots__ = ("interval_seconds",)
+    INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    interval_seconds: float
+    def __init__(self, interval_seconds: _Optional[float] = ...) -> None: ...
