@@ -69,6 +69,13 @@ class AsyncClusterClient:
     async def dataplanes(self) -> list[dict[str, Any]]:
         return as_list(await self._send(self._calls.dataplanes()))
 
+    async def metrics(
+        self, type: str | None = None, endpoint: str | None = None, window: str | None = None
+    ) -> dict[str, Any]:
+        """Fleet metrics over ``window`` (default 5m): p50/p90/p99 latency, traffic and errors
+        per route and in total; ``type`` one of latency, traffic, errors; ``endpoint`` a path."""
+        return as_object(await self._send(self._calls.metrics(type, endpoint, window)))
+
 
 class AsyncAIGateway:
     def __init__(

@@ -137,6 +137,10 @@ class ClusterCalls:
     def dataplanes(self) -> Call:
         return self._call("GET", "/api/v1/dataplanes", unwrap="dataplanes")
 
+    def metrics(self, kind: str | None, endpoint: str | None, window: str | None) -> Call:
+        given = {"type": kind, "endpoint": endpoint, "window": window}
+        return self._call("GET", "/api/v1/metrics", params={k: v for k, v in given.items() if v})
+
 
 def create_cluster(name: str) -> Call:
     return Call("POST", "/api/v1/clusters", json={"name": name})

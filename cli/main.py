@@ -19,6 +19,7 @@ from cli.output import (
     diff_lines,
     emit_data,
     health_table,
+    metrics_tables,
     routes_table,
     security_table,
     stdout,
@@ -317,10 +318,49 @@ def status(
         security_table(policies)
     if dataplanes:
         dataplanes_table(dataplanes)
-    for ops, state in health.items():
-        health_table(ops, state)
     else:
         stdout.print("no data plane has connected yet")
+    for plane in dataplanes:
+        if plane.get("targets"):
+            health_table(
+                plane["nodeId"],
+                {
+                    "node": plane["nodeId"],
+                    "version": plane["appliedVersion"],
+                    "targets": plane["targets"],
+                },
+            )
+    for ops, state in health.items():
+        health_table(ops, state)
+
+
+@app.command()
+@reports_errors
+def metrics(
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", help="one route, by path (like /chat) or name")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option("--type", help="latency, traffic or errors; all when absent")
+    ] = None,
+    window: Annotated[
+        str, typer.Option("--window", help="how far back: 10s to 1h, like 30s, 5m, 1h")
+    ] = "5m",
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Fleet metrics: p50/p90/p99 latency, request rate and errors per route, from every data plane."""
+    answer = cluster_client(cluster, url).metrics(kind, endpoint, window)
+    if emit_data(answer, output):
+        return
+    if not answer["routes"]:
+        stdout.print(
+            f"no traffic reported in the last {answer['window']} "
+            f"({answer['dataPlanes']} data plane(s) reporting)"
+        )
+        return
+    metrics_tables(answer)
 
 
 @app.command("config")

@@ -126,3 +126,42 @@ def health_table(ops_url: str, state: dict[str, Any]) -> None:
             for t in state.get("targets", [])
         ],
     )
+
+
+_METRIC_COLUMNS = (
+    ("REQUESTS", "requests", "{}"),
+    ("REQ/S", "requestsPerSecond", "{:.2f}"),
+    ("P50 MS", "p50Ms", "{:.1f}"),
+    ("P90 MS", "p90Ms", "{:.1f}"),
+    ("P99 MS", "p99Ms", "{:.1f}"),
+    ("ERRORS", "errors", "{}"),
+    ("ERROR RATE", "errorRate", "{:.1%}"),
+    ("4XX", "clientErrors", "{}"),
+)
+
+
+def _metric_cells(figures: dict[str, Any], keys: list[tuple[str, str, str]]) -> list[str]:
+    return ["-" if figures.get(key) is None else form.format(figures[key]) for _, key, form in keys]
+
+
+def metrics_tables(answer: dict[str, Any]) -> None:
+    """Per route and in total, with only the columns the answer's type carries."""
+    keys = [c for c in _METRIC_COLUMNS if c[1] in answer["total"]]
+    title = (
+        f"cluster {answer['cluster']}, last {answer['window']}, "
+        f"{answer['dataPlanes']} data plane(s) reporting"
+    )
+    rows = [(r["route"], r.get("path") or "-", *_metric_cells(r, keys)) for r in answer["routes"]]
+    if len(answer["routes"]) != 1:
+        rows.append(("(all)", "", *_metric_cells(answer["total"], keys)))
+    table(title, ["ROUTE", "PATH", *(c[0] for c in keys)], rows)
+    failing = [t for t in answer.get("targets", []) if t["errors"]]
+    if failing:
+        table(
+            "backends with errors",
+            ["ROUTE", "TARGET", "RESPONSES", "ERRORS", "ERROR RATE"],
+            [
+                (t["route"], t["target"], t["responses"], t["errors"], f"{t['errorRate']:.1%}")
+                for t in failing
+            ],
+        )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -35,25 +32,9 @@ def target_states(gw: Gateway) -> dict[str, str]:
 
 def cli_status(gw: Gateway) -> str:
     """``ai-gateway-cli status --data-plane <ops URL>`` as an operator runs it."""
-    assert gw.control_plane is not None
-    env = {
-        **os.environ,
-        "AI_GATEWAY_URL": gw.control_plane.url,
-        "AI_GATEWAY_API_KEY": gw.control_plane.api_key,
-        "AI_GATEWAY_CLUSTER": gw.cluster,
-        "AI_GATEWAY_HOME": str(gw.workdir / "home"),
-        "COLUMNS": "200",
-    }
-    ops = f"http://127.0.0.1:{gw.data_planes[0].ready['ops_port']}"
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", "status", "--data-plane", ops],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    return gw.cli(
+        "status", "--data-plane", f"http://127.0.0.1:{gw.data_planes[0].ready['ops_port']}"
     )
-    return done.stdout
 
 
 def start(tmp_path: Path, *dp_args: str) -> Gateway:

@@ -79,6 +79,14 @@ def test_two_data_planes_merge_into_fleet_percentiles(tmp_path: Path) -> None:
         assert chat["p90Ms"] > 250, "the slow replica's tail shows: not an average of percentiles"
         assert answer["total"]["p99Ms"] == chat["p99Ms"]
 
+        printed = json.loads(gw.cli("metrics", "--format", "json"))
+        assert printed["cluster"] == gw.cluster and printed["routes"][0]["requests"] == 100
+        assert {"p99Ms", "requestsPerSecond", "errorRate"} <= set(printed["total"])
+        table = gw.cli("metrics", "--endpoint", "/chat")
+        assert "P99 MS" in table and "chat" in table and "2 data plane(s)" in table
+        row = next(line for line in table.splitlines() if "/chat" in line)
+        assert " 100 " in row and f"{chat['p99Ms']:.1f}" in row, table
+
         traffic = fleet(gw, type="traffic", window="1m")
         assert traffic["total"]["byStatus"] == {"2xx": 100}
         assert traffic["total"]["requestsPerSecond"] > 0

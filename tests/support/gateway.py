@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +68,28 @@ class Gateway:
         if wait:
             wait_until_serving(plane, 0)
         return plane
+
+    def cli(self, *args: str) -> str:
+        """Run ``ai-gateway-cli`` against this gateway as an operator would; its stdout."""
+        assert self.control_plane is not None
+        env = {
+            **os.environ,
+            "AI_GATEWAY_URL": self.control_plane.url,
+            "AI_GATEWAY_API_KEY": self.control_plane.api_key,
+            "AI_GATEWAY_CLUSTER": self.cluster,
+            "AI_GATEWAY_HOME": str(self.workdir / "home"),
+            "COLUMNS": "200",
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def proxy_url(self, index: int = 0) -> str:
         return f"http://127.0.0.1:{self.data_planes[index].ready['proxy_port']}"
