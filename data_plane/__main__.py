@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
 
 from data_plane.logs import configure_logging
-from data_plane.process import DataPlane
 from data_plane.settings import DataPlaneSettings, parse_args
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is imported
 
 
 async def _serve(settings: DataPlaneSettings, worker: int) -> None:
+    from data_plane.process import DataPlane  # after the metrics mode is set: see main()
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -64,13 +70,26 @@ def _supervise(settings: DataPlaneSettings) -> None:
     raise SystemExit(status)
 
 
+@contextlib.contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """Workers count into files in a fresh directory, so one /metrics shows them all."""
+    directory = tempfile.mkdtemp(prefix="aigw-metrics-")
+    os.environ[MULTIPROCESS_ENV] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = parse_args(argv)
     configure_logging(settings.log_level)
     if settings.workers == 1:
+        os.environ.pop(MULTIPROCESS_ENV, None)  # one process: its own registry
         _run_worker(settings, 0)
     else:
-        _supervise(settings)
+        with _shared_metrics():
+            _supervise(settings)
 
 
 if __name__ == "__main__":

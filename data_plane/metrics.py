@@ -143,8 +143,10 @@ class StateCollector(Collector):
             "The snapshot version this data plane serves",
             labels=["version", "cluster"],
         )
-        if state.get("version"):
-            config.add_metric([str(state["version"]), str(state["cluster"])], 1.0)
+        for version in state.get("versions") or (
+            [state["version"]] if state.get("version") else []
+        ):
+            config.add_metric([str(version), str(state["cluster"])], 1.0)
         yield config
         applied = GaugeMetricFamily(
             "aigw_config_applied_timestamp_seconds",

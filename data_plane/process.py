@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from data_plane.access_log import AccessLog
 from data_plane.errors import CacheFileInvalid, SnapshotRejected
 from data_plane.logs import set_level
 from data_plane.metrics import register_state
 from data_plane.ops.server import build_ops_app
+from data_plane.ops.worker_states import multiprocess_registry, publish, shared_directory
 from data_plane.proxy.client_ip import ClientAddress
 from data_plane.proxy.forward import ForwardOptions
 from data_plane.proxy.handler import API_PREFIX, ProxyHandler
@@ -108,7 +109,13 @@ class DataPlane:
         self.checker = ActiveHealthChecker(self.pools)
         self.applied_at = 0.0
         self.access_log = AccessLog(settings.access_log)
-        self._collector = register_state(self.status)
+        shared = shared_directory()
+        if shared is None:
+            self._collector = register_state(self.status)
+            self._registry: CollectorRegistry = REGISTRY
+        else:  # --workers N: one /metrics for all of them
+            self._registry = multiprocess_registry(shared, self.status)
+            self._tasks.append(asyncio.create_task(self._publish_state(shared), name="state"))
         # Per target URL, across snapshots.
         self.health = HealthRegistry(settings.ejection_seconds, settings.max_requests_per_target)
         self.addresses = AddressBook(
@@ -160,7 +167,9 @@ class DataPlane:
         )
         self._lowlevel = server
 
-        ops_runner = web.AppRunner(build_ops_app(self.ready, self.status), access_log=None)
+        ops_runner = web.AppRunner(
+            build_ops_app(self.ready, self.status, self._registry), access_log=None
+        )
         await ops_runner.setup()
         ops_sock = _bind(*settings.ops_listen, reuse_port=reuse)
         self.ops_port = ops_sock.getsockname()[1]
@@ -202,6 +211,15 @@ class DataPlane:
                 continue
             if self.handler.config is config:  # no newer snapshot arrived meanwhile
                 self._apply(updated)
+
+    async def _publish_state(self, directory: Path) -> None:
+        try:
+            while True:
+                await asyncio.to_thread(publish, directory, self.status())
+                await asyncio.sleep(1.0)
+        finally:
+            with contextlib.suppress(OSError):
+                (directory / f"state-{os.getpid()}.json").unlink()
 
     async def _load_cache(self, cache_file: Path) -> None:
         try:

@@ -6,12 +6,14 @@ from collections.abc import Callable
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 StatusFn = Callable[[], dict[str, object]]
 
 
-def build_ops_app(is_ready: Callable[[], bool], status: StatusFn) -> web.Application:
+def build_ops_app(
+    is_ready: Callable[[], bool], status: StatusFn, registry: CollectorRegistry = REGISTRY
+) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -24,7 +26,7 @@ def build_ops_app(is_ready: Callable[[], bool], status: StatusFn) -> web.Applica
         )
 
     async def metrics(_request: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest())
+        response = web.Response(body=generate_latest(registry))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.gateway import Gateway, wait_until_serving
 from tests.support.processes import ROOT
@@ -214,5 +215,20 @@ def test_workers_share_the_listen_port(tmp_path: Path) -> None:
             time.sleep(0.05)
         for _ in range(20):
             assert httpx.post(f"http://127.0.0.1:{proxy_port}/predict").status_code == 200
+        served = []
+        for _ in range(6):  # each scrape may reach either worker: each shows both
+            text = httpx.get(f"http://127.0.0.1:{ops_port}/metrics").text
+            counts = {
+                (sample.name, frozenset(sample.labels.items())): sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+            }
+            by_route = frozenset(
+                {"route": "predict", "method": "POST", "status_class": "2xx"}.items()
+            )
+            served.append(counts[("aigw_requests_total", by_route)])
+            healthy = frozenset({"target": backend, "state": "healthy"}.items())
+            assert counts[("aigw_target_healthy", healthy)] == 1.0
+        assert served == [20.0] * 6
     finally:
         gw.stop()
