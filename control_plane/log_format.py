@@ -21,3 +21,10 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     for noisy in ("aiohttp.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def set_level(level: str) -> None:
+    """Change the level at run time; a name logging does not know is ignored."""
+    name = level.upper()
+    if isinstance(logging.getLevelName(name), int):
+        logging.getLogger().setLevel(name)

@@ -37,6 +37,8 @@ STORE_ERRORS = Counter(
     "Failed reads or writes of the config store, by what was being done",
     ["operation"],
 )
+for _operation in ("poll", "admin"):  # known up front: exported at 0, so a rate has data
+    STORE_ERRORS.labels(_operation)
 TELEMETRY_REPORTS = Counter(
     "aigw_cp_telemetry_reports_total", "Telemetry reports received from data planes"
 )

@@ -10,6 +10,7 @@ import ssl
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -18,6 +19,7 @@ from prometheus_client import REGISTRY
 from control_plane.admin.app import build_admin_app
 from control_plane.admin_service import AdminService
 from control_plane.domain.config import check_cluster_name
+from control_plane.log_format import set_level
 from control_plane.metrics import FleetCollector, register_fleet
 from control_plane.rpc.admin import AdminRpcService
 from control_plane.rpc.discovery import ConfigDiscoveryService
@@ -78,7 +80,9 @@ class ControlPlane:
         store = ConfigStore(engine)
         dataplanes = DataPlaneStore(engine)
         cache = SnapshotCache()
-        self._watcher = RevisionWatcher(store, cache, interval=settings.poll_interval)
+        self._watcher = RevisionWatcher(
+            store, cache, interval=settings.poll_interval, on_settings=self._follow_settings
+        )
         fleet = FleetMetrics(interval=settings.telemetry_interval)
         service = AdminService(store, dataplanes, self._watcher, settings.cluster, fleet)
         await store.ensure_cluster(settings.cluster)
@@ -116,6 +120,13 @@ class ControlPlane:
         )
         if settings.ready_file:
             self._write_ready_file(settings.ready_file)
+
+    def _follow_settings(self, cluster: str, cluster_settings: dict[str, Any]) -> None:
+        """The control plane logs at its own cluster's ``logLevel`` once one is set
+        (``ai-gateway-cli config --log-level debug``), like that cluster's data planes."""
+        level = cluster_settings.get("logLevel")
+        if cluster == self.settings.cluster and isinstance(level, str):
+            set_level(level)
 
     def _write_ready_file(self, path: str) -> None:
         directory = os.path.dirname(os.path.abspath(path))

@@ -252,6 +252,7 @@ class DataPlane:
             "targets": self.health.snapshot(),
             "appliedAt": self.applied_at,
             "inFlight": self.handler.in_flight,
+            "logLevel": logging.getLevelName(logging.getLogger().level).lower(),
         }
 
     def _write_ready_file(self, path: str) -> None:

@@ -29,7 +29,9 @@ def bearer_token(header: str | None) -> str | None:
 @web.middleware
 async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response = await handler(request)
+        log.debug("%s %s: %d", request.method, request.path, response.status)
+        return response
     except ControlPlaneError as exc:
         return json_response(exc.to_body(), status=exc.http_status)
     except web.HTTPRequestEntityTooLarge:

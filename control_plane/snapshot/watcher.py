@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from control_plane.errors import NotFound
 from control_plane.metrics import SNAPSHOT_BUILD, STORE_ERRORS
@@ -22,7 +24,15 @@ log = logging.getLogger("ai_gateway.control_plane.snapshots")
 
 
 class RevisionWatcher:
-    def __init__(self, store: ConfigStore, cache: SnapshotCache, interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        store: ConfigStore,
+        cache: SnapshotCache,
+        interval: float = 0.25,
+        on_settings: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        """``on_settings(cluster, settings)`` hears each newly built cluster's settings."""
+        self._on_settings = on_settings
         self._store = store
         self._cache = cache
         self._interval = interval
@@ -71,6 +81,8 @@ class RevisionWatcher:
         if await self._cache.set(snapshot):
             self.last_build_seconds = time.perf_counter() - started
             SNAPSHOT_BUILD.observe(self.last_build_seconds)
+            if self._on_settings is not None:
+                self._on_settings(cluster, dict(state.settings))
             log.info("snapshot %s built for cluster %s", snapshot.version, cluster)
 
     async def _run(self) -> None:

@@ -232,3 +232,34 @@ def test_workers_share_the_listen_port(tmp_path: Path) -> None:
         assert served == [20.0] * 6
     finally:
         gw.stop()
+
+
+def test_a_log_level_change_reaches_every_data_plane_within_a_second(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    try:
+        gw.start_control_plane()
+        planes = [gw.add_data_plane(f"dp-{i}") for i in range(2)]
+
+        def levels() -> list[str]:
+            return [
+                httpx.get(f"http://127.0.0.1:{p.ready['ops_port']}/readyz").json()["logLevel"]
+                for p in planes
+            ]
+
+        assert levels() == ["info", "info"]
+        for level in ("debug", "info"):
+            gw.cli("config", "--log-level", level)
+            changed = time.monotonic()
+            while levels() != [level, level]:
+                assert time.monotonic() - changed < 1.0, levels()
+                time.sleep(0.02)
+        assert gw.control_plane is not None
+        debug_lines = [line for line in gw.control_plane.logs().splitlines() if '"DEBUG"' in line]
+        assert any("/api/v1/settings" in line for line in debug_lines), "the control plane followed"
+        count = len(debug_lines)
+        with gw.admin() as http:
+            http.get("/api/v1/routes").raise_for_status()
+        after = [line for line in gw.control_plane.logs().splitlines() if '"DEBUG"' in line]
+        assert len(after) == count, "back at info, the control plane logs no debug lines"
+    finally:
+        gw.stop()

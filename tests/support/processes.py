@@ -24,6 +24,7 @@ class ChildProcess:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     ready: dict[str, Any] = field(default_factory=dict)
+    executable: str | None = None  # another program than ours: no ready file, the caller waits
 
     @property
     def ready_file(self) -> Path:
@@ -36,14 +37,19 @@ class ChildProcess:
     def start(self, timeout: float = 20.0, wait: bool = True) -> ChildProcess:
         self.ready_file.unlink(missing_ok=True)
         log = self.log_path.open("ab")
+        command = (
+            [self.executable, *self.args]
+            if self.executable
+            else [sys.executable, *self.args, "--ready-file", str(self.ready_file)]
+        )
         self.process = subprocess.Popen(
-            [sys.executable, *self.args, "--ready-file", str(self.ready_file)],
+            command,
             env={**os.environ, "PYTHONPATH": str(ROOT), **self.env},
             stdout=log,
             stderr=log,
             cwd=self.workdir,
         )
-        if wait:
+        if wait and not self.executable:
             self.wait_ready(timeout)
         return self
 
