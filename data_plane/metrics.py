@@ -61,6 +61,11 @@ UPSTREAM_RESPONSES = Counter(
 REQUEST_BYTES = Counter("aigw_request_bytes_total", "Request body bytes received", ["route"])
 RESPONSE_BYTES = Counter("aigw_response_bytes_total", "Response body bytes sent", ["route"])
 RETRIES = Counter("aigw_retries_total", "Tries on another backend after a failure", ["route"])
+FAILOVERS = Counter(
+    "aigw_failovers_total",
+    "Requests answered by a fallback priority group because the first had no healthy target",
+    ["route"],
+)
 EJECTIONS = Counter(
     "aigw_target_ejections_total", "Backends ejected by outlier detection", ["target"]
 )

@@ -186,6 +186,16 @@ TRAFFIC = Dashboard(
                     ),
                 ),
                 Panel(
+                    "Failovers to a fallback priority group per second by route",
+                    (
+                        (
+                            f"sum by (route) (rate(aigw_failovers_total{{{ROUTE}}}[{RATE}]))",
+                            "{{route}}",
+                        ),
+                    ),
+                    unit="reqps",
+                ),
+                Panel(
                     "Retries per second by route",
                     (
                         (

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from data_plane.metrics import EJECTIONS, RETRIES, count_response_bytes, observe_upstream
+from data_plane.metrics import EJECTIONS, FAILOVERS, RETRIES, count_response_bytes, observe_upstream
 from data_plane.proxy.errors import error_response
 from data_plane.proxy.exchange import ExchangeRecord
 from data_plane.proxy.headers import downstream_headers, upstream_head
@@ -243,6 +243,8 @@ async def _attempts(
                 continue
         else:
             target.health.succeeded()
+        if target.priority > route.upstream.top_priority:
+            FAILOVERS.labels(route.name).inc()
         target.health.in_flight += 1
         try:
             return await _relay(

@@ -113,6 +113,11 @@ class UpstreamGroup:
         resting = self._eligible(exclude, now)
         return self._choose(resting) if resting else None
 
+    @property
+    def top_priority(self) -> int:
+        """The priority of the group tried first: an answer from a later one is a failover."""
+        return self._groups[0][0].priority if self._groups else 0
+
     def has_alternative(self, exclude: set[int]) -> bool:
         """Whether ``pick`` would find a target outside ``exclude``, without moving the rotation."""
         return bool(self._eligible(exclude, time.monotonic()))

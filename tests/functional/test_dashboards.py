@@ -99,7 +99,8 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(tmp_path: Path) -
         gw.add_data_plane("dp", "--ejection-seconds", "1")
         dead = f"http://127.0.0.1:{free_port()}"
         gw.add_route(name="chat", path="/chat", target=good)
-        gw.add_route(name="flaky", path="/flaky", targets=[dead, good])
+        fallback = {"url": good, "priority": 1}
+        gw.add_route(name="flaky", path="/flaky", targets=[dead, fallback])
         gw.add_route(name="down", path="/down", target=dead)
         gw.add_route(name="keyed", path="/keyed", target=good)
         gw.secure("/keyed", authType="api-key")

@@ -57,6 +57,10 @@ def test_u1_refused_primary_fails_over_is_ejected_and_comes_back(tmp_path: Path)
         statuses = [httpx.get(gw.proxy_url() + "/u1").status_code for _ in range(8)]
         assert statuses == [200] * 8
         assert target_states(gw)[dead] == "ejected"
+        metrics = httpx.get(f"http://127.0.0.1:{gw.data_planes[0].ready['ops_port']}/metrics").text
+        assert 'aigw_failovers_total{route="u1"} 8.0' in metrics, (
+            "each answer came from the fallback"
+        )
         shown = cli_status(gw)
         assert f"{dead}" in shown and "ejected" in shown
         time.sleep(1.2)  # the ejection (1 s here, 30 s by default) runs out
