@@ -56,14 +56,17 @@ class Traffic:
         return traffic
 
     def minus(self, earlier: Traffic) -> Traffic:
+        """What changed since ``earlier``; series that did not move are left out (an hour of
+        reports from a fleet with many routes stays small)."""
+        durations = {}
+        for route, counts in self.durations.items():
+            before = earlier.durations.get(route)
+            moved = counts if before is None else counts.minus(before)
+            if moved.total:
+                durations[route] = moved
         return Traffic(
             requests=self.requests - earlier.requests,
-            durations={
-                route: counts.minus(earlier.durations[route])
-                if route in earlier.durations
-                else counts
-                for route, counts in self.durations.items()
-            },
+            durations=durations,
             request_bytes=self.request_bytes - earlier.request_bytes,
             response_bytes=self.response_bytes - earlier.response_bytes,
             responses=self.responses - earlier.responses,

@@ -123,6 +123,9 @@ def test_a_502_is_an_error_of_its_route_and_target(tmp_path: Path) -> None:
             ]
         states = {t["target"]: t["state"] for t in plane["targets"]}
         assert states[good] == "healthy" and dead in states
+        status = gw.cli("status")
+        assert "backends seen by dp" in status
+        assert next(line for line in status.splitlines() if good in line and "healthy" in line)
     finally:
         gw.stop()
 
