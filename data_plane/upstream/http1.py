@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -282,10 +283,11 @@ class UpstreamPool:
                 return handed, True
         else:
             self.open += 1
+        slot = _Slot(self._slot_freed)
         try:
-            return await self._connect(connect_timeout), False
+            return await self._connect(connect_timeout, slot), False
         except BaseException:
-            self._slot_freed()
+            slot.free()  # a no-op when the half-made connection already gave it back
             raise
 
     async def _wait_for_connection(self, limits: PoolLimits) -> Http1Connection | None:
@@ -306,18 +308,19 @@ class UpstreamPool:
                 else:
                     self.release(given)
             else:
-                self._waiters.remove(waiter)
+                with contextlib.suppress(ValueError):  # already dropped by a slot being freed
+                    self._waiters.remove(waiter)
             raise
         if handed is not None:
             handed.prepare_next()
         return handed
 
-    async def _connect(self, connect_timeout: float) -> Http1Connection:
+    async def _connect(self, connect_timeout: float, slot: _Slot) -> Http1Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(connect_timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: Http1Connection(self._slot_freed), self.host, self.port,
+                    lambda: Http1Connection(slot.free), self.host, self.port,
                     ssl=self.ssl, server_hostname=self._server_name,
                 )  # fmt: skip
         except TimeoutError:
@@ -357,6 +360,22 @@ class UpstreamPool:
     def close(self) -> None:
         while self._idle:
             self._idle.pop().close()
+
+
+class _Slot:
+    """One place under ``max_connections``, given back exactly once: by the connection when it
+    closes, or by ``acquire`` when connecting failed, whichever comes first."""
+
+    __slots__ = ("_give_back", "held")
+
+    def __init__(self, give_back: Callable[[], None]) -> None:
+        self._give_back = give_back
+        self.held = True
+
+    def free(self) -> None:
+        if self.held:
+            self.held = False
+            self._give_back()
 
 
 def _usable(connection: Http1Connection) -> bool:
