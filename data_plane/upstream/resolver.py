@@ -18,11 +18,6 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 
-import dns.asyncresolver
-import dns.exception
-import dns.rdatatype
-import dns.resolver
-
 log = logging.getLogger("ai_gateway.data_plane.dns")
 
 Lookup = Callable[[str], Awaitable[list[str]]]
@@ -50,7 +45,16 @@ async def system_lookup(host: str) -> list[str]:
 
 
 def nameserver_lookup(server: str, port: int = 53, timeout: float = 2.0) -> Lookup:
-    """Ask one DNS server directly (``--dns-resolver``), A records then AAAA."""
+    """Ask one DNS server directly (``--dns-resolver``), A records then AAAA.
+
+    dnspython is imported here, not with the module: only a data plane that asks a DNS
+    server itself pays for it (a few MB per worker).
+    """
+    import dns.asyncresolver
+    import dns.exception
+    import dns.rdatatype
+    import dns.resolver
+
     resolver = dns.asyncresolver.Resolver(configure=False)
     resolver.nameservers = [server]
     resolver.port = port
@@ -63,6 +67,8 @@ def nameserver_lookup(server: str, port: int = 53, timeout: float = 2.0) -> Look
                 answer = await resolver.resolve(host, kind, search=False)
             except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
                 continue
+            except dns.exception.DNSException as exc:
+                raise OSError(f"{host}: {exc}") from None
             addresses.extend(record.to_text() for record in answer)
             if addresses:
                 break
@@ -102,7 +108,7 @@ class AddressBook:
         try:
             async with asyncio.timeout(self._timeout):
                 return prefer_ipv4(await self._lookup(host))
-        except (OSError, TimeoutError, dns.exception.DNSException) as exc:
+        except (OSError, TimeoutError) as exc:
             kept = self._answers.get(host)
             log.warning("cannot resolve target host %s: %s; keeping %s", host, exc,
                         ", ".join(kept) if kept else "the name")  # fmt: skip
