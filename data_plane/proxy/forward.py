@@ -182,6 +182,8 @@ async def _attempts(
         if target is None:
             break
         if attempt and not budget.allows_retry():
+            log.debug("route %s: retry budget spent (%d retries in flight)", route.name,
+                      budget.active_retries)  # fmt: skip
             break
         tried.add(id(target))
         exchange.target, exchange.retries = target.url, attempt
