@@ -137,6 +137,11 @@ class ClusterCalls:
     def dataplanes(self) -> Call:
         return self._call("GET", "/api/v1/dataplanes", unwrap="dataplanes")
 
+    def webhooks(self, limit: int) -> Call:
+        return self._call(
+            "GET", "/api/v1/webhooks", params={"limit": str(limit)}, unwrap="webhooks"
+        )
+
     def metrics(self, kind: str | None, endpoint: str | None, window: str | None) -> Call:
         given = {"type": kind, "endpoint": endpoint, "window": window}
         return self._call("GET", "/api/v1/metrics", params={k: v for k, v in given.items() if v})

@@ -112,6 +112,10 @@ class ClusterClient:
     def dataplanes(self) -> list[dict[str, Any]]:
         return as_list(self._send(self._calls.dataplanes()))
 
+    def webhooks(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The cluster's recent webhook events (``callback:``), newest first, with delivery state."""
+        return as_list(self._send(self._calls.webhooks(limit)))
+
     def metrics(
         self, type: str | None = None, endpoint: str | None = None, window: str | None = None
     ) -> dict[str, Any]:

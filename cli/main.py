@@ -23,6 +23,7 @@ from cli.output import (
     routes_table,
     security_table,
     stdout,
+    webhooks_table,
 )
 from cli.routes import OutputOption, routes_app, security_app
 from cli.session import (
@@ -361,6 +362,24 @@ def metrics(
         )
         return
     metrics_tables(answer)
+
+
+@app.command()
+@reports_errors
+def webhooks(
+    limit: Annotated[int, typer.Option("--limit", help="how many, newest first")] = 20,
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Recent events sent to the cluster's callback URL, and whether they were delivered."""
+    events = cluster_client(cluster, url).webhooks(limit)
+    if emit_data(events, output):
+        return
+    if events:
+        webhooks_table(events)
+    else:
+        stdout.print("no webhook events (set callback: in the config file to get them)")
 
 
 @app.command("config")

@@ -165,3 +165,21 @@ def metrics_tables(answer: dict[str, Any]) -> None:
                 for t in failing
             ],
         )
+
+
+def webhooks_table(events: list[dict[str, Any]]) -> None:
+    table(
+        None,
+        ["CREATED", "TYPE", "STATUS", "ATTEMPTS", "LAST ERROR", "ID"],
+        [
+            (
+                e["createdAt"],
+                e["type"],
+                e["status"],
+                e["attempts"],
+                e.get("lastError") or "",
+                e["id"][:8],
+            )
+            for e in events
+        ],
+    )

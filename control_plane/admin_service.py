@@ -27,8 +27,10 @@ from control_plane.store.records import (
     DataPlaneRecord,
     RouteRecord,
     SecurityRecord,
+    WebhookRecord,
     iso,
 )
+from control_plane.store.webhook_outbox import WebhookOutbox
 from control_plane.telemetry.fleet import FleetMetrics
 from control_plane.telemetry.summary import parse_types, parse_window, summarize
 
@@ -41,6 +43,7 @@ class AdminService:
         watcher: RevisionWatcher,
         default_cluster: str,
         fleet: FleetMetrics | None = None,
+        outbox: WebhookOutbox | None = None,
     ) -> None:
         self.store = store
         self.identities = IdentityStore(store)
@@ -48,6 +51,7 @@ class AdminService:
         self.watcher = watcher
         self.default_cluster = default_cluster
         self.fleet = fleet or FleetMetrics()
+        self.outbox = outbox or WebhookOutbox(store.engine)
 
     def cluster(self, name: str | None) -> str:
         return name or self.default_cluster
@@ -174,6 +178,10 @@ class AdminService:
         view["inFlight"] = reported.in_flight if reported else None
         view["lastReport"] = iso(reported.received_at) if reported else None
         return view
+
+    async def webhooks(self, cluster: str | None, limit: int = 100) -> list[WebhookRecord]:
+        """The cluster's most recent webhook events, newest first, with their delivery state."""
+        return await self.outbox.recent(self.cluster(cluster), limit)
 
     # fleet metrics
 

@@ -37,8 +37,23 @@ STORE_ERRORS = Counter(
     "Failed reads or writes of the config store, by what was being done",
     ["operation"],
 )
-for _operation in ("poll", "admin"):  # known up front: exported at 0, so a rate has data
+for _operation in (
+    "poll",
+    "admin",
+    "webhooks",
+):  # known up front: exported at 0, so a rate has data
     STORE_ERRORS.labels(_operation)
+WEBHOOK_DELIVERIES = Counter(
+    "aigw_cp_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: delivered, retry (will be tried again), gave_up",
+    ["outcome"],
+)
+WEBHOOK_ERRORS = Counter(
+    "aigw_cp_webhook_errors_total",
+    "Webhook attempts the callback URL did not take (non-2xx or no answer)",
+)
+for _outcome in ("delivered", "retry", "gave_up"):
+    WEBHOOK_DELIVERIES.labels(_outcome)
 TELEMETRY_REPORTS = Counter(
     "aigw_cp_telemetry_reports_total", "Telemetry reports received from data planes"
 )

@@ -31,7 +31,9 @@ from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.database import create_engine, migrate
 from control_plane.store.dataplane_store import DataPlaneStore
+from control_plane.store.webhook_outbox import WebhookOutbox
 from control_plane.telemetry.fleet import FleetMetrics
+from control_plane.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger("ai_gateway.control_plane")
 
@@ -84,13 +86,16 @@ class ControlPlane:
             store, cache, interval=settings.poll_interval, on_settings=self._follow_settings
         )
         fleet = FleetMetrics(interval=settings.telemetry_interval)
-        service = AdminService(store, dataplanes, self._watcher, settings.cluster, fleet)
+        outbox = WebhookOutbox(engine)
+        service = AdminService(store, dataplanes, self._watcher, settings.cluster, fleet, outbox)
         await store.ensure_cluster(settings.cluster)
         await self._watcher.start()
 
         discovery = ConfigDiscoveryService(
-            cache, self._watcher, dataplanes, settings.dataplane_token
+            cache, self._watcher, dataplanes, settings.dataplane_token, outbox
         )
+        self._webhooks = WebhookDispatcher(outbox)
+        await self._webhooks.start()
         self._collector = register_fleet(
             FleetCollector(lambda: dict(discovery.connected), lambda: dict(discovery.lags))
         )
@@ -100,7 +105,7 @@ class ControlPlane:
             settings.grpc_listen,
             discovery,
             AdminRpcService(service, settings.api_key),
-            TelemetryService(fleet, settings.dataplane_token),
+            TelemetryService(fleet, settings.dataplane_token, outbox),
             tls_files,
             client_ca,
         )
@@ -146,5 +151,7 @@ class ControlPlane:
             await self._runner.cleanup()
         if self._watcher is not None:
             await self._watcher.stop()
+        if hasattr(self, "_webhooks"):
+            await self._webhooks.stop()
         if hasattr(self, "_engine"):
             await self._engine.dispose()

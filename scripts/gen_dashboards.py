@@ -295,6 +295,16 @@ CONFIG = Dashboard(
                     unit="s",
                 ),
                 Panel(
+                    "Webhook attempts per second by outcome",
+                    (
+                        (
+                            f"sum by (outcome) (rate(aigw_cp_webhook_deliveries_total[{RATE}]))",
+                            "{{outcome}}",
+                        ),
+                    ),
+                    description="retry: the callback URL did not take it and it will be tried again.",
+                ),
+                Panel(
                     "Config store errors per second",
                     (
                         (

@@ -197,6 +197,15 @@ async def fleet_metrics(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
+@routes.get("/api/v1/webhooks")
+async def list_webhooks(request: web.Request) -> web.Response:
+    text = request.query.get("limit", "100")
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise InvalidInput(f"limit: '{text}' is not a number from 1 to 1000", field="limit")
+    records = await request.app[SERVICE].webhooks(cluster_param(request), int(text))
+    return json_response({"webhooks": [r.to_json() for r in records]})
+
+
 @routes.get("/metrics")
 async def prometheus_metrics(_request: web.Request) -> web.Response:
     """The control plane's own metrics, in Prometheus's text format."""

@@ -178,6 +178,14 @@ def openapi_document() -> dict[str, Any]:
                     ],
                 )
             },
+            "/api/v1/webhooks": {
+                "get": _op(
+                    "the cluster's recent webhook events and how their delivery went",
+                    parameters=[
+                        _query_param("limit", "how many, newest first (1-1000, default 100)")
+                    ],
+                )
+            },
             "/metrics": {"get": {**_op("the control plane's own Prometheus metrics"), **public}},
             "/api/v1/consumers": {
                 "get": _op("list consumers"),

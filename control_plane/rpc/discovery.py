@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator
 import grpc
 
 from control_plane.domain.config import check_cluster_name
-from control_plane.metrics import PROPAGATION, SNAPSHOT_NACKS, SNAPSHOTS_SENT
+from control_plane.metrics import PROPAGATION, SNAPSHOT_NACKS, SNAPSHOTS_SENT, STORE_ERRORS
 from control_plane.rpc.dataplane_token import require_dataplane_token
 from control_plane.snapshot.cache import SnapshotCache
 from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.dataplane_store import DataPlaneStore
+from control_plane.store.webhook_outbox import WebhookOutbox
 from protos import discovery_pb2 as dpb
 from protos import discovery_pb2_grpc
 
@@ -36,7 +37,9 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         watcher: RevisionWatcher,
         dataplanes: DataPlaneStore,
         token: str | None = None,
+        events: WebhookOutbox | None = None,
     ) -> None:
+        self._events = events
         self._token = token
         self._cache = cache
         self._watcher = watcher
@@ -105,6 +108,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
             async for reply in replies:
                 if reply.error_detail:
                     SNAPSHOT_NACKS.labels(cluster).inc()
+                    await self._notify_rejected(cluster, node_id, reply)
                     log.warning(
                         "data plane %s rejected a snapshot: %s", node_id, reply.error_detail
                     )
@@ -123,6 +127,18 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
             raise
         except Exception as exc:  # the stream ended under us; the writer side cleans up
             log.debug("reading from data plane %s stopped: %s", node_id, exc)
+
+    async def _notify_rejected(
+        self, cluster: str, node_id: str, reply: dpb.DiscoveryRequest
+    ) -> None:
+        if self._events is None:
+            return
+        data = {"node": node_id, "servedVersion": reply.version_info, "reason": reply.error_detail}
+        try:
+            await self._events.enqueue(cluster, "snapshot.rejected", data)
+        except Exception as exc:  # the stream goes on; the failure is counted and logged
+            STORE_ERRORS.labels("webhooks").inc()
+            log.warning("cannot queue the snapshot.rejected webhook: %s", exc)
 
     def _observe_ack(self, cluster: str, node_id: str, version: str) -> None:
         age = self._cache.age(cluster, version)

@@ -32,6 +32,7 @@ from control_plane.store.records import (
     SecurityRecord,
 )
 from control_plane.store.tables import ClusterRow, RouteRow, SecurityPolicyRow
+from control_plane.store.webhook_outbox import new_event
 
 
 def _new_id() -> str:
@@ -76,7 +77,19 @@ class ConfigStore:
                 )
                 if row is None:
                     raise _cluster_not_found(cluster)
+                before = row.revision
                 yield session, row
+                if row.revision != before and row.callback:
+                    # In the change's own transaction: the event exists exactly when it does.
+                    session.add(
+                        new_event(
+                            cluster,
+                            row.callback,
+                            "config.applied",
+                            {"revision": row.revision, "previousRevision": before},
+                            time.time(),
+                        )
+                    )
         finally:
             if self._sqlite_writes is not None:
                 self._sqlite_writes.release()

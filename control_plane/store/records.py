@@ -144,3 +144,41 @@ class ClusterState:
     settings: dict[str, Any]
     callback: str | None
     identities: Identities = Identities()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    """One event in the outbox and how its delivery went."""
+
+    id: str
+    cluster: str
+    url: str
+    event_type: str
+    payload: dict[str, Any]
+    created_at: float
+    attempts: int
+    next_attempt_at: float
+    delivered_at: float | None
+    failed_at: float | None
+    last_error: str
+
+    @property
+    def status(self) -> str:
+        if self.delivered_at is not None:
+            return "delivered"
+        return "failed" if self.failed_at is not None else "pending"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "cluster": self.cluster,
+            "url": self.url,
+            "type": self.event_type,
+            "status": self.status,
+            "attempts": self.attempts,
+            "createdAt": iso(self.created_at),
+            "nextAttemptAt": iso(self.next_attempt_at) if self.status == "pending" else None,
+            "deliveredAt": iso(self.delivered_at) if self.delivered_at is not None else None,
+            "lastError": self.last_error or None,
+            "data": self.payload.get("data"),
+        }

@@ -134,3 +134,28 @@ class ClusterSecretRow(Base):
         String(63), ForeignKey("clusters.name", ondelete="CASCADE"), primary_key=True
     )
     api_key_secret: Mapped[str] = mapped_column(String(64))
+
+
+class WebhookRow(Base):
+    """An event for a cluster's ``callback`` URL, kept until it is delivered (the outbox).
+
+    Config events are written in the transaction that makes the change, so an
+    event exists exactly when its change does; the dispatcher delivers at
+    least once and retries with backoff.
+    """
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cluster: Mapped[str] = mapped_column(
+        String(63), ForeignKey("clusters.name", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float, index=True)
+    delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    failed_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # gave up
+    last_error: Mapped[str] = mapped_column(String(1024), default="")

@@ -23,6 +23,7 @@ from protos import telemetry_pb2 as tpb
 log = logging.getLogger("ai_gateway.control_plane.telemetry")
 
 RETENTION_SECONDS = 3600.0
+OUT_OF_SERVICE = frozenset({"ejected", "failing-checks"})  # cooling and saturated pass quickly
 
 
 @dataclass(slots=True)
@@ -103,6 +104,18 @@ class NodeState:
     health: list[dict[str, Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class TargetTransition:
+    """A backend going out of service for the fleet (the first data plane to say so) or
+    back in (the last one that said so saw it recover)."""
+
+    cluster: str
+    target: str
+    healthy: bool
+    state: str
+    node: str
+
+
 class FleetMetrics:
     def __init__(
         self,
@@ -114,9 +127,11 @@ class FleetMetrics:
         self._retention = retention
         self._clock = clock
         self._nodes: dict[tuple[str, str], NodeState] = {}
+        self._out: dict[tuple[str, str], set[str]] = {}  # (cluster, target) -> nodes seeing it out
         self._deltas: deque[tuple[float, str, Traffic]] = deque()
 
-    def ingest(self, report: tpb.TelemetryReport) -> None:
+    def ingest(self, report: tpb.TelemetryReport) -> list[TargetTransition]:
+        """Take a report in; returns the backends whose fleet-wide state it changed."""
         now = self._clock()
         totals = Traffic.from_report(report)
         key = (report.cluster, report.node_id)
@@ -151,12 +166,32 @@ class FleetMetrics:
             ],
         )
         self._expire(now)
+        return self._transitions(report)
+
+    def _transitions(self, report: tpb.TelemetryReport) -> list[TargetTransition]:
+        cluster, node = report.cluster, report.node_id
+        out_now = {t.target: t.state for t in report.health if t.state in OUT_OF_SERVICE}
+        changes = []
+        for (of_cluster, target), nodes in list(self._out.items()):
+            if of_cluster == cluster and node in nodes and target not in out_now:
+                nodes.discard(node)
+                if not nodes:
+                    del self._out[(of_cluster, target)]
+                    changes.append(TargetTransition(cluster, target, True, "healthy", node))
+        for target, state in out_now.items():
+            nodes = self._out.setdefault((cluster, target), set())
+            if not nodes:
+                changes.append(TargetTransition(cluster, target, False, state, node))
+            nodes.add(node)
+        return changes
 
     def _expire(self, now: float) -> None:
         while self._deltas and self._deltas[0][0] < now - self._retention:
             self._deltas.popleft()
         for key in [k for k, n in self._nodes.items() if n.received_at < now - self._retention]:
             del self._nodes[key]
+            for nodes in self._out.values():  # silent: a data plane gone says nothing of health
+                nodes.discard(key[1])
 
     def window(self, cluster: str, seconds: float) -> Traffic:
         """Everything the cluster's data planes served in the last ``seconds``."""

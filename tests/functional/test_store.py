@@ -61,6 +61,25 @@ async def test_migrations_upgrade_an_empty_database(database_url: str) -> None:
         await engine.dispose()
 
 
+async def test_the_migrated_schema_is_what_the_models_say(database_url: str) -> None:
+    """A table or column added to the models without a migration fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from control_plane.store.tables import Base
+
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        async with engine.connect() as conn:
+            differences = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            )
+        assert differences == []
+    finally:
+        await engine.dispose()
+
+
 async def test_a_newer_database_is_refused(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
