@@ -240,3 +240,32 @@ async def test_alembic_by_hand_upgrades_the_same_url(database_url: str) -> None:
         assert head is not None and await schema_revision(engine) == head
     finally:
         await engine.dispose()
+
+
+async def test_the_webhook_outbox_claims_retries_and_delivers(store: ConfigStore) -> None:
+    from control_plane.store.webhook_outbox import WebhookOutbox
+
+    outbox = WebhookOutbox(store.engine)
+    await store.create_route("aimlops", route("/silent"))  # no callback yet: no event
+    assert await outbox.recent("aimlops") == []
+    assert not await outbox.enqueue("aimlops", "target.healthy", {"target": "http://a"})
+
+    await store.apply(
+        "aimlops",
+        document(routes=[{"path": "/chat", "target": "http://m:1"}], callback="http://hooks:9/in"),
+    )
+    (applied,) = await outbox.recent("aimlops")
+    assert applied.event_type == "config.applied" and applied.url == "http://hooks:9/in"
+    assert applied.payload["data"] == {"revision": 2, "previousRevision": 1}
+
+    first, second = await asyncio.gather(outbox.claim_due(), outbox.claim_due())
+    assert len(first) + len(second) == 1, "an event is claimed by one caller only"
+    assert await outbox.claim_due() == [], "a claimed event waits for its claim to run out"
+    await outbox.attempt_failed(applied.id, "HTTP 503", retry_at=0.0)
+    (again,) = await outbox.claim_due()
+    assert again.attempts == 1 and again.last_error == "HTTP 503"
+    await outbox.delivered(again.id)
+    (done,) = await outbox.recent("aimlops")
+    assert done.status == "delivered" and done.attempts == 2
+    assert await outbox.prune(older_than=done.created_at + 1) == 1
+    assert await outbox.recent("aimlops") == []
