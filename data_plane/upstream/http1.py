@@ -32,6 +32,15 @@ _HIGH_WATER = 1 << 20  # bytes buffered from the backend before reading from it 
 _LOW_WATER = 256 << 10
 
 
+def _header_text(raw: bytes) -> str:
+    """A header value as text that aiohttp writes back byte for byte (it encodes UTF-8):
+    UTF-8 (what non-ASCII values are in practice) exactly; anything else as Latin-1."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 class UpstreamError(DataPlaneError):
     """The backend gave no usable answer."""
 
@@ -139,10 +148,10 @@ class Http1Connection(asyncio.Protocol):
     # -- httptools callbacks --------------------------------------------------
 
     def on_status(self, reason: bytes) -> None:
-        self.reason += reason.decode("latin-1")
+        self.reason += _header_text(reason)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self.headers.append((name.decode("latin-1"), _header_text(value)))
 
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()

@@ -133,6 +133,16 @@ def test_headers_going_up_and_coming_back(gateway: Gateway) -> None:
     assert len(generated) == 32
 
 
+def test_non_ascii_response_headers_pass_byte_for_byte(gateway: Gateway) -> None:
+    alpha = gateway.upstreams["alpha"].ready["port"]
+    gateway.add_route(name="unicode", path="/unicode-header", target=f"http://127.0.0.1:{alpha}")
+    direct = httpx.get(f"http://127.0.0.1:{alpha}/unicode-header")
+    proxied = httpx.get(gateway.proxy_url() + "/unicode-header")
+    raw = dict(proxied.headers.raw)
+    assert raw[b"X-Model-Name"] == dict(direct.headers.raw)[b"X-Model-Name"]
+    assert raw[b"X-Model-Name"] == "Mistral-café-7B".encode()
+
+
 def test_request_bodies_stream_up_to_the_limit(gateway: Gateway) -> None:
     alpha = gateway.upstreams["alpha"].ready["port"]
     gateway.add_route(name="body", path="/body", target=f"http://127.0.0.1:{alpha}")

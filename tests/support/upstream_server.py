@@ -128,6 +128,11 @@ async def sse_cut(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def unicode_header(_request: web.Request) -> web.Response:
+    """A header value in UTF-8, as model servers send model or file names."""
+    return web.Response(text="ok", headers={"X-Model-Name": "Mistral-café-7B"})
+
+
 async def stats(_request: web.Request) -> web.Response:
     return web.json_response(STATE)
 
@@ -140,6 +145,7 @@ def build_app() -> web.Application:
     app.router.add_get("/stall", stall)
     app.router.add_get("/hold", hold)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/unicode-header", unicode_header)
     app.router.add_get("/jwks.json", jwks)
     app.router.add_get("/sse-cut", sse_cut)
     app.router.add_route("*", "/{tail:.*}", echo)
