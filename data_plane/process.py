@@ -88,7 +88,9 @@ class DataPlane:
         return f"{base}-w{self.worker}" if self.settings.workers > 1 else base
 
     def _compile(self, snapshot: pb.Snapshot) -> RuntimeConfig:
-        return compile_snapshot(snapshot, self.limiter, self.health, self.addresses)
+        return compile_snapshot(
+            snapshot, self.limiter, self.health, self.addresses, self._upstream_tls
+        )
 
     def _apply(self, config: RuntimeConfig) -> None:
         self.applied_at = time.time()
@@ -105,7 +107,8 @@ class DataPlane:
 
     async def start(self) -> None:
         settings = self.settings
-        self.pools = UpstreamPools(client_context(settings.upstream_ca))
+        self._upstream_tls = client_context(settings.upstream_ca)
+        self.pools = UpstreamPools(self._upstream_tls)
         self.checker = ActiveHealthChecker(self.pools)
         self.applied_at = 0.0
         self.access_log = AccessLog(settings.access_log)

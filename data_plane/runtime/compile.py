@@ -8,6 +8,7 @@ into lookups so the request path never parses or validates anything.
 from __future__ import annotations
 
 import re
+import ssl
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -174,16 +175,18 @@ def compile_snapshot(
     limiter: RateLimiter | None = None,
     health: HealthRegistry | None = None,
     addresses: AddressBook | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> RuntimeConfig:
     """``limiter`` and ``health`` carry rate-limit and backend-health state from the previous
-    config (new ones when None); ``addresses`` are the last answers for hostname targets."""
+    config (new ones when None); ``addresses`` are the last answers for hostname targets;
+    ``tls`` verifies HTTPS fetches the config makes (JWKS), like HTTPS backends."""
     if not snapshot.version:
         raise SnapshotRejected("snapshot has no version")
     table = RouteTable()
     for route in snapshot.routes:
         table.add(compile_route(route, health, addresses))
     try:
-        guard = SecurityGuard(snapshot, limiter or LocalRateLimiter())
+        guard = SecurityGuard(snapshot, limiter or LocalRateLimiter(), tls)
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotRejected(f"security: {exc}") from None
     return RuntimeConfig(

@@ -7,6 +7,7 @@ headers for the client.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -49,10 +50,12 @@ def _denied(
 class SecurityGuard:
     """Built once per snapshot; the rate limiter outlives snapshots (counts survive a config change)."""
 
-    def __init__(self, snapshot: pb.Snapshot, limiter: RateLimiter) -> None:
+    def __init__(
+        self, snapshot: pb.Snapshot, limiter: RateLimiter, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.policies = PolicyTable(list(snapshot.security))
         self.keys = KeyIndex(snapshot.api_key_secret, list(snapshot.consumers))
-        self.verifiers = {p.name: JwtVerifier.compile(p) for p in snapshot.jwt_providers}
+        self.verifiers = {p.name: JwtVerifier.compile(p, tls) for p in snapshot.jwt_providers}
         self.limiter = limiter
 
     async def check(

@@ -8,6 +8,7 @@ unknown ``kid``, at most once per JWKS_REFRESH_COOLDOWN.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,8 @@ class JwtVerifier:
     consumer_claim: str
 
     @classmethod
-    def compile(cls, provider: pb.JwtProvider) -> JwtVerifier:
+    def compile(cls, provider: pb.JwtProvider, tls: ssl.SSLContext | None = None) -> JwtVerifier:
+        """``tls`` verifies an HTTPS ``jwks_url`` (the data plane's ``--upstream-ca``)."""
         hmac = provider.algorithms[0] in _HMAC if provider.algorithms else False
         key: Any = provider.hmac_secret if hmac else None
         if not hmac and provider.public_key_pem:
@@ -49,7 +51,11 @@ class JwtVerifier:
             algorithms=tuple(provider.algorithms),
             key=key,
             jwks=jwt.PyJWKClient(
-                provider.jwks_url, lifespan=300, timeout=5, cooldown_duration=JWKS_REFRESH_COOLDOWN
+                provider.jwks_url,
+                lifespan=300,
+                timeout=5,
+                cooldown_duration=JWKS_REFRESH_COOLDOWN,
+                ssl_context=tls,
             )
             if provider.jwks_url
             else None,

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import time
 from pathlib import Path
 
 import httpx
+import jwt
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.certs import IssuedCert, TestCA
 from tests.support.control_plane import ControlPlaneProcess
 from tests.support.gateway import Gateway, dp_version, wait_until_serving
-from tests.support.processes import data_plane
+from tests.support.processes import data_plane, upstream
 
 TOKEN = "dp-bootstrap-token-0123456789"
 
@@ -215,5 +218,52 @@ def test_mutual_tls_refuses_a_wrong_client_certificate(tmp_path: Path) -> None:
         admin = https_admin(plane, ca)
         nodes = [d["nodeId"] for d in admin.get("/api/v1/dataplanes").json()["dataplanes"]]
         assert nodes == ["dp-good"]
+    finally:
+        gw.stop()
+
+
+def test_a_jwks_url_over_https_is_verified_with_the_upstream_ca(tmp_path: Path) -> None:
+    ca = TestCA(tmp_path)
+    idp_cert = ca.issue("idp")
+    signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key()))
+    keys = tmp_path / "jwks.json"
+    keys.write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}))
+    gw = Gateway(tmp_path)
+    try:
+        gw.start_control_plane()
+        idp = upstream(
+            tmp_path,
+            "idp",
+            "--tls-cert",
+            str(idp_cert.cert),
+            "--tls-key",
+            str(idp_cert.key),
+            UPSTREAM_JWKS=str(keys),
+        ).start()
+        gw.upstreams["idp"] = idp
+        backend = gw.add_upstream("model")
+        gw.add_data_plane("dp", "--upstream-ca", str(ca.path))
+        gw.add_route(path="/private-idp", target=backend)
+        with gw.admin() as http:
+            http.put(
+                "/api/v1/jwt-providers/corp",
+                params={"cluster": gw.cluster},
+                json={
+                    "algorithms": ["RS256"],
+                    "jwksUrl": f"https://127.0.0.1:{idp.ready['port']}/jwks.json",
+                },
+            ).raise_for_status()
+        gw.secure("/private-idp", authType="jwt", jwtProviders=["corp"])
+        token = jwt.encode(
+            {"sub": "ann", "exp": int(time.time()) + 60},
+            signing_key,
+            algorithm="RS256",
+            headers={"kid": "k1"},
+        )
+        answer = httpx.get(
+            gw.proxy_url() + "/private-idp", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 200, answer.text
     finally:
         gw.stop()
