@@ -53,12 +53,11 @@ def test_o1_connections_and_pending_requests_are_bounded_per_route(tmp_path: Pat
         gw.add_data_plane("dp")
         breaker = {"maxConnections": 2, "maxPendingRequests": 1}
         gw.add_route(path="/slow", target=backend, circuitBreaker=breaker)
-        statuses: dict[int, tuple[int, float]] = {}
+        statuses: dict[int, tuple[int, float]] = {}  # index -> (status, when it ended)
 
         def hold(index: int) -> None:
-            started = time.monotonic()
             answer = httpx.get(gw.proxy_url() + "/slow?delay=1.5", timeout=10)
-            statuses[index] = (answer.status_code, time.monotonic() - started)
+            statuses[index] = (answer.status_code, time.monotonic())
 
         held = [threading.Thread(target=hold, args=(i,)) for i in range(3)]
         for thread in held:
@@ -71,7 +70,8 @@ def test_o1_connections_and_pending_requests_are_bounded_per_route(tmp_path: Pat
         for thread in held:
             thread.join()
         assert [statuses[i][0] for i in range(3)] == [200, 200, 200]
-        assert statuses[2][1] > 2.5, "the pending request was served on a freed connection"
+        first_freed = min(statuses[0][1], statuses[1][1])
+        assert statuses[2][1] >= first_freed + 1.2, "the waiting request ran on a freed connection"
     finally:
         gw.stop()
 
