@@ -149,7 +149,7 @@ def test_outlier_detection_is_set_per_route(tmp_path: Path) -> None:
         assert target_states(gw)[failing] == "healthy"
 
         broken = [misbehaving(gw, f"broken{i}", "fail503") for i in range(3)]
-        capped = {"consecutiveFailures": 1, "maxEjectionPercent": 50}
+        capped = {"consecutiveFailures": 1, "maxEjectionPercent": 50, "baseEjection": 30}
         route(gw, "/capped", *broken, good, outlierDetection=capped, retries={"attempts": 4})
         for _ in range(12):
             assert httpx.get(gw.proxy_url() + "/capped").status_code == 200
