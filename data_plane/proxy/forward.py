@@ -9,6 +9,7 @@ chunk by chunk as it arrives, so server-sent events pass event by event.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -297,10 +298,25 @@ def _cool(target: Target, headers: list[tuple[str, str]], now: float, route: Com
     if len(route.upstream.targets) < 2:
         return False
     value = next((v for k, v in headers if k.lower() == "retry-after"), None)
-    if value is None or not value.strip().isdigit():
+    seconds = retry_after_seconds(value) if value is not None else None
+    if seconds is None:
         return False
-    target.health.cool(now, float(value.strip()))
+    target.health.cool(now, seconds)
     return True
+
+
+def retry_after_seconds(value: str) -> float | None:
+    """``Retry-After`` as seconds from now: delay-seconds or an HTTP date (RFC 9110)."""
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _failure(exc: Exception, route: CompiledRoute, target: Target, request_id: str) -> web.Response:
