@@ -30,8 +30,8 @@ from control_plane.store.records import (
     WebhookRecord,
     iso,
 )
+from control_plane.store.telemetry_store import TelemetryStore
 from control_plane.store.webhook_outbox import WebhookOutbox
-from control_plane.telemetry.fleet import FleetMetrics
 from control_plane.telemetry.summary import parse_types, parse_window, summarize
 
 
@@ -42,7 +42,7 @@ class AdminService:
         dataplanes: DataPlaneStore,
         watcher: RevisionWatcher,
         default_cluster: str,
-        fleet: FleetMetrics | None = None,
+        telemetry: TelemetryStore | None = None,
         outbox: WebhookOutbox | None = None,
     ) -> None:
         self.store = store
@@ -50,7 +50,7 @@ class AdminService:
         self.dataplanes = dataplanes
         self.watcher = watcher
         self.default_cluster = default_cluster
-        self.fleet = fleet or FleetMetrics()
+        self.telemetry = telemetry or TelemetryStore(store.engine)
         self.outbox = outbox or WebhookOutbox(store.engine)
 
     def cluster(self, name: str | None) -> str:
@@ -170,14 +170,20 @@ class AdminService:
     async def list_dataplanes(self, cluster: str | None) -> list[DataPlaneRecord]:
         return await self.dataplanes.list(cluster)
 
-    def dataplane_view(self, record: DataPlaneRecord) -> dict[str, Any]:
-        """The record, with backend health and requests in flight from its last report."""
-        view = record.to_json()
-        reported = self.fleet.node(record.cluster, record.node_id)
-        view["targets"] = reported.health if reported else []
-        view["inFlight"] = reported.in_flight if reported else None
-        view["lastReport"] = iso(reported.received_at) if reported else None
-        return view
+    async def dataplane_views(self, cluster: str | None) -> list[dict[str, Any]]:
+        """Each data plane's record, with backend health and requests in flight from its last
+        telemetry report."""
+        records = await self.dataplanes.list(cluster)
+        reports = await self.telemetry.reports(cluster)
+        views = []
+        for record in records:
+            view = record.to_json()
+            report = reports.get((record.cluster, record.node_id))
+            view["targets"] = report.health if report else []
+            view["inFlight"] = report.in_flight if report else None
+            view["lastReport"] = iso(report.reported_at) if report else None
+            views.append(view)
+        return views
 
     async def webhooks(self, cluster: str | None, limit: int = 100) -> list[WebhookRecord]:
         """The cluster's most recent webhook events, newest first, with their delivery state."""
@@ -208,7 +214,7 @@ class AdminService:
                     field="endpoint",
                 )
         summary = summarize(
-            self.fleet.window(name, seconds),
+            await self.telemetry.window(name, seconds),
             types,
             seconds,
             {r.name: r.spec.path for r in routes},
@@ -220,7 +226,7 @@ class AdminService:
             "endpoint": endpoint or None,
             "window": window,
             "windowSeconds": seconds,
-            "dataPlanes": len(self.fleet.reporting(name, seconds)),
+            "dataPlanes": await self.telemetry.reporting(name, seconds),
             **summary,
         }
 

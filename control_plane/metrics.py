@@ -41,6 +41,7 @@ for _operation in (
     "poll",
     "admin",
     "webhooks",
+    "telemetry",
 ):  # known up front: exported at 0, so a rate has data
     STORE_ERRORS.labels(_operation)
 WEBHOOK_DELIVERIES = Counter(

@@ -31,8 +31,8 @@ from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.database import create_engine, migrate
 from control_plane.store.dataplane_store import DataPlaneStore
+from control_plane.store.telemetry_store import TelemetryStore
 from control_plane.store.webhook_outbox import WebhookOutbox
-from control_plane.telemetry.fleet import FleetMetrics
 from control_plane.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger("ai_gateway.control_plane")
@@ -85,9 +85,11 @@ class ControlPlane:
         self._watcher = RevisionWatcher(
             store, cache, interval=settings.poll_interval, on_settings=self._follow_settings
         )
-        fleet = FleetMetrics(interval=settings.telemetry_interval)
+        telemetry = TelemetryStore(engine, interval=settings.telemetry_interval)
         outbox = WebhookOutbox(engine)
-        service = AdminService(store, dataplanes, self._watcher, settings.cluster, fleet, outbox)
+        service = AdminService(
+            store, dataplanes, self._watcher, settings.cluster, telemetry, outbox
+        )
         await store.ensure_cluster(settings.cluster)
         await self._watcher.start()
 
@@ -105,7 +107,7 @@ class ControlPlane:
             settings.grpc_listen,
             discovery,
             AdminRpcService(service, settings.api_key),
-            TelemetryService(fleet, settings.dataplane_token, outbox),
+            TelemetryService(telemetry, settings.dataplane_token),
             tls_files,
             client_ca,
         )

@@ -177,9 +177,8 @@ async def update_settings(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/dataplanes")
 async def list_dataplanes(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    records = await service.list_dataplanes(cluster_param(request))
-    return json_response({"dataplanes": [service.dataplane_view(r) for r in records]})
+    views = await request.app[SERVICE].dataplane_views(cluster_param(request))
+    return json_response({"dataplanes": views})
 
 
 # -- metrics -----------------------------------------------------------------

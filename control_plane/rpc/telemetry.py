@@ -1,4 +1,4 @@
-"""Telemetry: data planes' reports in, into the fleet metrics."""
+"""Telemetry: data planes' reports in, into the fleet's telemetry in SQL."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import grpc
 from control_plane.domain.config import check_cluster_name
 from control_plane.metrics import STORE_ERRORS, TELEMETRY_REPORTS
 from control_plane.rpc.dataplane_token import require_dataplane_token
-from control_plane.store.webhook_outbox import WebhookOutbox
-from control_plane.telemetry.fleet import FleetMetrics, TargetTransition
+from control_plane.store.telemetry_store import TelemetryStore
 from protos import telemetry_pb2 as tpb
 from protos import telemetry_pb2_grpc
 
@@ -18,12 +17,9 @@ log = logging.getLogger("ai_gateway.control_plane.telemetry")
 
 
 class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[misc]
-    def __init__(
-        self, fleet: FleetMetrics, token: str | None = None, events: WebhookOutbox | None = None
-    ) -> None:
-        self._fleet = fleet
+    def __init__(self, telemetry: TelemetryStore, token: str | None = None) -> None:
+        self._telemetry = telemetry
         self._token = token
-        self._events = events
 
     async def Report(
         self, request: tpb.TelemetryReport, context: grpc.aio.ServicerContext
@@ -35,19 +31,14 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[mi
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cluster: {exc}")
         if not request.node_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node_id: is required")
-        transitions = self._fleet.ingest(request)
-        TELEMETRY_REPORTS.inc()
-        for change in transitions:
-            await self._notify(change)
-        return tpb.TelemetryAck(interval_seconds=self._fleet.interval)
-
-    async def _notify(self, change: TargetTransition) -> None:
-        if self._events is None:
-            return
-        kind = "target.healthy" if change.healthy else "target.unhealthy"
-        data = {"target": change.target, "state": change.state, "reportedBy": change.node}
         try:
-            await self._events.enqueue(change.cluster, kind, data)
-        except Exception as exc:  # the report is taken all the same
-            STORE_ERRORS.labels("webhooks").inc()
-            log.warning("cannot queue the %s webhook: %s", kind, exc)
+            changes = await self._telemetry.ingest(request)
+        except Exception as exc:  # the data plane reports again; its counts are cumulative
+            STORE_ERRORS.labels("telemetry").inc()
+            log.warning("report of %s not stored: %s", request.node_id, exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the telemetry store failed")
+        TELEMETRY_REPORTS.inc()
+        for change in changes:
+            what = "back in service" if change.healthy else f"out of service ({change.state})"
+            log.info("backend %s %s, reported by %s", change.target, what, change.node)
+        return tpb.TelemetryAck(interval_seconds=self._telemetry.interval)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -159,3 +160,37 @@ class WebhookRow(Base):
     delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     failed_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # gave up
     last_error: Mapped[str] = mapped_column(String(1024), default="")
+
+
+class DataPlaneReportRow(Base):
+    """A data plane's last telemetry report: its cumulative counts and its backends' health.
+
+    Kept in SQL so that every control-plane replica computes the same differences
+    and answers fleet queries for the whole fleet, whichever replica a report reached.
+    """
+
+    __tablename__ = "dataplane_reports"
+
+    cluster: Mapped[str] = mapped_column(String(63), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    started_at: Mapped[float] = mapped_column(Float)
+    reported_at: Mapped[float] = mapped_column(Float)
+    served_version: Mapped[str] = mapped_column(String(128), default="")
+    in_flight: Mapped[int] = mapped_column(Integer, default=0)
+    totals: Mapped[dict[str, Any]] = mapped_column(JSON)
+    health: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class TrafficDeltaRow(Base):
+    """What one data plane served between two of its reports (the fleet's window is a sum)."""
+
+    __tablename__ = "traffic_deltas"
+    __table_args__ = (Index("ix_traffic_deltas_cluster_received_at", "cluster", "received_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    cluster: Mapped[str] = mapped_column(String(63))
+    node_id: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[float] = mapped_column(Float)
+    traffic: Mapped[dict[str, Any]] = mapped_column(JSON)

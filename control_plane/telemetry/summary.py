@@ -13,8 +13,8 @@ from collections import Counter
 from typing import Any, Literal
 
 from control_plane.errors import InvalidInput
-from control_plane.telemetry.fleet import Traffic
 from control_plane.telemetry.histogram import BucketCounts
+from control_plane.telemetry.traffic import Traffic
 
 MetricType = Literal["latency", "traffic", "errors"]
 METRIC_TYPES: tuple[MetricType, ...] = ("latency", "traffic", "errors")

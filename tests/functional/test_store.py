@@ -269,3 +269,50 @@ async def test_the_webhook_outbox_claims_retries_and_delivers(store: ConfigStore
     assert done.status == "delivered" and done.attempts == 2
     assert await outbox.prune(older_than=done.created_at + 1) == 1
     assert await outbox.recent("aimlops") == []
+
+
+async def test_telemetry_from_two_data_planes_adds_up_for_every_replica(
+    store: ConfigStore,
+) -> None:
+    import time as clock
+
+    from control_plane.store.telemetry_store import TelemetryStore
+    from control_plane.store.webhook_outbox import WebhookOutbox
+    from protos import telemetry_pb2 as tpb
+
+    started = clock.time()
+
+    def report(node: str, ok: int, state: str) -> tpb.TelemetryReport:
+        route = tpb.RouteTraffic(
+            route="chat", duration=tpb.Histogram(bounds=[0.1, 1.0], counts=[ok, 0, 0], sum=0.0)
+        )
+        route.requests_by_status["2xx"] = ok
+        return tpb.TelemetryReport(
+            node_id=node,
+            cluster="aimlops",
+            started_at=started,
+            routes=[route],
+            health=[tpb.TargetState(target="http://gpu-1", state=state)],
+        )
+
+    await store.apply("aimlops", document(callback="http://hooks:9/in"))
+    one, two = TelemetryStore(store.engine), TelemetryStore(store.engine)  # two replicas
+    assert await one.ingest(report("dp-1", 5, "healthy")) == []
+    assert await two.ingest(report("dp-2", 3, "healthy")) == []
+    await two.ingest(report("dp-1", 9, "healthy"))  # dp-1's next report reaches the other one
+    for replica in (one, two):
+        window = await replica.window("aimlops", 60)
+        assert window.requests[("chat", "2xx")] == 12, "5 + 3 + (9 - 5), wherever reports went"
+        assert window.durations["chat"].counts == (12, 0, 0)
+        assert await replica.reporting("aimlops", 60) == 2
+
+    (out,) = await one.ingest(report("dp-1", 9, "ejected"))
+    assert out.event_type == "target.unhealthy"
+    assert await two.ingest(report("dp-2", 3, "ejected")) == [], "already out for the fleet"
+    assert await one.ingest(report("dp-1", 9, "healthy")) == [], "dp-2 still reports it out"
+    (back,) = await two.ingest(report("dp-2", 3, "healthy"))
+    assert back.event_type == "target.healthy"
+    events = [e.event_type for e in await WebhookOutbox(store.engine).recent("aimlops")]
+    assert sorted(events) == ["config.applied", "target.healthy", "target.unhealthy"]
+    reports = await one.reports("aimlops")
+    assert reports[("aimlops", "dp-1")].health[0]["state"] == "healthy"

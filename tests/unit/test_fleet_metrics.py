@@ -1,29 +1,27 @@
-"""How reports become fleet figures: differences, restarts, windows and quantiles."""
+"""How reports become fleet figures: differences, restarts, quantiles and backend changes."""
 
 from __future__ import annotations
 
-from control_plane.telemetry.fleet import FleetMetrics
+from control_plane.telemetry.fleet import health_changes
 from control_plane.telemetry.histogram import BucketCounts
+from control_plane.telemetry.traffic import Traffic, traffic_since
 from protos import telemetry_pb2 as tpb
 
 BOUNDS = (0.1, 1.0)
 
 
-def report(node: str, started_at: float, ok: int, fast: int, slow: int) -> tpb.TelemetryReport:
+def report(started_at: float, ok: int, fast: int, slow: int) -> tpb.TelemetryReport:
     traffic = tpb.RouteTraffic(
         route="chat",
         duration=tpb.Histogram(bounds=list(BOUNDS), counts=[fast, slow, 0], sum=0.0),
+        request_bytes=10 * ok,
     )
     traffic.requests_by_status["2xx"] = ok
-    return tpb.TelemetryReport(node_id=node, cluster="c", started_at=started_at, routes=[traffic])
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+    target = tpb.TargetTraffic(route="chat", target="http://a")
+    target.responses_by_status["2xx"] = ok
+    return tpb.TelemetryReport(
+        node_id="n", cluster="c", started_at=started_at, routes=[traffic], targets=[target]
+    )
 
 
 def test_quantiles_interpolate_inside_the_bucket_like_prometheus() -> None:
@@ -34,28 +32,36 @@ def test_quantiles_interpolate_inside_the_bucket_like_prometheus() -> None:
     assert BucketCounts(BOUNDS, (0, 0, 0)).quantile(0.5) is None
 
 
-def test_reports_become_differences_and_a_restart_starts_again() -> None:
-    clock = Clock()
-    fleet = FleetMetrics(interval=5.0, clock=clock)
-    fleet.ingest(report("a", 998.0, ok=4, fast=4, slow=0))  # just started: all of it counts
-    clock.now += 5
-    fleet.ingest(report("a", 998.0, ok=10, fast=8, slow=2))
-    clock.now += 5
-    fleet.ingest(report("a", 1009.0, ok=1, fast=1, slow=0))  # restarted: counts from zero
-    window = fleet.window("c", 60)
-    assert window.requests[("chat", "2xx")] == 11
-    assert window.durations["chat"].counts == (9, 2, 0)
-    assert fleet.window("c", 3).requests[("chat", "2xx")] == 1
+def test_a_report_is_counted_from_the_previous_one_and_a_restart_starts_again() -> None:
+    first, delta = traffic_since(None, None, report(98.0, ok=4, fast=4, slow=0), 100.0, 5.0)
+    assert delta is not None and delta.requests[("chat", "2xx")] == 4, "just started: all of it"
+    second, delta = traffic_since(first, 98.0, report(98.0, ok=10, fast=8, slow=2), 105.0, 5.0)
+    assert delta is not None and delta.requests[("chat", "2xx")] == 6
+    assert delta.durations["chat"].counts == (4, 2, 0) and delta.request_bytes["chat"] == 60
+    _, delta = traffic_since(second, 98.0, report(109.0, ok=1, fast=1, slow=0), 110.0, 5.0)
+    assert delta is not None and delta.requests[("chat", "2xx")] == 1, "restarted: from zero"
 
 
 def test_a_long_running_data_plane_first_heard_of_is_a_baseline() -> None:
-    clock = Clock()
-    fleet = FleetMetrics(interval=5.0, clock=clock)
-    fleet.ingest(report("b", 10.0, ok=5000, fast=5000, slow=0))
-    assert fleet.window("c", 60).requests[("chat", "2xx")] == 0, "not a burst of 5000 now"
-    clock.now += 5
-    fleet.ingest(report("b", 10.0, ok=5003, fast=5003, slow=0))
-    assert fleet.window("c", 60).requests[("chat", "2xx")] == 3
-    clock.now += 4000
-    fleet.ingest(report("b", 10.0, ok=5003, fast=5003, slow=0))
-    assert fleet.window("c", 3600).requests[("chat", "2xx")] == 0, "an hour later it is gone"
+    totals, delta = traffic_since(None, None, report(10.0, ok=5000, fast=5000, slow=0), 9000, 5)
+    assert delta is None and totals.requests[("chat", "2xx")] == 5000
+
+
+def test_traffic_survives_its_json_form() -> None:
+    totals, _ = traffic_since(None, None, report(1.0, ok=3, fast=2, slow=1), 2.0, 5.0)
+    again = Traffic.from_json(totals.to_json())
+    assert again.to_json() == totals.to_json()
+    assert again.responses[("chat", "http://a", "2xx")] == 3
+
+
+def test_a_backend_is_out_while_any_data_plane_says_so() -> None:
+    ejected = [{"target": "http://a", "state": "ejected"}]
+    healthy = [{"target": "http://a", "state": "healthy"}]
+    (out,) = health_changes("c", "n1", healthy, ejected, out_elsewhere=set())
+    assert out.event_type == "target.unhealthy" and out.event_data()["state"] == "ejected"
+    assert health_changes("c", "n2", healthy, ejected, out_elsewhere={"http://a"}) == []
+    assert health_changes("c", "n1", ejected, healthy, out_elsewhere={"http://a"}) == []
+    (back,) = health_changes("c", "n2", ejected, healthy, out_elsewhere=set())
+    assert back.event_type == "target.healthy"
+    cooling = [{"target": "http://a", "state": "cooling"}]
+    assert health_changes("c", "n1", healthy, cooling, out_elsewhere=set()) == []

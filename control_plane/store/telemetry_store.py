@@ -1,0 +1,134 @@
+"""Telemetry in SQL: every data plane's last report, and what it served between reports.
+
+Each report is accounted in one transaction that holds the data plane's row:
+the difference from its previous report is stored with the time it arrived,
+its backends' health replaces the old, and a backend going out of (or back
+into) service for the fleet queues a webhook event in the same transaction.
+Any control-plane replica can take any report and answer any query.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from control_plane.store.tables import ClusterRow, DataPlaneReportRow, TrafficDeltaRow
+from control_plane.store.webhook_outbox import new_event
+from control_plane.telemetry.fleet import TargetTransition, health_changes, out_of_service
+from control_plane.telemetry.traffic import Traffic, traffic_since
+from protos import telemetry_pb2 as tpb
+
+RETENTION_SECONDS = 3600.0  # the longest window a query may ask for
+STALE_REPORT_SECONDS = 60.0  # a data plane silent this long no longer counts for health
+
+
+def _health(report: tpb.TelemetryReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "target": t.target,
+            "state": t.state,
+            "consecutiveFailures": t.consecutive_failures,
+            "timesEjected": t.times_ejected,
+            "inFlight": t.in_flight,
+        }
+        for t in report.health
+    ]
+
+
+class TelemetryStore:
+    def __init__(self, engine: AsyncEngine, interval: float = 5.0) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.interval = interval  # how often data planes are asked to report
+        self._pruned_at = 0.0
+
+    async def ingest(self, report: tpb.TelemetryReport) -> list[TargetTransition]:
+        """Account one report; returns the backends whose fleet-wide state it changed."""
+        now = time.time()
+        cluster, node = report.cluster, report.node_id
+        health = _health(report)
+        async with self._sessions() as session, session.begin():
+            row = await session.get(DataPlaneReportRow, (cluster, node), with_for_update=True)
+            previous = Traffic.from_json(row.totals) if row is not None else None
+            totals, delta = traffic_since(
+                previous, row.started_at if row else None, report, now, self.interval
+            )
+            if delta is not None and not delta.empty:
+                session.add(
+                    TrafficDeltaRow(
+                        cluster=cluster, node_id=node, received_at=now, traffic=delta.to_json()
+                    )
+                )
+            others = await session.scalars(
+                select(DataPlaneReportRow).where(
+                    DataPlaneReportRow.cluster == cluster,
+                    DataPlaneReportRow.node_id != node,
+                    DataPlaneReportRow.reported_at >= now - STALE_REPORT_SECONDS,
+                )
+            )
+            out_elsewhere = {t for other in others for t in out_of_service(other.health)}
+            changes = health_changes(
+                cluster, node, row.health if row else [], health, out_elsewhere
+            )
+            if row is None:
+                row = DataPlaneReportRow(cluster=cluster, node_id=node)
+                session.add(row)
+            row.started_at = report.started_at
+            row.reported_at = now
+            row.served_version = report.version[:128]
+            row.in_flight = report.in_flight
+            row.totals = totals.to_json()
+            row.health = health
+            if changes:
+                url = await session.scalar(
+                    select(ClusterRow.callback).where(ClusterRow.name == cluster)
+                )
+                for change in changes:
+                    if url:
+                        event = new_event(cluster, url, change.event_type, change.event_data(), now)
+                        session.add(event)
+        if now - self._pruned_at > 60:
+            self._pruned_at = now
+            await self.prune(now - RETENTION_SECONDS)
+        return changes
+
+    async def window(self, cluster: str, seconds: float) -> Traffic:
+        """Everything the cluster's data planes served in the last ``seconds``."""
+        merged = Traffic()
+        async with self._sessions() as session:
+            deltas = await session.scalars(
+                select(TrafficDeltaRow.traffic).where(
+                    TrafficDeltaRow.cluster == cluster,
+                    TrafficDeltaRow.received_at >= time.time() - seconds,
+                )
+            )
+            for delta in deltas:
+                merged.add(Traffic.from_json(delta))
+        return merged
+
+    async def reporting(self, cluster: str, seconds: float) -> int:
+        """How many data planes reported in the last ``seconds``."""
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count()).where(
+                    DataPlaneReportRow.cluster == cluster,
+                    DataPlaneReportRow.reported_at >= time.time() - seconds,
+                )
+            )
+        return int(count or 0)
+
+    async def reports(self, cluster: str | None) -> dict[tuple[str, str], DataPlaneReportRow]:
+        """The last report of each data plane, by (cluster, node)."""
+        query = select(DataPlaneReportRow)
+        if cluster is not None:
+            query = query.where(DataPlaneReportRow.cluster == cluster)
+        async with self._sessions() as session:
+            return {(r.cluster, r.node_id): r for r in await session.scalars(query)}
+
+    async def prune(self, older_than: float) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                delete(TrafficDeltaRow).where(TrafficDeltaRow.received_at < older_than)
+            )

@@ -1,0 +1,136 @@
+"""Traffic counts over a span of time: added across data planes, subtracted between reports.
+
+Each data plane reports cumulative counts; the difference between two of its
+reports is what it served in between. Differences of several data planes add
+up series by series (requests per route and status class, latency buckets,
+bytes, backends' answers), so a fleet's window is a sum and its percentiles
+come from summed buckets. The JSON form is what the store keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from control_plane.telemetry.histogram import BucketCounts
+from protos import telemetry_pb2 as tpb
+
+log = logging.getLogger("ai_gateway.control_plane.telemetry")
+
+
+@dataclass(slots=True)
+class Traffic:
+    """Counts over a span of time; the parts add and subtract series by series."""
+
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # (route, "2xx")
+    durations: dict[str, BucketCounts] = field(default_factory=dict)  # route ->
+    request_bytes: Counter[str] = field(default_factory=Counter)
+    response_bytes: Counter[str] = field(default_factory=Counter)
+    responses: Counter[tuple[str, str, str]] = field(
+        default_factory=Counter
+    )  # route, target, "5xx"
+
+    @classmethod
+    def from_report(cls, report: tpb.TelemetryReport) -> Traffic:
+        traffic = cls()
+        for route in report.routes:
+            for status, count in route.requests_by_status.items():
+                traffic.requests[(route.route, status)] += count
+            if route.HasField("duration") and route.duration.counts:
+                histogram = route.duration
+                traffic.durations[route.route] = BucketCounts(
+                    tuple(histogram.bounds), tuple(histogram.counts), histogram.sum
+                )
+            traffic.request_bytes[route.route] += route.request_bytes
+            traffic.response_bytes[route.route] += route.response_bytes
+        for target in report.targets:
+            for status, count in target.responses_by_status.items():
+                traffic.responses[(target.route, target.target, status)] += count
+        return traffic
+
+    def minus(self, earlier: Traffic) -> Traffic:
+        """What changed since ``earlier``; series that did not move are left out (an hour of
+        reports from a fleet with many routes stays small)."""
+        durations = {}
+        for route, counts in self.durations.items():
+            before = earlier.durations.get(route)
+            moved = counts if before is None else counts.minus(before)
+            if moved.total:
+                durations[route] = moved
+        return Traffic(
+            requests=self.requests - earlier.requests,
+            durations=durations,
+            request_bytes=self.request_bytes - earlier.request_bytes,
+            response_bytes=self.response_bytes - earlier.response_bytes,
+            responses=self.responses - earlier.responses,
+        )
+
+    def add(self, other: Traffic) -> None:
+        self.requests.update(other.requests)
+        for route, counts in other.durations.items():
+            mine = self.durations.get(route)
+            try:
+                self.durations[route] = counts if mine is None else mine.plus(counts)
+            except ValueError:
+                log.warning("route %s: data planes report different latency buckets", route)
+        self.request_bytes.update(other.request_bytes)
+        self.response_bytes.update(other.response_bytes)
+        self.responses.update(other.responses)
+
+    def went_down_from(self, earlier: Traffic) -> bool:
+        """A count smaller than before: the reporting process restarted."""
+        return any(count < earlier.requests[key] for key, count in self.requests.items()) or any(
+            earlier.requests[key] and key not in self.requests for key in earlier.requests
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not (self.requests or self.durations or self.responses)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requests": [[route, status, n] for (route, status), n in self.requests.items()],
+            "durations": {
+                route: {"bounds": list(c.bounds), "counts": list(c.counts), "sum": c.sum}
+                for route, c in self.durations.items()
+            },
+            "requestBytes": dict(self.request_bytes),
+            "responseBytes": dict(self.response_bytes),
+            "responses": [[r, t, status, n] for (r, t, status), n in self.responses.items()],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Traffic:
+        return cls(
+            requests=Counter({(r, s): int(n) for r, s, n in data.get("requests", [])}),
+            durations={
+                route: BucketCounts(tuple(h["bounds"]), tuple(h["counts"]), float(h["sum"]))
+                for route, h in data.get("durations", {}).items()
+            },
+            request_bytes=Counter(data.get("requestBytes", {})),
+            response_bytes=Counter(data.get("responseBytes", {})),
+            responses=Counter({(r, t, s): int(n) for r, t, s, n in data.get("responses", [])}),
+        )
+
+
+def traffic_since(
+    previous: Traffic | None,
+    previous_started_at: float | None,
+    report: tpb.TelemetryReport,
+    now: float,
+    interval: float,
+) -> tuple[Traffic, Traffic | None]:
+    """The report's cumulative counts, and what was served since the previous report
+    (None: nothing to count, as for a long-running data plane first heard of)."""
+    totals = Traffic.from_report(report)
+    if (
+        previous is not None
+        and previous_started_at == report.started_at
+        and not totals.went_down_from(previous)
+    ):
+        return totals, totals.minus(previous)
+    if now - report.started_at <= 3 * interval:
+        return totals, totals  # a process that just started: all of it is recent
+    return totals, None  # a baseline, not a burst
