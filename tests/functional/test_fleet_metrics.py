@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from data_plane.metrics import DURATION_BUCKETS
+from tests.support.control_plane import ControlPlaneProcess
 from tests.support.gateway import Gateway
 from tests.support.processes import free_port
 
@@ -148,3 +149,34 @@ def test_bad_metric_queries_name_the_field(tmp_path: Path) -> None:
             assert own.status_code == 200 and "aigw_cp_snapshot_build_seconds" in own.text
     finally:
         gw.stop()
+
+
+def test_every_control_plane_replica_answers_for_the_whole_fleet(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    first = ControlPlaneProcess(
+        tmp_path, postgres_url, cluster="aimlops", extra_args=["--telemetry-interval", "0.3"]
+    ).start()
+    second = ControlPlaneProcess(
+        tmp_path, postgres_url, cluster="aimlops", extra_args=["--telemetry-interval", "0.3"]
+    ).start()
+    gw = Gateway(tmp_path, control_plane=second)  # the data plane streams from the second
+    try:
+        backend = gw.add_upstream("model")
+        gw.add_data_plane("dp")
+        gw.add_route(name="chat", path="/chat", target=backend)
+        for _ in range(7):
+            assert httpx.get(gw.proxy_url() + "/chat").status_code == 200
+        deadline = time.monotonic() + 10
+        while True:
+            with first.client() as http:
+                answer = http.get("/api/v1/metrics", params={"type": "traffic"}).json()
+                planes = http.get("/api/v1/dataplanes").json()["dataplanes"]
+            if answer["total"]["requests"] == 7 and planes and planes[0]["targets"]:
+                break
+            assert time.monotonic() < deadline, (answer, planes)
+            time.sleep(0.2)
+        assert answer["dataPlanes"] == 1 and planes[0]["targets"][0]["target"] == backend
+    finally:
+        gw.stop()
+        first.stop()
