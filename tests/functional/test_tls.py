@@ -108,6 +108,14 @@ def test_tls_end_to_end(tmp_path: Path) -> None:
             "x-forwarded-proto"
         ] == "https"
 
+        # Telemetry goes the same way as snapshots: over TLS, with the token.
+        deadline = time.monotonic() + 10
+        while not (reported := admin.get("/api/v1/dataplanes").json()["dataplanes"][0])[
+            "lastReport"
+        ]:
+            assert time.monotonic() < deadline, reported
+            time.sleep(0.1)
+
         # The certificate is replaced on disk: new handshakes present the new one, no restart.
         before = served_serial(dp.ready["proxy_port"], ca.path)
         assert before == dp_cert.serial
