@@ -96,6 +96,9 @@ class DataPlane:
         self.applied_at = time.time()
         self.handler.swap(config)
         self.checker.reconcile(config)
+        self.health.retain(
+            {t.url for route in config.routes.all_routes() for t in route.upstream.targets}
+        )
         set_level(config.settings.log_level)
         self._snapshot_applied.set()  # its hostname targets are looked up now
         # A big route table is long-lived: keep the cyclic GC from rescanning it on every

@@ -105,6 +105,13 @@ class HealthRegistry:
             health = self._by_url[url] = TargetHealth(url, self.base_ejection, self.max_in_flight)
         return health
 
+    def retain(self, urls: set[str]) -> None:
+        """Forget targets no route uses any more (an address a hostname no longer resolves
+        to, a backend taken out of the config): state, metrics and reports stay bounded."""
+        known = list(self._by_url)  # one copy under the GIL: a compile thread may add meanwhile
+        for url in [u for u in known if u not in urls]:
+            del self._by_url[url]
+
     def snapshot(self) -> list[dict[str, object]]:
         now = time.monotonic()
         return [

@@ -49,5 +49,8 @@ def test_each_address_of_a_hostname_is_a_target_and_is_re_resolved(tmp_path: Pat
             deadline = time.monotonic() + 5
             while servers_answering(gw, 4, port) != {"pod-b": 4}:
                 assert time.monotonic() < deadline, "a removed address kept its traffic"
+            ready = httpx.get(f"http://127.0.0.1:{plane.ready['ops_port']}/readyz").json()
+            shown = {t["target"] for t in ready["targets"]}
+            assert f"http://127.0.0.2:{port}" not in shown, "a gone address is forgotten"
         finally:
             gw.stop()
