@@ -80,6 +80,7 @@ _durations: dict[str, Any] = {}
 _upstream: dict[tuple[str, str, str], Any] = {}
 _headers: dict[tuple[str, str], Any] = {}
 _response_bytes: dict[str, Any] = {}
+_ejected: set[str] = set()
 
 
 def status_class(status: int) -> str:
@@ -113,6 +114,25 @@ def observe_upstream(
         if histogram is None:
             histogram = _headers[(route, target)] = UPSTREAM_HEADERS.labels(route, target)
         histogram.observe(header_seconds)
+
+
+def count_ejection(target: str) -> None:
+    _ejected.add(target)
+    EJECTIONS.labels(target).inc()
+
+
+def forget_targets(keep: set[str]) -> None:
+    """Drop the series of backends no route uses any more: with hostname targets, pods come
+    and go with new addresses, and their series must not pile up here or in Prometheus."""
+    for key in [k for k in list(_upstream) if k[1] not in keep]:
+        UPSTREAM_RESPONSES.remove(*key)
+        del _upstream[key]
+    for key2 in [k for k in list(_headers) if k[1] not in keep]:
+        UPSTREAM_HEADERS.remove(*key2)
+        del _headers[key2]
+    for target in [t for t in list(_ejected) if t not in keep]:
+        EJECTIONS.remove(target)
+        _ejected.discard(target)
 
 
 def count_response_bytes(route: str, size: int) -> None:

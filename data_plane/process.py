@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from data_plane.access_log import AccessLog
 from data_plane.errors import CacheFileInvalid, SnapshotRejected
 from data_plane.logs import set_level
-from data_plane.metrics import register_state
+from data_plane.metrics import forget_targets, register_state
 from data_plane.ops.server import build_ops_app
 from data_plane.ops.worker_states import multiprocess_registry, publish, shared_directory
 from data_plane.proxy.client_ip import ClientAddress
@@ -96,9 +96,9 @@ class DataPlane:
         self.applied_at = time.time()
         self.handler.swap(config)
         self.checker.reconcile(config)
-        self.health.retain(
-            {t.url for route in config.routes.all_routes() for t in route.upstream.targets}
-        )
+        in_use = {t.url for route in config.routes.all_routes() for t in route.upstream.targets}
+        self.health.retain(in_use)
+        forget_targets(in_use)
         set_level(config.settings.log_level)
         self._snapshot_applied.set()  # its hostname targets are looked up now
         # A big route table is long-lived: keep the cyclic GC from rescanning it on every

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from data_plane.metrics import EJECTIONS, FAILOVERS, RETRIES, count_response_bytes, observe_upstream
+from data_plane.metrics import (
+    FAILOVERS,
+    RETRIES,
+    count_ejection,
+    count_response_bytes,
+    observe_upstream,
+)
 from data_plane.proxy.errors import error_response
 from data_plane.proxy.exchange import ExchangeRecord
 from data_plane.proxy.headers import downstream_headers, upstream_head
@@ -282,7 +288,7 @@ async def _attempts(
 
 def _count_failure(route: CompiledRoute, target: Target, now: float) -> None:
     if route.upstream.failed(target, now):
-        EJECTIONS.labels(target.url).inc()
+        count_ejection(target.url)
 
 
 def _hash_key(request: web.BaseRequest, route: CompiledRoute, admitted: Pass | None) -> str | None:

@@ -52,5 +52,8 @@ def test_each_address_of_a_hostname_is_a_target_and_is_re_resolved(tmp_path: Pat
             ready = httpx.get(f"http://127.0.0.1:{plane.ready['ops_port']}/readyz").json()
             shown = {t["target"] for t in ready["targets"]}
             assert f"http://127.0.0.2:{port}" not in shown, "a gone address is forgotten"
+            metrics = httpx.get(f"http://127.0.0.1:{plane.ready['ops_port']}/metrics").text
+            assert f'target="http://127.0.0.3:{port}"' in metrics
+            assert f'target="http://127.0.0.2:{port}"' not in metrics, "and so are its series"
         finally:
             gw.stop()
