@@ -96,7 +96,7 @@ class ControlPlane:
         discovery = ConfigDiscoveryService(
             cache, self._watcher, dataplanes, settings.dataplane_token, outbox
         )
-        self._webhooks = WebhookDispatcher(outbox)
+        self._webhooks = WebhookDispatcher(outbox, secret=settings.webhook_secret)
         await self._webhooks.start()
         self._collector = register_fleet(
             FleetCollector(lambda: dict(discovery.connected), lambda: dict(discovery.lags))

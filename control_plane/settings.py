@@ -22,6 +22,7 @@ class ControlPlaneSettings:
     ready_file: str | None = None
     poll_interval: float = 0.25
     telemetry_interval: float = 5.0
+    webhook_secret: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
     dataplane_token: str | None = None
@@ -91,6 +92,12 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         help="seconds between data planes' metrics reports (AI_GATEWAY_TELEMETRY_INTERVAL)",
     )
     parser.add_argument(
+        "--webhook-secret",
+        default=env("AI_GATEWAY_WEBHOOK_SECRET"),
+        help="sign webhook events with HMAC-SHA256 under this secret "
+        "(X-AI-Gateway-Signature) (AI_GATEWAY_WEBHOOK_SECRET)",
+    )
+    parser.add_argument(
         "--tls-cert",
         default=env("AI_GATEWAY_TLS_CERT"),
         help="serve REST and gRPC over TLS with this PEM chain (AI_GATEWAY_TLS_CERT)",
@@ -139,6 +146,7 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         ready_file=args.ready_file,
         poll_interval=args.poll_interval,
         telemetry_interval=args.telemetry_interval,
+        webhook_secret=args.webhook_secret or None,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         dataplane_token=args.dataplane_token,

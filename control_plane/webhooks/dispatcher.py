@@ -1,8 +1,10 @@
 """Deliver the outbox's events to each cluster's ``callback`` URL.
 
 POST of the event's JSON envelope ``{"id", "type", "cluster", "time", "data"}``
-with ``X-AI-Gateway-Event`` and ``X-AI-Gateway-Delivery`` headers; any 2xx is
-taken. Otherwise the event is tried again after 1 s, 2 s, 4 s ... (capped at
+with ``X-AI-Gateway-Event`` and ``X-AI-Gateway-Delivery`` headers and, with a
+secret, ``X-AI-Gateway-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">``
+(the scheme Stripe uses: the time in the signature lets a receiver refuse
+replays); any 2xx is taken. Otherwise the event is tried again after 1 s, 2 s, 4 s ... (capped at
 5 min, with jitter) and given up after ``max_attempts`` (about an hour in all
 by default). The outbox is in SQL, so a restart loses nothing.
 """
@@ -11,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import logging
 import random
 import time
@@ -27,6 +32,11 @@ log = logging.getLogger("ai_gateway.control_plane.webhooks")
 RETENTION_SECONDS = 7 * 24 * 3600.0  # delivered and given-up events are kept this long
 
 
+def sign(secret: bytes, body: bytes, timestamp: int) -> str:
+    digest = hmac.new(secret, b"%d." % timestamp + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
 class WebhookDispatcher:
     def __init__(
         self,
@@ -37,7 +47,9 @@ class WebhookDispatcher:
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         max_attempts: int = 18,
+        secret: str | None = None,
     ) -> None:
+        self._secret = secret.encode() if secret else None
         self._outbox = outbox
         self._poll = poll
         self._timeout = timeout
@@ -79,9 +91,16 @@ class WebhookDispatcher:
                 await asyncio.sleep(self._poll)
 
     async def _deliver(self, session: aiohttp.ClientSession, event: WebhookRecord) -> None:
-        headers = {"X-AI-Gateway-Event": event.event_type, "X-AI-Gateway-Delivery": event.id}
+        body = json.dumps(event.payload, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-AI-Gateway-Event": event.event_type,
+            "X-AI-Gateway-Delivery": event.id,
+        }
+        if self._secret is not None:
+            headers["X-AI-Gateway-Signature"] = sign(self._secret, body, int(time.time()))
         try:
-            async with session.post(event.url, json=event.payload, headers=headers) as response:
+            async with session.post(event.url, data=body, headers=headers) as response:
                 status = response.status
             if 200 <= status < 300:
                 await self._outbox.delivered(event.id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -23,6 +25,7 @@ class Receiver:
     def __init__(self, port: int = 0, statuses: tuple[int, ...] = ()) -> None:
         self.events: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.bodies: list[bytes] = []
         self.statuses = list(statuses)
         receiver = self
 
@@ -33,6 +36,7 @@ class Receiver:
                 if status == 200:
                     receiver.events.append(json.loads(body))
                     receiver.headers.append(dict(self.headers))
+                    receiver.bodies.append(body)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -152,5 +156,30 @@ def test_a_backend_going_out_and_back_is_announced(tmp_path: Path) -> None:
             assert out["data"]["state"] == "ejected" and out["data"]["reportedBy"] == "dp"
             hook.wait_for("target.healthy", target=dead)  # the ejection (1 s) ran out
             assert not any(e["data"].get("target") == good for e in hook.events)
+        finally:
+            gw.stop()
+
+
+def verify(secret: str, signature: str, body: bytes, tolerance: float = 300.0) -> bool:
+    """What a receiver does with X-AI-Gateway-Signature (the README shows the same)."""
+    fields = dict(part.split("=", 1) for part in signature.split(","))
+    timestamp = int(fields["t"])
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    fresh = abs(time.time() - timestamp) <= tolerance
+    return fresh and hmac.compare_digest(expected.hexdigest(), fields["v1"])
+
+
+def test_events_are_signed_with_the_webhook_secret(tmp_path: Path) -> None:
+    secret = "whsec-0123456789abcdef"
+    gw = Gateway(tmp_path)
+    with receiver() as hook:
+        try:
+            gw.start_control_plane("--webhook-secret", secret)
+            apply(gw, {"callback": hook.url, "routes": [{"path": "/chat", "target": "http://m:1"}]})
+            hook.wait_for("config.applied")
+            signature = hook.headers[0]["X-AI-Gateway-Signature"]
+            assert verify(secret, signature, hook.bodies[0])
+            assert not verify("another-secret", signature, hook.bodies[0])
+            assert not verify(secret, signature, hook.bodies[0] + b" "), "the body is signed"
         finally:
             gw.stop()
