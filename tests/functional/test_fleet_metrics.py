@@ -88,6 +88,12 @@ def test_two_data_planes_merge_into_fleet_percentiles(tmp_path: Path) -> None:
         row = next(line for line in table.splitlines() if "/chat" in line)
         assert " 100 " in row and f"{chat['p99Ms']:.1f}" in row, table
 
+        # The seed's form: requests.get('http://gateway:8080/api/v1/metrics', headers=...)
+        assert gw.control_plane is not None
+        key = {"Authorization": f"Bearer {gw.control_plane.api_key}"}
+        seed = httpx.get(gw.proxy_url() + "/api/v1/metrics", headers=key)
+        assert seed.status_code == 200 and seed.json()["total"]["requests"] == 100
+
         traffic = fleet(gw, type="traffic", window="1m")
         assert traffic["total"]["byStatus"] == {"2xx": 100}
         assert traffic["total"]["requestsPerSecond"] > 0
