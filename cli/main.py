@@ -466,6 +466,10 @@ def up(
                     raise fail(f"{config}: {error_message(error)}") from None
                 diff_lines(result)
             proxy = "http://" + listen.replace("0.0.0.0", "localhost")
+            saved = SavedContext.load()
+            if saved.url is None and saved.cluster is None:
+                # A first run: the product's CLI examples then work as written, as after init.
+                SavedContext(url=admin_url, cluster=options.cluster, config=saved.config).save()
             stdout.print(
                 f"ai-gateway is up: traffic {proxy}, admin API {admin_url}/api/v1 "
                 f"(also {proxy}/api/v1), cluster {options.cluster}. Ctrl-C stops it.\n"

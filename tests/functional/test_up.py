@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -98,6 +99,36 @@ def test_up_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
             json={"path": "/predict-v2", "target": "http://ai-service:8080"},
         )
         assert created.status_code == 201, created.text
+
+        # ai-gateway-cli metrics --format json: the traffic above, once the data plane reported
+        deadline = time.monotonic() + 20
+        while True:
+            fleet = httpx.get(
+                f"http://127.0.0.1:{admin}/api/v1/metrics",
+                headers={"Authorization": "Bearer abc123"},
+            ).json()
+            if fleet["total"]["requests"] >= 2:
+                break
+            assert time.monotonic() < deadline, fleet
+            time.sleep(0.3)
+        printed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "metrics",
+                "--format",
+                "json",
+            ],  # as written in the product's examples: up saved the URL and cluster
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert printed.returncode == 0, printed.stderr
+        routes = {r["route"] for r in json.loads(printed.stdout)["routes"]}
+        assert {"ml-predict", "openai"} <= routes, printed
     finally:
         up.send_signal(signal.SIGINT)
         output = up.communicate(timeout=30)[0].decode()
