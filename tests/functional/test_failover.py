@@ -182,7 +182,8 @@ def test_consistent_hash_keeps_a_session_on_one_backend(tmp_path: Path) -> None:
         backends = [gw.add_upstream(f"gpu-{i}") for i in range(3)]
         route(gw, "/kv", *backends, loadBalancer="consistent-hash", hashOn="x-session-id")
         owners = {}
-        for session in ("alpha", "beta", "gamma", "delta"):
+        # Twenty sessions: that all land on one of three backends has odds of 3 in 3**20.
+        for session in (f"session-{i}" for i in range(20)):
             served = {
                 httpx.get(gw.proxy_url() + "/kv", headers={"X-Session-Id": session}).json()[
                     "server"
