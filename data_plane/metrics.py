@@ -16,6 +16,8 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from data_plane.traffic_tally import TrafficTally
+
 # From milliseconds to minutes: AI requests range from a cache hit to a long generation.
 DURATION_BUCKETS = (
     0.005,
@@ -75,11 +77,14 @@ AUTH_FAILURES = Counter(
 RATE_LIMITED = Counter("aigw_rate_limited_total", "Requests refused by a rate limit", ["endpoint"])
 SNAPSHOT_NACKS = Counter("aigw_snapshot_nacks_total", "Snapshots this data plane rejected")
 
+TALLY = TrafficTally(DURATION_BUCKETS)  # the same counts, for the telemetry report
+
 _requests: dict[tuple[str, str, int], Any] = {}
 _durations: dict[str, Any] = {}
 _upstream: dict[tuple[str, str, str], Any] = {}
 _headers: dict[tuple[str, str], Any] = {}
 _response_bytes: dict[str, Any] = {}
+_request_bytes: dict[str, Any] = {}
 _ejected: set[str] = set()
 
 
@@ -87,7 +92,9 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+def observe_request(
+    route: str, method: str, status: int, seconds: float, request_bytes: int = 0
+) -> None:
     key = (route, method, status // 100)
     child = _requests.get(key)
     if child is None:
@@ -97,6 +104,12 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
     if histogram is None:
         histogram = _durations[route] = REQUEST_DURATION.labels(route)
     histogram.observe(seconds)
+    if request_bytes:
+        sent = _request_bytes.get(route)
+        if sent is None:
+            sent = _request_bytes[route] = REQUEST_BYTES.labels(route)
+        sent.inc(request_bytes)
+    TALLY.request(route, f"{status // 100}xx", seconds, request_bytes)
 
 
 def observe_upstream(
@@ -109,6 +122,7 @@ def observe_upstream(
     if child is None:
         child = _upstream[key] = UPSTREAM_RESPONSES.labels(route, target, outcome)
     child.inc()
+    TALLY.answer(route, target, outcome)
     if header_seconds is not None:
         histogram = _headers.get((route, target))
         if histogram is None:
@@ -130,6 +144,9 @@ def forget_targets(keep: set[str]) -> None:
     for key2 in [k for k in list(_headers) if k[1] not in keep]:
         UPSTREAM_HEADERS.remove(*key2)
         del _headers[key2]
+    for key3 in [k for k in list(TALLY.targets) if k[1] not in keep]:
+        del TALLY.targets[key3]
+        TALLY.moved_targets.discard(key3)
     for target in [t for t in list(_ejected) if t not in keep]:
         EJECTIONS.remove(target)
         _ejected.discard(target)
@@ -140,6 +157,7 @@ def count_response_bytes(route: str, size: int) -> None:
     if child is None:
         child = _response_bytes[route] = RESPONSE_BYTES.labels(route)
     child.inc(size)
+    TALLY.response_bytes(route, size)
 
 
 class StateCollector(Collector):

@@ -96,7 +96,8 @@ class DataPlane:
         self.applied_at = time.time()
         self.handler.swap(config)
         self.checker.reconcile(config)
-        in_use = {t.url for route in config.routes.all_routes() for t in route.upstream.targets}
+        routes = [*config.routes.all_routes(), *filter(None, [self.handler.api_route])]
+        in_use = {t.url for route in routes for t in route.upstream.targets}
         self.health.retain(in_use)
         forget_targets(in_use)
         set_level(config.settings.log_level)

@@ -69,7 +69,7 @@ class TargetState(_message.Message):
     def __init__(self, target: _Optional[str] = ..., state: _Optional[str] = ..., consecutive_failures: _Optional[int] = ..., times_ejected: _Optional[int] = ..., in_flight: _Optional[int] = ...) -> None: ...
 
 class TelemetryReport(_message.Message):
-    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight")
+    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight", "complete")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +78,7 @@ class TelemetryReport(_message.Message):
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     cluster: str
     version: str
@@ -86,10 +87,13 @@ class TelemetryReport(_message.Message):
     targets: _containers.RepeatedCompositeFieldContainer[TargetTraffic]
     health: _containers.RepeatedCompositeFieldContainer[TargetState]
     in_flight: int
-    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ...) -> None: ...
+    complete: bool
+    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ..., complete: _Optional[bool] = ...) -> None: ...
 
 class TelemetryAck(_message.Message):
-    __slots__ = ("interval_seconds",)
+    __slots__ = ("interval_seconds", "want_complete")
     INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WANT_COMPLETE_FIELD_NUMBER: _ClassVar[int]
     interval_seconds: float
-    def __init__(self, interval_seconds: _Optional[float] = ...) -> None: ...
+    want_complete: bool
+    def __init__(self, interval_seconds: _Optional[float] = ..., want_complete: _Optional[bool] = ...) -> None: ...

@@ -48,6 +48,9 @@ class TelemetryServicer:
         """Each data plane (each worker) reports every few seconds. Counts are
         cumulative since the data plane started (started_at), so a lost report
         loses no traffic: the control plane takes the difference between reports.
+        A report carries every route (complete) or only the routes and targets that
+        moved since the last report the control plane took; the control plane asks
+        for a complete one when it has nothing to add a partial one to.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

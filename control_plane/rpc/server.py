@@ -10,6 +10,7 @@ from control_plane.rpc.discovery import ConfigDiscoveryService
 from control_plane.rpc.telemetry import TelemetryService
 from protos import admin_pb2_grpc, discovery_pb2_grpc, telemetry_pb2_grpc
 
+MAX_MESSAGE_BYTES = 64 << 20
 SERVICE_NAMES = ("aigw.v1.ConfigDiscovery", "aigw.v1.Admin", "aigw.v1.Telemetry")
 
 
@@ -23,7 +24,13 @@ async def start_grpc_server(
 ) -> tuple[grpc.aio.Server, int]:
     """``client_ca`` turns on mutual TLS: clients without a certificate from it are refused."""
     """Bind and start; returns the server and the port it got (for ``:0``)."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", 0),
+            # A complete telemetry report of a data plane with ~10,000 busy routes is ~2 MB.
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ]
+    )
     discovery_pb2_grpc.add_ConfigDiscoveryServicer_to_server(discovery, server)
     admin_pb2_grpc.add_AdminServicer_to_server(admin, server)
     telemetry_pb2_grpc.add_TelemetryServicer_to_server(telemetry, server)

@@ -32,13 +32,15 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[mi
         if not request.node_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node_id: is required")
         try:
-            changes = await self._telemetry.ingest(request)
+            ingested = await self._telemetry.ingest(request)
         except Exception as exc:  # the data plane reports again; its counts are cumulative
             STORE_ERRORS.labels("telemetry").inc()
             log.warning("report of %s not stored: %s", request.node_id, exc)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the telemetry store failed")
         TELEMETRY_REPORTS.inc()
-        for change in changes:
+        for change in ingested.changes:
             what = "back in service" if change.healthy else f"out of service ({change.state})"
             log.info("backend %s %s, reported by %s", change.target, what, change.node)
-        return tpb.TelemetryAck(interval_seconds=self._telemetry.interval)
+        return tpb.TelemetryAck(
+            interval_seconds=self._telemetry.interval, want_complete=ingested.want_complete
+        )

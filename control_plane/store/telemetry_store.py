@@ -10,6 +10,7 @@ Any control-plane replica can take any report and answer any query.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from control_plane.store.tables import ClusterRow, DataPlaneReportRow, TrafficDeltaRow
 from control_plane.store.webhook_outbox import new_event
 from control_plane.telemetry.fleet import TargetTransition, health_changes, out_of_service
-from control_plane.telemetry.traffic import Traffic, traffic_since
+from control_plane.telemetry.traffic import Traffic, account
 from protos import telemetry_pb2 as tpb
 
 RETENTION_SECONDS = 3600.0  # the longest window a query may ask for
@@ -38,23 +39,31 @@ def _health(report: tpb.TelemetryReport) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    changes: list[TargetTransition]
+    want_complete: bool
+
+
 class TelemetryStore:
     def __init__(self, engine: AsyncEngine, interval: float = 5.0) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.interval = interval  # how often data planes are asked to report
         self._pruned_at = 0.0
 
-    async def ingest(self, report: tpb.TelemetryReport) -> list[TargetTransition]:
-        """Account one report; returns the backends whose fleet-wide state it changed."""
+    async def ingest(self, report: tpb.TelemetryReport) -> Ingested:
+        """Account one report: the backends whose fleet-wide state it changed, and whether
+        the data plane should send a complete report next."""
         now = time.time()
         cluster, node = report.cluster, report.node_id
         health = _health(report)
         async with self._sessions() as session, session.begin():
             row = await session.get(DataPlaneReportRow, (cluster, node), with_for_update=True)
-            previous = Traffic.from_json(row.totals) if row is not None else None
-            totals, delta = traffic_since(
+            previous = Traffic.from_json(row.totals) if row is not None and row.totals else None
+            accounted = account(
                 previous, row.started_at if row else None, report, now, self.interval
             )
+            delta = accounted.delta
             if delta is not None and not delta.empty:
                 session.add(
                     TrafficDeltaRow(
@@ -73,13 +82,14 @@ class TelemetryStore:
                 cluster, node, row.health if row else [], health, out_elsewhere
             )
             if row is None:
-                row = DataPlaneReportRow(cluster=cluster, node_id=node)
+                row = DataPlaneReportRow(cluster=cluster, node_id=node, started_at=0.0, totals={})
                 session.add(row)
-            row.started_at = report.started_at
+            if accounted.totals is not None:
+                row.started_at = report.started_at
+                row.totals = accounted.totals.to_json()
             row.reported_at = now
             row.served_version = report.version[:128]
             row.in_flight = report.in_flight
-            row.totals = totals.to_json()
             row.health = health
             if changes:
                 url = await session.scalar(
@@ -92,7 +102,7 @@ class TelemetryStore:
         if now - self._pruned_at > 60:
             self._pruned_at = now
             await self.prune(now - RETENTION_SECONDS)
-        return changes
+        return Ingested(changes, accounted.want_complete)
 
     async def window(self, cluster: str, seconds: float) -> Traffic:
         """Everything the cluster's data planes served in the last ``seconds``."""

@@ -89,6 +89,24 @@ class Traffic:
     def empty(self) -> bool:
         return not (self.requests or self.durations or self.responses)
 
+    def replaced_by(self, newer: Traffic, report: tpb.TelemetryReport) -> Traffic:
+        """These totals with the series a partial report carries replaced by its values."""
+        routes = {r.route for r in report.routes}
+        targets = {(t.route, t.target) for t in report.targets}
+        merged = Traffic(
+            requests=Counter({k: n for k, n in self.requests.items() if k[0] not in routes}),
+            durations={r: c for r, c in self.durations.items() if r not in routes},
+            request_bytes=Counter({r: n for r, n in self.request_bytes.items() if r not in routes}),
+            response_bytes=Counter(
+                {r: n for r, n in self.response_bytes.items() if r not in routes}
+            ),
+            responses=Counter(
+                {k: n for k, n in self.responses.items() if (k[0], k[1]) not in targets}
+            ),
+        )
+        merged.add(newer)
+        return merged
+
     def to_json(self) -> dict[str, Any]:
         return {
             "requests": [[route, status, n] for (route, status), n in self.requests.items()],
@@ -115,22 +133,30 @@ class Traffic:
         )
 
 
-def traffic_since(
+@dataclass(frozen=True, slots=True)
+class Accounted:
+    """What one report means: the totals to keep, what to count, and whether to ask for more."""
+
+    totals: Traffic | None  # None: keep what was kept
+    delta: Traffic | None  # None: nothing to count
+    want_complete: bool = False
+
+
+def account(
     previous: Traffic | None,
     previous_started_at: float | None,
     report: tpb.TelemetryReport,
     now: float,
     interval: float,
-) -> tuple[Traffic, Traffic | None]:
-    """The report's cumulative counts, and what was served since the previous report
-    (None: nothing to count, as for a long-running data plane first heard of)."""
-    totals = Traffic.from_report(report)
-    if (
-        previous is not None
-        and previous_started_at == report.started_at
-        and not totals.went_down_from(previous)
-    ):
-        return totals, totals.minus(previous)
+) -> Accounted:
+    """Turn a report (complete, or only the series that moved) into totals and a difference."""
+    reported = Traffic.from_report(report)
+    if previous is not None and previous_started_at == report.started_at:
+        totals = reported if report.complete else previous.replaced_by(reported, report)
+        if not totals.went_down_from(previous):
+            return Accounted(totals, totals.minus(previous))
+    if not report.complete:
+        return Accounted(None, None, want_complete=True)  # nothing to add it to
     if now - report.started_at <= 3 * interval:
-        return totals, totals  # a process that just started: all of it is recent
-    return totals, None  # a baseline, not a burst
+        return Accounted(reported, reported)  # a process that just started: all of it is recent
+    return Accounted(reported, None)  # first heard of a long-running one: a baseline, not a burst

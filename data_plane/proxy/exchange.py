@@ -15,5 +15,6 @@ class ExchangeRecord:
     target: str = ""
     upstream_seconds: float | None = None
     retries: int = 0
+    request_bytes: int = 0  # the body as read from the client (chunked ones included)
     response_bytes: int = 0
     error: str = ""

@@ -67,12 +67,12 @@ class _LimitedBody:
         self._request = request
         self.limit = limit
         self.exceeded = False
+        self.seen = 0  # bytes read so far
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        seen = 0
         async for chunk in self._request.content.iter_any():
-            seen += len(chunk)
-            if seen > self.limit:
+            self.seen += len(chunk)
+            if self.seen > self.limit:
                 self.exceeded = True
                 raise BodyTooLarge
             yield chunk
@@ -158,6 +158,7 @@ async def forward(
         )
     finally:
         budget.active_requests -= 1
+        exchange.request_bytes = body.seen if isinstance(body, _LimitedBody) else len(body or b"")
 
 
 async def _attempts(

@@ -79,7 +79,7 @@ class ProxyHandler:
         finally:
             self.in_flight -= 1
             seconds = time.perf_counter() - started
-            observe_request(exchange.route, request.method, status, seconds)
+            observe_request(exchange.route, request.method, status, seconds, exchange.request_bytes)
             if self.access_log.enabled:
                 self.access_log.record(self._log_fields(request, exchange, status, seconds))
 
@@ -101,7 +101,7 @@ class ProxyHandler:
             "target": exchange.target or None,
             "retries": exchange.retries,
             "consumer": exchange.consumer,
-            "bytesIn": request.content_length or 0,
+            "bytesIn": exchange.request_bytes,
             "bytesOut": exchange.response_bytes,
             "clientIp": exchange.client_ip,
             "error": exchange.error or None,

@@ -94,7 +94,7 @@ def test_two_data_planes_merge_into_fleet_percentiles(tmp_path: Path) -> None:
         seed = httpx.get(gw.proxy_url() + "/api/v1/metrics", headers=key)
         assert seed.status_code == 200 and seed.json()["total"]["requests"] == 100
 
-        traffic = fleet(gw, type="traffic", window="1m")
+        traffic = fleet(gw, type="traffic", window="1m", endpoint="/chat")
         assert traffic["total"]["byStatus"] == {"2xx": 100}
         assert traffic["total"]["requestsPerSecond"] > 0
         assert "p50Ms" not in traffic["total"]

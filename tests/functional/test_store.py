@@ -290,6 +290,7 @@ async def test_telemetry_from_two_data_planes_adds_up_for_every_replica(
         return tpb.TelemetryReport(
             node_id=node,
             cluster="aimlops",
+            complete=True,
             started_at=started,
             routes=[route],
             health=[tpb.TargetState(target="http://gpu-1", state=state)],
@@ -297,8 +298,8 @@ async def test_telemetry_from_two_data_planes_adds_up_for_every_replica(
 
     await store.apply("aimlops", document(callback="http://hooks:9/in"))
     one, two = TelemetryStore(store.engine), TelemetryStore(store.engine)  # two replicas
-    assert await one.ingest(report("dp-1", 5, "healthy")) == []
-    assert await two.ingest(report("dp-2", 3, "healthy")) == []
+    assert (await one.ingest(report("dp-1", 5, "healthy"))).changes == []
+    assert (await two.ingest(report("dp-2", 3, "healthy"))).changes == []
     await two.ingest(report("dp-1", 9, "healthy"))  # dp-1's next report reaches the other one
     for replica in (one, two):
         window = await replica.window("aimlops", 60)
@@ -306,11 +307,11 @@ async def test_telemetry_from_two_data_planes_adds_up_for_every_replica(
         assert window.durations["chat"].counts == (12, 0, 0)
         assert await replica.reporting("aimlops", 60) == 2
 
-    (out,) = await one.ingest(report("dp-1", 9, "ejected"))
+    (out,) = (await one.ingest(report("dp-1", 9, "ejected"))).changes
     assert out.event_type == "target.unhealthy"
-    assert await two.ingest(report("dp-2", 3, "ejected")) == [], "already out for the fleet"
-    assert await one.ingest(report("dp-1", 9, "healthy")) == [], "dp-2 still reports it out"
-    (back,) = await two.ingest(report("dp-2", 3, "healthy"))
+    assert (await two.ingest(report("dp-2", 3, "ejected"))).changes == [], "already out"
+    assert (await one.ingest(report("dp-1", 9, "healthy"))).changes == [], "dp-2 still has it out"
+    (back,) = (await two.ingest(report("dp-2", 3, "healthy"))).changes
     assert back.event_type == "target.healthy"
     events = [e.event_type for e in await WebhookOutbox(store.engine).recent("aimlops")]
     assert sorted(events) == ["config.applied", "target.healthy", "target.unhealthy"]

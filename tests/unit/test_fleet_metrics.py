@@ -4,23 +4,30 @@ from __future__ import annotations
 
 from control_plane.telemetry.fleet import health_changes
 from control_plane.telemetry.histogram import BucketCounts
-from control_plane.telemetry.traffic import Traffic, traffic_since
+from control_plane.telemetry.traffic import Traffic, account
 from protos import telemetry_pb2 as tpb
 
 BOUNDS = (0.1, 1.0)
 
 
-def report(started_at: float, ok: int, fast: int, slow: int) -> tpb.TelemetryReport:
+def report(
+    started_at: float, ok: int, fast: int, slow: int, route: str = "chat", complete: bool = True
+) -> tpb.TelemetryReport:
     traffic = tpb.RouteTraffic(
-        route="chat",
+        route=route,
         duration=tpb.Histogram(bounds=list(BOUNDS), counts=[fast, slow, 0], sum=0.0),
         request_bytes=10 * ok,
     )
     traffic.requests_by_status["2xx"] = ok
-    target = tpb.TargetTraffic(route="chat", target="http://a")
+    target = tpb.TargetTraffic(route=route, target="http://a")
     target.responses_by_status["2xx"] = ok
     return tpb.TelemetryReport(
-        node_id="n", cluster="c", started_at=started_at, routes=[traffic], targets=[target]
+        node_id="n",
+        cluster="c",
+        started_at=started_at,
+        routes=[traffic],
+        targets=[target],
+        complete=complete,
     )
 
 
@@ -33,22 +40,39 @@ def test_quantiles_interpolate_inside_the_bucket_like_prometheus() -> None:
 
 
 def test_a_report_is_counted_from_the_previous_one_and_a_restart_starts_again() -> None:
-    first, delta = traffic_since(None, None, report(98.0, ok=4, fast=4, slow=0), 100.0, 5.0)
-    assert delta is not None and delta.requests[("chat", "2xx")] == 4, "just started: all of it"
-    second, delta = traffic_since(first, 98.0, report(98.0, ok=10, fast=8, slow=2), 105.0, 5.0)
-    assert delta is not None and delta.requests[("chat", "2xx")] == 6
-    assert delta.durations["chat"].counts == (4, 2, 0) and delta.request_bytes["chat"] == 60
-    _, delta = traffic_since(second, 98.0, report(109.0, ok=1, fast=1, slow=0), 110.0, 5.0)
-    assert delta is not None and delta.requests[("chat", "2xx")] == 1, "restarted: from zero"
+    first = account(None, None, report(98.0, ok=4, fast=4, slow=0), 100.0, 5.0)
+    assert first.delta is not None and first.delta.requests[("chat", "2xx")] == 4, "all recent"
+    second = account(first.totals, 98.0, report(98.0, ok=10, fast=8, slow=2), 105.0, 5.0)
+    assert second.delta is not None and second.delta.requests[("chat", "2xx")] == 6
+    assert second.delta.durations["chat"].counts == (4, 2, 0)
+    assert second.delta.request_bytes["chat"] == 60
+    restarted = account(second.totals, 98.0, report(109.0, ok=1, fast=1, slow=0), 110.0, 5.0)
+    assert restarted.delta is not None and restarted.delta.requests[("chat", "2xx")] == 1
 
 
 def test_a_long_running_data_plane_first_heard_of_is_a_baseline() -> None:
-    totals, delta = traffic_since(None, None, report(10.0, ok=5000, fast=5000, slow=0), 9000, 5)
-    assert delta is None and totals.requests[("chat", "2xx")] == 5000
+    seen = account(None, None, report(10.0, ok=5000, fast=5000, slow=0), 9000.0, 5.0)
+    assert seen.delta is None and seen.totals is not None
+    assert seen.totals.requests[("chat", "2xx")] == 5000
+
+
+def test_a_partial_report_replaces_only_the_routes_it_carries() -> None:
+    chat = account(None, None, report(1.0, ok=5, fast=5, slow=0), 2.0, 5.0).totals
+    assert chat is not None
+    both = account(
+        chat, 1.0, report(1.0, ok=2, fast=2, slow=0, route="embed", complete=False), 7.0, 5.0
+    )
+    assert both.delta is not None and dict(both.delta.requests) == {("embed", "2xx"): 2}
+    assert both.totals is not None and both.totals.requests[("chat", "2xx")] == 5, "kept"
+    later = account(both.totals, 1.0, report(1.0, ok=7, fast=7, slow=0, complete=False), 12.0, 5.0)
+    assert later.delta is not None and dict(later.delta.requests) == {("chat", "2xx"): 2}
+    unknown = account(None, None, report(1.0, ok=7, fast=7, slow=0, complete=False), 12.0, 5.0)
+    assert unknown.want_complete and unknown.delta is None and unknown.totals is None
 
 
 def test_traffic_survives_its_json_form() -> None:
-    totals, _ = traffic_since(None, None, report(1.0, ok=3, fast=2, slow=1), 2.0, 5.0)
+    totals = account(None, None, report(1.0, ok=3, fast=2, slow=1), 2.0, 5.0).totals
+    assert totals is not None
     again = Traffic.from_json(totals.to_json())
     assert again.to_json() == totals.to_json()
     assert again.responses[("chat", "http://a", "2xx")] == 3
