@@ -55,6 +55,12 @@ def test_requests_and_durations_count_each_request(gateway: Gateway) -> None:
     target_key = frozenset({"route": "counted", "target": backend, "status_class": "2xx"}.items())
     assert after[("aigw_upstream_responses_total", target_key)] >= 7
     assert after[("aigw_response_bytes_total", frozenset({"route": "counted"}.items()))] > 0
+    sent_before = value(gateway, "aigw_request_bytes_total", route="counted")
+    assert httpx.post(gateway.proxy_url() + "/counted", content=b"hello world").status_code == 200
+    chunked = httpx.post(gateway.proxy_url() + "/counted", content=iter([b"abc", b"de"]))
+    assert chunked.status_code == 200
+    sent = value(gateway, "aigw_request_bytes_total", route="counted") - sent_before
+    assert sent == 11 + 5, "request bodies are counted, chunked ones too"
 
 
 def test_a_502_is_an_error_of_its_route_and_target(gateway: Gateway) -> None:
