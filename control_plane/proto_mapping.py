@@ -78,7 +78,7 @@ def route_to_proto(spec: RouteSpec, *, route_id: str = "", name: str = "") -> pb
         ),
         circuit_breaker=pb.CircuitBreaker(
             max_connections=breaker.max_connections or 0,
-            max_pending_requests=breaker.max_pending_requests or 0,
+            max_pending_requests=breaker.max_pending_requests,
             max_requests=breaker.max_requests or 0,
         ),
     )
@@ -148,13 +148,15 @@ def route_from_proto(route: pb.Route) -> dict[str, Any]:
     }
     if any(outlier.values()):
         document["outlierDetection"] = {k: v for k, v in outlier.items() if v}
-    breaker = {
+    breaker: dict[str, int] = {
         "maxConnections": route.circuit_breaker.max_connections,
-        "maxPendingRequests": route.circuit_breaker.max_pending_requests,
         "maxRequests": route.circuit_breaker.max_requests,
     }
-    if any(breaker.values()):
-        document["circuitBreaker"] = {k: v for k, v in breaker.items() if v}
+    breaker = {k: v for k, v in breaker.items() if v}
+    if route.circuit_breaker.HasField("max_pending_requests"):  # 0 is a value here: no queue
+        breaker["maxPendingRequests"] = route.circuit_breaker.max_pending_requests
+    if breaker:
+        document["circuitBreaker"] = breaker
     return document
 
 

@@ -201,10 +201,11 @@ class OutlierDetectionSpec(SpecModel):
 class CircuitBreakerSpec(SpecModel):
     """Limits per target; beyond them a request gets an immediate 503 with Retry-After
     (or goes to another target) instead of waiting without bound. Unset: 1024 each
-    (``maxRequests``: the data plane's ``--max-requests-per-target``)."""
+    (``maxRequests``: the data plane's ``--max-requests-per-target``);
+    ``maxPendingRequests: 0`` never queues: no free connection, no wait."""
 
     max_connections: int | None = Field(None, ge=1, le=1_000_000)
-    max_pending_requests: int | None = Field(None, ge=1, le=1_000_000)
+    max_pending_requests: int | None = Field(None, ge=0, le=1_000_000)  # 0: never queue
     max_requests: int | None = Field(None, ge=1, le=1_000_000)
 
 

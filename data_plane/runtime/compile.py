@@ -86,7 +86,9 @@ def _outlier_policy(outlier: pb.OutlierDetection, registry: HealthRegistry) -> O
 def _pool_limits(breaker: pb.CircuitBreaker) -> PoolLimits:
     return PoolLimits(
         max_connections=breaker.max_connections or DEFAULT_LIMITS.max_connections,
-        max_pending=breaker.max_pending_requests or DEFAULT_LIMITS.max_pending,
+        max_pending=breaker.max_pending_requests
+        if breaker.HasField("max_pending_requests")
+        else DEFAULT_LIMITS.max_pending,
     )
 
 

@@ -280,17 +280,21 @@ class UpstreamPool:
     async def acquire(
         self, connect_timeout: float, limits: PoolLimits = DEFAULT_LIMITS
     ) -> tuple[Http1Connection, bool]:
-        """A connection and whether it was reused (a reused one may have been closed meanwhile)."""
-        while self._idle:
-            connection = self._idle.pop()
-            if _usable(connection):
-                connection.prepare_next()
-                return connection, True
-        if self.open >= limits.max_connections:
+        """A connection and whether it was reused (a reused one may have been closed meanwhile).
+
+        The limit is on connections in use: routes with different limits share the pool,
+        so an idle connection another route opened is not free to take past this route's.
+        """
+        if self.open - len(self._idle) >= limits.max_connections:
             handed = await self._wait_for_connection(limits)
             if handed is not None:
                 return handed, True
         else:
+            while self._idle:
+                connection = self._idle.pop()
+                if _usable(connection):
+                    connection.prepare_next()
+                    return connection, True
             self.open += 1
         slot = _Slot(self._slot_freed)
         try:

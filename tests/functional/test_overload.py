@@ -72,6 +72,15 @@ def test_o1_connections_and_pending_requests_are_bounded_per_route(tmp_path: Pat
         assert [statuses[i][0] for i in range(3)] == [200, 200, 200]
         first_freed = min(statuses[0][1], statuses[1][1])
         assert statuses[2][1] >= first_freed + 1.2, "the waiting request ran on a freed connection"
+
+        no_queue = {"maxConnections": 1, "maxPendingRequests": 0}
+        gw.add_route(path="/single", target=backend, rewritePrefix="/slow", circuitBreaker=no_queue)
+        held = [threading.Thread(target=httpx.get, args=(gw.proxy_url() + "/single?delay=1",))]
+        held[0].start()
+        time.sleep(0.3)
+        refused = httpx.get(gw.proxy_url() + "/single?delay=0")
+        assert refused.status_code == 503, "maxPendingRequests 0: no queue at all"
+        held[0].join()
     finally:
         gw.stop()
 
