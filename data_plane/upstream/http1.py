@@ -348,6 +348,8 @@ class UpstreamPool:
 
     def _slot_freed(self) -> None:
         """A connection closed (or never opened): its slot goes to a waiting request, if any."""
+        if any(c.closed for c in self._idle):  # the backend closed a kept-alive one
+            self._idle = collections.deque(c for c in self._idle if not c.closed)
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
