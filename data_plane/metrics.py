@@ -8,7 +8,6 @@ Target health and config state are read at scrape time by a collector.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -97,8 +96,9 @@ def observe_request(
 ) -> None:
     key = (route, method, status // 100)
     child = _requests.get(key)
+    outcome = status_class(status)
     if child is None:
-        child = _requests[key] = REQUESTS.labels(route, method, status_class(status))
+        child = _requests[key] = REQUESTS.labels(route, method, outcome)
     child.inc()
     histogram = _durations.get(route)
     if histogram is None:
@@ -109,7 +109,7 @@ def observe_request(
         if sent is None:
             sent = _request_bytes[route] = REQUEST_BYTES.labels(route)
         sent.inc(request_bytes)
-    TALLY.request(route, f"{status // 100}xx", seconds, request_bytes)
+    TALLY.request(route, outcome, seconds, request_bytes)
 
 
 def observe_upstream(
@@ -211,7 +211,3 @@ def register_state(state: Callable[[], dict[str, Any]]) -> StateCollector:
     collector = StateCollector(state)
     REGISTRY.register(collector)
     return collector
-
-
-def now() -> float:
-    return time.perf_counter()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import ssl
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 from data_plane.errors import SnapshotRejected
 from data_plane.runtime.config import DataPlaneSettings, RuntimeConfig
@@ -109,10 +108,11 @@ def _targets(
     return tuple(targets)
 
 
-def hostnames(snapshot: pb.Snapshot) -> frozenset[str]:
-    """The target hosts of a snapshot that are names, not addresses: what the resolver looks up."""
-    hosts = {urlsplit(t.url).hostname or "" for route in snapshot.routes for t in route.targets}
-    return frozenset(h for h in hosts if h and not is_ip_literal(h))
+def hostnames(table: RouteTable) -> frozenset[str]:
+    """The target hosts that are names, not addresses: what the resolver looks up (a resolved
+    target keeps its name as ``server_name``)."""
+    hosts = {t.server_name or t.host for r in table.all_routes() for t in r.upstream.targets}
+    return frozenset(h for h in hosts if not is_ip_literal(h))
 
 
 def compile_route(
@@ -202,5 +202,5 @@ def compile_snapshot(
         ),
         guard=guard,
         source=snapshot,
-        hostnames=hostnames(snapshot),
+        hostnames=hostnames(table),
     )

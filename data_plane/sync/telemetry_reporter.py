@@ -111,17 +111,19 @@ class TelemetryReporter:
                 await asyncio.sleep(interval)
 
     async def _report_once(self, stub: telemetry_pb2_grpc.TelemetryStub, interval: float) -> float:
-        moved = None if self._complete_next else TALLY.take_moved()
-        if moved is None:
-            TALLY.take_moved()  # a complete report carries these too
+        moved = TALLY.take_moved()
         report = build_report(
-            TALLY, self._node_id, self._cluster, self.started_at, self._state(), moved
+            TALLY,
+            self._node_id,
+            self._cluster,
+            self.started_at,
+            self._state(),
+            None if self._complete_next else moved,
         )
         try:
             ack = await stub.Report(report, metadata=self._link.metadata, timeout=5.0)
         except grpc.aio.AioRpcError as exc:
-            if moved is not None:
-                TALLY.give_back(*moved)  # counts are cumulative: they go with the next report
+            TALLY.give_back(*moved)  # counts are cumulative: they go with the next report
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 return UNSUPPORTED_RETRY
             log.debug("telemetry report not delivered: %s", exc.code().name)

@@ -35,7 +35,6 @@ DEFAULT_OUTLIER_POLICY = OutlierPolicy()
 @dataclass(slots=True)
 class TargetHealth:
     url: str
-    base_ejection: float = BASE_EJECTION
     max_in_flight: int = 1024  # the circuit breaker's default: no more requests beyond this
     consecutive_failures: int = 0
     times_ejected: int = 0
@@ -56,7 +55,7 @@ class TargetHealth:
         self.consecutive_failures = 0
 
     def failed(
-        self, now: float, policy: OutlierPolicy | None = None, *, may_eject: bool = True
+        self, now: float, policy: OutlierPolicy = DEFAULT_OUTLIER_POLICY, *, may_eject: bool = True
     ) -> bool:
         """Count a failure; True when it ejected the target.
 
@@ -64,13 +63,14 @@ class TargetHealth:
         targets out: the failure still counts, the ejection waits.
         """
         self.consecutive_failures += 1
-        threshold = policy.consecutive_failures if policy else CONSECUTIVE_FAILURES
-        if self.consecutive_failures < threshold or now < self.ejected_until or not may_eject:
+        if (
+            self.consecutive_failures < policy.consecutive_failures
+            or now < self.ejected_until
+            or not may_eject
+        ):
             return False
-        base = policy.base_ejection if policy else self.base_ejection
-        cap = policy.max_ejection if policy else 10 * self.base_ejection
         self.times_ejected += 1
-        duration = min(cap, base * self.times_ejected)
+        duration = min(policy.max_ejection, policy.base_ejection * self.times_ejected)
         self.ejected_until = now + duration * random.uniform(0.9, 1.1)  # jitter, not secrecy
         self.consecutive_failures = 0
         return True
@@ -95,14 +95,14 @@ class TargetHealth:
 class HealthRegistry:
     """One TargetHealth per target URL, shared by every route that uses the URL."""
 
-    base_ejection: float = BASE_EJECTION
+    base_ejection: float = BASE_EJECTION  # --ejection-seconds: for routes that set none
     max_in_flight: int = 1024
     _by_url: dict[str, TargetHealth] = field(default_factory=dict)
 
     def for_url(self, url: str) -> TargetHealth:
         health = self._by_url.get(url)
         if health is None:
-            health = self._by_url[url] = TargetHealth(url, self.base_ejection, self.max_in_flight)
+            health = self._by_url[url] = TargetHealth(url, self.max_in_flight)
         return health
 
     def retain(self, urls: set[str]) -> None:

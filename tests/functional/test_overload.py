@@ -18,6 +18,17 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def hold(url: str, count: int) -> list[threading.Thread]:
+    """``count`` requests that keep a backend busy until joined."""
+    held = [
+        threading.Thread(target=httpx.get, args=(url,), kwargs={"timeout": 10})
+        for _ in range(count)
+    ]
+    for thread in held:
+        thread.start()
+    return held
+
+
 def test_o1_over_the_circuit_breaker_is_an_immediate_503(tmp_path: Path) -> None:
     gw = Gateway(tmp_path)
     try:
@@ -25,14 +36,7 @@ def test_o1_over_the_circuit_breaker_is_an_immediate_503(tmp_path: Path) -> None
         backend = gw.add_upstream("slow")
         gw.add_data_plane("dp", "--max-requests-per-target", "2")
         gw.add_route(path="/slow", target=backend)
-        held = [
-            threading.Thread(
-                target=httpx.get, args=(gw.proxy_url() + "/slow?delay=2",), kwargs={"timeout": 10}
-            )
-            for _ in range(2)
-        ]
-        for thread in held:
-            thread.start()
+        held = hold(gw.proxy_url() + "/slow?delay=2", 2)
         time.sleep(0.5)
         started = time.monotonic()
         answer = httpx.get(gw.proxy_url() + "/slow?delay=0")
@@ -55,11 +59,11 @@ def test_o1_connections_and_pending_requests_are_bounded_per_route(tmp_path: Pat
         gw.add_route(path="/slow", target=backend, circuitBreaker=breaker)
         statuses: dict[int, tuple[int, float]] = {}  # index -> (status, when it ended)
 
-        def hold(index: int) -> None:
+        def timed(index: int) -> None:
             answer = httpx.get(gw.proxy_url() + "/slow?delay=1.5", timeout=10)
             statuses[index] = (answer.status_code, time.monotonic())
 
-        held = [threading.Thread(target=hold, args=(i,)) for i in range(3)]
+        held = [threading.Thread(target=timed, args=(i,)) for i in range(3)]
         for thread in held:
             thread.start()
             time.sleep(0.2)  # two take the connections, the third waits for one
@@ -75,12 +79,12 @@ def test_o1_connections_and_pending_requests_are_bounded_per_route(tmp_path: Pat
 
         no_queue = {"maxConnections": 1, "maxPendingRequests": 0}
         gw.add_route(path="/single", target=backend, rewritePrefix="/slow", circuitBreaker=no_queue)
-        held = [threading.Thread(target=httpx.get, args=(gw.proxy_url() + "/single?delay=1",))]
-        held[0].start()
+        held = hold(gw.proxy_url() + "/single?delay=1", 1)
         time.sleep(0.3)
         refused = httpx.get(gw.proxy_url() + "/single?delay=0")
         assert refused.status_code == 503, "maxPendingRequests 0: no queue at all"
-        held[0].join()
+        for thread in held:
+            thread.join()
     finally:
         gw.stop()
 
@@ -127,14 +131,7 @@ def test_load_shedding_keeps_health_checks_answering(tmp_path: Path) -> None:
         backend = gw.add_upstream("slow")
         plane = gw.add_data_plane("dp", "--max-concurrency", "5")
         gw.add_route(path="/slow", target=backend)
-        held = [
-            threading.Thread(
-                target=httpx.get, args=(gw.proxy_url() + "/slow?delay=2",), kwargs={"timeout": 10}
-            )
-            for _ in range(5)
-        ]
-        for thread in held:
-            thread.start()
+        held = hold(gw.proxy_url() + "/slow?delay=2", 5)
         time.sleep(0.5)
         started = time.monotonic()
         shed = httpx.get(gw.proxy_url() + "/slow?delay=0")
