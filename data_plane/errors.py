@@ -3,7 +3,8 @@
 DataPlaneError
 ├── SnapshotRejected     a snapshot cannot be compiled (the reason is NACKed)
 ├── CacheFileInvalid     the on-disk snapshot is missing, truncated or corrupt
-└── UnsafePath           a request path that cannot be normalised safely (400)
+├── UnsafePath           a request path that cannot be normalised safely (400)
+└── UnsafeHeaderValue    a head about to go upstream holds a control character (502, never sent)
 """
 
 from __future__ import annotations
@@ -23,3 +24,8 @@ class CacheFileInvalid(DataPlaneError):
 
 class UnsafePath(DataPlaneError):
     pass
+
+
+class UnsafeHeaderValue(DataPlaneError):
+    """Values the gateway writes are checked where they enter (claims, config); this is the
+    last line of defence, so that no path forgotten there can split a head."""

@@ -11,9 +11,13 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 from control_plane.domain.base import SpecModel
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}\Z")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+\Z")
+_HOST = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\Z")
+# The characters RFC 3986 allows in a URI: nothing else (space, control, non-ASCII) may
+# reach a request line or a Host header the gateway writes.
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*\Z")
+_PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*\Z")  # pchar and '/'
 
 MatchKind = Literal["prefix", "exact", "regex"]
 LoadBalancer = Literal["round-robin", "least-request", "consistent-hash", "random"]
@@ -22,6 +26,14 @@ LoadBalancer = Literal["round-robin", "least-request", "consistent-hash", "rando
 def check_target_url(url: str) -> str:
     """Accept only absolute http(s) URLs with a host: targets come from config alone."""
     fix = "write it like http://ai-service:8080"
+    if not _URI_CHARS.match(url):
+        bad = next(c for c in url if not _URI_CHARS.match(c))
+        raise ValueError(
+            f"{url!r} holds {_describe(bad)}, which a URL may not; percent-encode it or "
+            f"remove it ({fix})"
+        )
+    if len(url) > 2048:
+        raise ValueError(f"the URL is {len(url)} characters long; keep it under 2048")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -38,13 +50,28 @@ def check_target_url(url: str) -> str:
     return url.rstrip("/") if parts.path not in ("", "/") else f"{parts.scheme}://{parts.netloc}"
 
 
+def _describe(char: str) -> str:
+    if char == " ":
+        return "a space"
+    if ord(char) < 0x20 or ord(char) == 0x7F:
+        return f"a control character (U+{ord(char):04X})"
+    if ord(char) > 0x7F:
+        return f"a non-ASCII character ({char!r})"
+    return repr(char)
+
+
 def check_route_path(path: str) -> str:
     fix = "it must start with '/', like /predict"
     if not path.startswith("/"):
-        raise ValueError(f"Invalid route path '{path}': {fix}")
-    if any(c.isspace() or c in "?#\\" or ord(c) < 0x20 for c in path):
+        raise ValueError(f"Invalid route path {path!r}: {fix}")
+    if len(path) > 1024:
+        raise ValueError(f"Invalid route path: it is {len(path)} characters; keep it under 1024")
+    bad = next((c for c in path if not _PATH_CHARS.match(c)), None)
+    if bad is not None:
         raise ValueError(
-            f"Invalid route path '{path}': no spaces, control characters, '?', '#' or '\\'"
+            f"Invalid route path {path!r}: it holds {_describe(bad)}; use ASCII "
+            "letters, digits and -._~!$&'()*+,;=:@/ only (no spaces, control characters, "
+            "'?', '#' or '\\')"
         )
     segments = path.split("/")
     if any(s in (".", "..") for s in segments) or "//" in path or "%" in path:

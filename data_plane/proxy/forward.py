@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
+from data_plane.errors import UnsafeHeaderValue
 from data_plane.metrics import (
     FAILOVERS,
     RETRIES,
@@ -195,19 +196,29 @@ async def _attempts(
             break
         tried.add(id(target))
         exchange.target, exchange.retries = target.url, attempt
-        head = upstream_head(
-            request.method,
-            target.base_path + path + (f"?{query}" if query else ""),
-            request.headers,
-            host=target.host_header,
-            client_ip=peer_ip,
-            scheme=request.scheme,
-            request_id=request_id,
-            content_length=length if body is not None and not chunked else None,
-            chunked=chunked,
-            consumer=admitted.consumer if admitted else None,
-            drop=admitted.drop_headers if admitted else (),
-        )
+        try:
+            head = upstream_head(
+                request.method,
+                target.base_path + path + (f"?{query}" if query else ""),
+                request.headers,
+                host=target.host_header,
+                client_ip=peer_ip,
+                scheme=request.scheme,
+                request_id=request_id,
+                content_length=length if body is not None and not chunked else None,
+                chunked=chunked,
+                consumer=admitted.consumer if admitted else None,
+                drop=admitted.drop_headers if admitted else (),
+            )
+        except UnsafeHeaderValue as exc:
+            log.error("route %s: %s", route.name, exc)
+            return error_response(
+                502,
+                "unsafe_upstream_request",
+                f"route {route.name}: the gateway refused to write a control character "
+                "into the request to the backend",
+                request_id=request_id,
+            )
         pool = pools.for_target(target)
         if attempt:
             budget.active_retries += 1

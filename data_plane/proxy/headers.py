@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from data_plane.errors import UnsafeHeaderValue
+
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -35,13 +37,25 @@ _REWRITTEN = frozenset(
     }
 )
 _UPSTREAM_DROP = HOP_BY_HOP | _REWRITTEN
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Control characters other than CR and LF; those two are counted instead (one pair a line).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What a value the gateway itself writes into a head may hold: visible characters and inner
+# spaces (no tab, no control character, nothing to trim), non-ASCII as UTF-8.
+_SAFE_VALUE = re.compile(r"[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?")
+MAX_WRITTEN_VALUE = 256
+
+
+def is_safe_value(value: str, max_length: int = MAX_WRITTEN_VALUE) -> bool:
+    """Whether ``value`` may go into a head as written: 1..max_length characters, no control
+    characters, no leading or trailing whitespace."""
+    return len(value) <= max_length and _SAFE_VALUE.fullmatch(value) is not None
 
 
 def request_id_of(headers: CIMultiDictProxy[str]) -> str:
     """Keep a sane client-supplied X-Request-Id (it ties logs together); else make one."""
     given = headers.get("X-Request-Id")
-    return given if given is not None and _REQUEST_ID.match(given) else os.urandom(16).hex()
+    return given if given is not None and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
 
 
 def _connection_tokens(values: Iterable[str]) -> frozenset[str]:
@@ -69,6 +83,7 @@ def upstream_head(
 
     A client's own ``X-AI-Gateway-Consumer`` is always dropped: only the
     gateway says who the caller is, and only after authenticating it.
+    Raises UnsafeHeaderValue rather than write a control character.
     """
     skip = _UPSTREAM_DROP
     if drop:
@@ -93,7 +108,20 @@ def upstream_head(
         append(f"Content-Length: {content_length}")
     elif chunked:
         append("Transfer-Encoding: chunked")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+    text = "\r\n".join(lines)
+    breaks = len(lines) - 1
+    if text.count("\n") != breaks or text.count("\r") != breaks or _CONTROL.search(text):
+        raise UnsafeHeaderValue(_unsafe_line(lines))
+    return (text + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+
+def _unsafe_line(lines: list[str]) -> str:
+    """Which line is at fault, named without its value (it may be a credential)."""
+    for line in lines:
+        if "\r" in line or "\n" in line or _CONTROL.search(line):
+            name = line.partition(":")[0] if ":" in line else "the request line"
+            return f"a control character in {name[:64]!r}; the request was not sent"
+    return "a control character in the request head; the request was not sent"
 
 
 def downstream_headers(headers: list[tuple[str, str]]) -> CIMultiDict[str]:

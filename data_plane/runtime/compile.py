@@ -31,7 +31,7 @@ from data_plane.upstream.health import (
 )
 from data_plane.upstream.http1 import DEFAULT_LIMITS, PoolLimits
 from data_plane.upstream.resolver import AddressBook, is_ip_literal
-from data_plane.upstream.targets import Target, UpstreamGroup
+from data_plane.upstream.targets import URI_CHARS, Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
 
 _PATH_KINDS: dict[int, PathKind] = {
@@ -53,6 +53,13 @@ def _regex(pattern: str, where: str) -> re.Pattern[str]:
         raise SnapshotRejected(f"{where}: invalid regex {pattern!r}: {exc}") from None
 
 
+def _request_path(path: str, where: str) -> str:
+    """A path the gateway writes into a request line (a prefix, a rewrite, a health check)."""
+    if not path.startswith("/") or not URI_CHARS.fullmatch(path) or "?" in path or "#" in path:
+        raise SnapshotRejected(f"{where}: {path!r} is not a plain URL path")
+    return path
+
+
 def _header(header: pb.HeaderMatch, where: str) -> HeaderMatcher:
     kind = _HEADER_KINDS.get(header.kind)
     if kind is None or not header.name:
@@ -61,9 +68,9 @@ def _header(header: pb.HeaderMatch, where: str) -> HeaderMatcher:
     return HeaderMatcher(header.name.lower(), kind, header.value, pattern, header.invert)
 
 
-def _check_plan(check: pb.HealthCheck) -> CheckPlan:
+def _check_plan(check: pb.HealthCheck, where: str) -> CheckPlan:
     return CheckPlan(
-        path=check.path,
+        path=_request_path(check.path, f"{where}: healthCheck.path"),
         interval=check.interval_seconds or 10.0,
         timeout=check.timeout_seconds or 2.0,
         healthy_threshold=check.healthy_threshold or 2,
@@ -122,8 +129,8 @@ def compile_route(
     kind = _PATH_KINDS.get(route.path.kind)
     if kind is None:
         raise SnapshotRejected(f"{where}: unknown path match kind {route.path.kind}")
-    if kind != "regex" and not route.path.value.startswith("/"):
-        raise SnapshotRejected(f"{where}: path {route.path.value!r} does not start with '/'")
+    if kind != "regex":
+        _request_path(route.path.value, f"{where}: path")
     if not route.targets:
         raise SnapshotRejected(f"{where}: no targets")
     try:
@@ -150,7 +157,7 @@ def compile_route(
         ),
         pool_limits=_pool_limits(route.circuit_breaker),
         hash_on=route.hash_on.lower() or None,
-        health_check=_check_plan(route.health_check)
+        health_check=_check_plan(route.health_check, where)
         if route.HasField("health_check") and route.health_check.path
         else None,
         timeouts=RouteTimeouts(
@@ -160,7 +167,9 @@ def compile_route(
             total=timeouts.total_seconds or None,
         ),
         strip_prefix=route.strip_prefix,
-        rewrite_prefix=route.rewrite_prefix or None,
+        rewrite_prefix=_request_path(route.rewrite_prefix, f"{where}: rewritePrefix")
+        if route.rewrite_prefix
+        else None,
         regex=_regex(route.path.value, where) if kind == "regex" else None,
         retries=RouteRetries(
             attempts=route.retry.attempts or 2,

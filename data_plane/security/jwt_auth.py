@@ -14,6 +14,7 @@ from typing import Any
 
 import jwt
 
+from data_plane.proxy.headers import MAX_WRITTEN_VALUE, is_safe_value
 from protos import snapshot_pb2 as pb
 
 _HMAC = ("HS256", "HS384", "HS512")
@@ -88,4 +89,12 @@ class JwtVerifier:
         consumer = claims.get(self.consumer_claim)
         if not isinstance(consumer, str) or not consumer:
             raise TokenRejected(f"the token has no '{self.consumer_claim}' claim naming the caller")
+        if not is_safe_value(consumer):
+            # A signature proves who issued a claim, not that it is safe to write into a head:
+            # an identity provider may sign a field its users edit.
+            raise TokenRejected(
+                f"the token's '{self.consumer_claim}' claim cannot name a consumer: it must be "
+                f"1-{MAX_WRITTEN_VALUE} characters with no control characters and no leading "
+                "or trailing space"
+            )
         return consumer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,8 @@ from urllib.parse import urlsplit
 from data_plane.upstream.health import DEFAULT_OUTLIER_POLICY, OutlierPolicy, TargetHealth
 
 PANIC_THRESHOLD = 0.5  # below this share of healthy targets, spread over all of them
+# RFC 3986's characters: a target's URL goes into request lines and Host headers as written.
+URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,8 @@ class Target:
     def parse(
         cls, url: str, weight: int, priority: int, health: TargetHealth | None = None
     ) -> Target:
+        if not URI_CHARS.fullmatch(url):
+            raise ValueError(f"target {url!r} holds a character a URL may not (space, control)")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"target '{url}' is not an http(s) URL")

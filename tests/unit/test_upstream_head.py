@@ -1,0 +1,84 @@
+"""The head writer and the snapshot compiler refuse what would split a request head."""
+
+from __future__ import annotations
+
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from data_plane.errors import SnapshotRejected, UnsafeHeaderValue
+from data_plane.proxy.headers import is_safe_value, upstream_head
+from data_plane.runtime.compile import compile_route
+from protos import snapshot_pb2 as pb
+
+
+def head(**overrides: object) -> bytes:
+    options: dict[str, object] = {
+        "host": "backend:8000",
+        "client_ip": "10.0.0.1",
+        "scheme": "http",
+        "request_id": "req-1",
+        "content_length": None,
+        "chunked": False,
+        **overrides,
+    }
+    headers = CIMultiDictProxy(CIMultiDict({"Accept": "*/*"}))
+    return upstream_head("POST", "/v1/chat", headers, **options)  # type: ignore[arg-type]
+
+
+def test_a_clean_head_is_written_as_given() -> None:
+    written = head(consumer="zoë")
+    assert written.startswith(b"POST /v1/chat HTTP/1.1\r\nHost: backend:8000\r\n")
+    assert b"X-AI-Gateway-Consumer: zo\xc3\xab\r\n" in written
+    assert written.endswith(b"\r\n\r\n") and written.count(b"\r\n\r\n") == 1
+
+
+@pytest.mark.parametrize("bad", ["a\r\nX: 1", "a\nX: 1", "a\rX", "a\x00", "a\x7f", "a\x0b"])
+@pytest.mark.parametrize("where", ["consumer", "host", "request_id"])
+def test_a_control_character_anywhere_is_refused_not_written(bad: str, where: str) -> None:
+    with pytest.raises(UnsafeHeaderValue) as refused:
+        head(**{where: bad})
+    assert bad not in str(refused.value)  # the value may be a credential: never in the message
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        ("alice", True),
+        ("zoë@example.com", True),
+        ("team a", True),
+        ("", False),
+        (" a", False),
+        ("a ", False),
+        ("a\tb", False),
+        ("a\r\nb", False),
+        ("x" * 256, True),
+        ("x" * 257, False),
+    ],
+)
+def test_what_the_gateway_may_write_as_a_value(value: str, safe: bool) -> None:
+    assert is_safe_value(value) is safe
+
+
+def route(**fields: object) -> pb.Route:
+    base: dict[str, object] = {
+        "id": "r1",
+        "name": "r1",
+        "path": pb.PathMatch(kind=pb.PathMatch.PREFIX, value="/chat"),
+        "targets": [pb.Target(url="http://backend:8000", weight=1)],
+    }
+    return pb.Route(**{**base, **fields})
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"targets": [pb.Target(url="http://backend:8000/x\r\nX: 1", weight=1)]},
+        {"targets": [pb.Target(url="http://back end:8000", weight=1)]},
+        {"path": pb.PathMatch(kind=pb.PathMatch.PREFIX, value="/chat\r\nX: 1")},
+        {"rewrite_prefix": "/v1 x"},
+        {"health_check": pb.HealthCheck(path="/h\nX: 1")},
+    ],
+)
+def test_a_snapshot_with_such_a_value_is_rejected(fields: dict[str, object]) -> None:
+    with pytest.raises(SnapshotRejected):
+        compile_route(route(**fields))
