@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -59,8 +61,8 @@ def test_what_the_gateway_may_write_as_a_value(value: str, safe: bool) -> None:
     assert is_safe_value(value) is safe
 
 
-def route(**fields: object) -> pb.Route:
-    base: dict[str, object] = {
+def route(**fields: Any) -> pb.Route:
+    base: dict[str, Any] = {
         "id": "r1",
         "name": "r1",
         "path": pb.PathMatch(kind=pb.PathMatch.PREFIX, value="/chat"),
@@ -79,6 +81,6 @@ def route(**fields: object) -> pb.Route:
         {"health_check": pb.HealthCheck(path="/h\nX: 1")},
     ],
 )
-def test_a_snapshot_with_such_a_value_is_rejected(fields: dict[str, object]) -> None:
+def test_a_snapshot_with_such_a_value_is_rejected(fields: dict[str, Any]) -> None:
     with pytest.raises(SnapshotRejected):
         compile_route(route(**fields))
