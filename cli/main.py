@@ -300,6 +300,7 @@ def status(
         "url": resolve_url(url),
         "cluster": name,
         "revision": clusters[name]["revision"],
+        "error": clusters[name].get("error"),
         "routes": len(routes),
         "security": len(policies),
         "dataplanes": dataplanes,
@@ -313,6 +314,8 @@ def status(
         f"cluster [bold]{name}[/bold] at {report['url']}: revision {report['revision']}, "
         f"{len(routes)} routes, {len(policies)} security policies"
     )
+    if report["error"]:
+        stdout.print(f"[red]not served:[/red] {report['error']}", highlight=False)
     if routes:
         routes_table(routes)
     if policies:

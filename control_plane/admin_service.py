@@ -56,11 +56,6 @@ class AdminService:
     def cluster(self, name: str | None) -> str:
         return name or self.default_cluster
 
-    async def _published(self, cluster: str, revision: int) -> int:
-        """Rebuild the cluster's snapshot now; an unchanged one is not pushed again."""
-        await self.watcher.refresh(cluster)
-        return revision
-
     # clusters
     async def ensure_cluster(self, name: str) -> tuple[ClusterRecord, bool]:
         record, created = await self.store.ensure_cluster(name)
@@ -68,15 +63,20 @@ class AdminService:
             await self.watcher.refresh(name)
         return record, created
 
-    async def list_clusters(self) -> list[ClusterRecord]:
-        return await self.store.list_clusters()
+    async def list_clusters(self) -> list[dict[str, Any]]:
+        """Each cluster with, when its current revision does not build, why (``error``)."""
+        failures = self.watcher.failures
+        return [
+            {**record.to_json(), "error": failures.get(record.name)}
+            for record in await self.store.list_clusters()
+        ]
 
     # routes
     async def create_route(self, cluster: str | None, document: Any) -> tuple[RouteRecord, int]:
         spec = parse(RouteSpec, document)
         cluster = self.cluster(cluster)
         record, revision = await self.store.create_route(cluster, spec)
-        return record, await self._published(cluster, revision)
+        return record, revision
 
     async def update_route(
         self, cluster: str | None, id_or_name: str, document: Any
@@ -84,11 +84,11 @@ class AdminService:
         spec = parse(RouteSpec, document)
         cluster = self.cluster(cluster)
         record, revision = await self.store.update_route(cluster, id_or_name, spec)
-        return record, await self._published(cluster, revision)
+        return record, revision
 
     async def delete_route(self, cluster: str | None, id_or_name: str) -> int:
         cluster = self.cluster(cluster)
-        return await self._published(cluster, await self.store.delete_route(cluster, id_or_name))
+        return await self.store.delete_route(cluster, id_or_name)
 
     async def list_routes(self, cluster: str | None) -> list[RouteRecord]:
         return await self.store.list_routes(self.cluster(cluster))
@@ -131,7 +131,7 @@ class AdminService:
                     unprocessable=True,
                 )
         record, created, revision = await self.store.put_security(cluster, spec)
-        return record, created, await self._published(cluster, revision)
+        return record, created, revision
 
     async def list_security(self, cluster: str | None) -> list[SecurityRecord]:
         return await self.store.list_security(self.cluster(cluster))
@@ -141,7 +141,7 @@ class AdminService:
 
     async def delete_security(self, cluster: str | None, endpoint: str) -> int:
         cluster = self.cluster(cluster)
-        return await self._published(cluster, await self.store.delete_security(cluster, endpoint))
+        return await self.store.delete_security(cluster, endpoint)
 
     # settings
     async def update_settings(
@@ -151,7 +151,7 @@ class AdminService:
             raise InvalidInput("body: expected a JSON object", field="body")
         cluster = self.cluster(cluster)
         settings, revision = await self.store.update_settings(cluster, document)
-        return settings.model_dump(mode="json"), await self._published(cluster, revision)
+        return settings.model_dump(mode="json"), revision
 
     # the whole document
     async def apply(
@@ -159,10 +159,7 @@ class AdminService:
     ) -> tuple[ConfigDiff, int]:
         config = parse(GatewayConfig, document)
         cluster = self.cluster(cluster or config.cluster)
-        diff, revision = await self.store.apply(cluster, config, dry_run=dry_run)
-        if not dry_run and not diff.empty:
-            await self.watcher.refresh(cluster)
-        return diff, revision
+        return await self.store.apply(cluster, config, dry_run=dry_run)
 
     async def export(self, cluster: str | None) -> GatewayConfig:
         return await self.store.export(self.cluster(cluster))
@@ -237,14 +234,14 @@ class AdminService:
         spec = parse(ConsumerSpec, document)
         cluster = self.cluster(cluster)
         record, revision = await self.identities.create_consumer(cluster, spec)
-        return record, await self._published(cluster, revision)
+        return record, revision
 
     async def list_consumers(self, cluster: str | None) -> list[ConsumerRecord]:
         return list((await self.identities.read(self.cluster(cluster))).consumers)
 
     async def delete_consumer(self, cluster: str | None, name: str) -> int:
         cluster = self.cluster(cluster)
-        return await self._published(cluster, await self.identities.delete_consumer(cluster, name))
+        return await self.identities.delete_consumer(cluster, name)
 
     async def create_key(
         self, cluster: str | None, consumer: str, document: Any
@@ -256,7 +253,7 @@ class AdminService:
             raise InvalidInput(f"consumer: {exc}", field="consumer") from None
         cluster = self.cluster(cluster)
         record, plaintext, revision = await self.identities.create_key(cluster, consumer, request)
-        return record, plaintext, await self._published(cluster, revision)
+        return record, plaintext, revision
 
     async def list_keys(self, cluster: str | None) -> list[ApiKeyRecord]:
         consumers = (await self.identities.read(self.cluster(cluster))).consumers
@@ -264,7 +261,7 @@ class AdminService:
 
     async def revoke_key(self, cluster: str | None, key_id: str) -> int:
         cluster = self.cluster(cluster)
-        return await self._published(cluster, await self.identities.revoke_key(cluster, key_id))
+        return await self.identities.revoke_key(cluster, key_id)
 
     async def put_jwt_provider(
         self, cluster: str | None, name: str, document: Any
@@ -274,13 +271,11 @@ class AdminService:
         spec = parse(JwtProviderSpec, {**document, "name": name})
         cluster = self.cluster(cluster)
         created, revision = await self.identities.put_jwt_provider(cluster, spec)
-        return spec, created, await self._published(cluster, revision)
+        return spec, created, revision
 
     async def list_jwt_providers(self, cluster: str | None) -> list[JwtProviderSpec]:
         return list((await self.identities.read(self.cluster(cluster))).jwt_providers)
 
     async def delete_jwt_provider(self, cluster: str | None, name: str) -> int:
         cluster = self.cluster(cluster)
-        return await self._published(
-            cluster, await self.identities.delete_jwt_provider(cluster, name)
-        )
+        return await self.identities.delete_jwt_provider(cluster, name)

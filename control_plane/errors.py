@@ -5,6 +5,7 @@ ControlPlaneError
 ├── Unauthenticated     401: missing or wrong admin key
 ├── NotFound            404
 ├── Conflict            409: the name or endpoint is taken
+├── StoredRowInvalid    409: a stored row no longer reads (another release wrote it); names it
 └── SchemaMismatch      the database was written by a newer release
 """
 
@@ -68,6 +69,14 @@ class NotFound(ControlPlaneError):
 class Conflict(ControlPlaneError):
     http_status = 409
     code = "conflict"
+
+
+class StoredRowInvalid(ControlPlaneError):
+    """A row in the database does not read as this release's config (an older release
+    accepted it). The message names the row and how to replace or delete it."""
+
+    http_status = 409
+    code = "stored_row_invalid"
 
 
 class SchemaMismatch(ControlPlaneError):

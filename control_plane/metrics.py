@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -19,6 +19,11 @@ SNAPSHOT_BUILD = Histogram(
     "aigw_cp_snapshot_build_seconds",
     "Reading a cluster's configuration and building its snapshot",
     buckets=_FAST_BUCKETS,
+)
+SNAPSHOT_BUILD_FAILING = Gauge(
+    "aigw_cp_snapshot_build_failing",
+    "1 while a cluster's current revision cannot be built (its last snapshot that built serves)",
+    ["cluster"],
 )
 SNAPSHOTS_SENT = Counter(
     "aigw_cp_snapshots_sent_total", "Snapshots sent to data planes", ["cluster"]

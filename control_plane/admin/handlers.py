@@ -32,7 +32,7 @@ async def health(_request: web.Request) -> web.Response:
 @routes.get("/api/v1/clusters")
 async def list_clusters(request: web.Request) -> web.Response:
     clusters = await request.app[SERVICE].list_clusters()
-    return json_response({"clusters": [c.to_json() for c in clusters]})
+    return json_response({"clusters": clusters})
 
 
 @routes.post("/api/v1/clusters")

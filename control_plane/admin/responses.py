@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
-import yaml
 from aiohttp import web
 
 from control_plane.domain.config import check_cluster_name
+from control_plane.domain.documents import parse_document
 from control_plane.errors import InvalidInput
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+INLINE_PARSE_BYTES = 64 * 1024  # below this, parsing costs less than a thread hop
 
 
 def json_response(body: Any, status: int = 200, revision: int | None = None) -> web.Response:
@@ -29,19 +31,13 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 
 async def read_document(request: web.Request) -> Any:
-    """The request body as JSON, or YAML when the content type says so."""
+    """The request body as JSON, or YAML when the content type says so; a large one is parsed
+    in a thread, so the event loop (other admin calls, the data planes' streams) goes on."""
     raw = await request.read()
-    if not raw.strip():
-        raise InvalidInput("body: the request body is empty; send a JSON object", field="body")
-    if "yaml" in request.content_type:
-        try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"body: not valid YAML: {exc}", field="body") from None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"body: not valid JSON: {exc}", field="body") from None
+    as_yaml = "yaml" in request.content_type
+    if len(raw) < INLINE_PARSE_BYTES:
+        return parse_document(raw, as_yaml=as_yaml)
+    return await asyncio.to_thread(parse_document, raw, as_yaml=as_yaml)
 
 
 def cluster_param(request: web.Request) -> str | None:

@@ -14,8 +14,9 @@ HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 PUBLIC_KEY_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"}
 )
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_DURATION = re.compile(r"\s*(\d{1,12})\s*([smhd])\s*\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+MAX_KEY_LIFETIME = 3650 * 86_400  # ten years: beyond it, leave expiresIn out (never expires)
 
 
 def check_name(name: str, what: str) -> str:
@@ -44,17 +45,31 @@ class ApiKeyRequest(SpecModel):
     @field_validator("expires_in")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
-        if value is not None and not _DURATION.match(value):
+        if value is None:
+            return None
+        seconds = _seconds(value)
+        if seconds is None:
             raise ValueError(f"'{value}' is not a duration; write it like 30d, 12h, 15m or 3600s")
+        if seconds < 1:
+            raise ValueError(
+                f"'{value}' is too short: a key must live at least 1s; leave expiresIn out "
+                "for a key that never expires"
+            )
+        if seconds > MAX_KEY_LIFETIME:
+            raise ValueError(
+                f"'{value}' is over the longest lifetime, 3650d (ten years); leave expiresIn "
+                "out for a key that never expires"
+            )
         return value
 
     @property
     def expires_in_seconds(self) -> int | None:
-        if self.expires_in is None:
-            return None
-        match = _DURATION.match(self.expires_in)
-        assert match is not None
-        return int(match.group(1)) * _UNITS[match.group(2)]
+        return None if self.expires_in is None else _seconds(self.expires_in)
+
+
+def _seconds(duration: str) -> int | None:
+    match = _DURATION.match(duration)
+    return int(match.group(1)) * _UNITS[match.group(2)] if match else None
 
 
 class JwtProviderSpec(SpecModel):

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from control_plane.errors import InvalidInput
+from control_plane.errors import InvalidInput, StoredRowInvalid
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -69,3 +69,13 @@ def parse(model: type[ModelT], data: Any, prefix: str = "") -> ModelT:
         return model.model_validate(data)
     except ValidationError as exc:
         raise as_invalid_input(exc, prefix) from None
+
+
+def read_stored(model: type[ModelT], data: Any, what: str, fix: str) -> ModelT:
+    """A stored row as ``model``; StoredRowInvalid naming the row and ``fix`` when this release
+    cannot read what an older one stored (a regex it no longer takes, say)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        reason = as_invalid_input(exc).message
+        raise StoredRowInvalid(f"{what} as stored cannot be used: {reason}; {fix}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from control_plane.proto_mapping import jwt_provider_to_proto, route_to_proto, security_to_proto
-from control_plane.store.records import ClusterState
+from control_plane.store.records import LATEST_TIMESTAMP, ClusterState
 from protos import snapshot_pb2 as pb
 
 
@@ -29,7 +29,7 @@ def build_snapshot(state: ClusterState) -> pb.Snapshot:
                         id=k.id,
                         hash=bytes.fromhex(k.hash),
                         prefix=k.prefix,
-                        expires_at_unix=int(k.expires_at or 0),
+                        expires_at_unix=_unix(k.expires_at),
                         route_scope=list(k.routes),
                     )
                     for k in c.keys
@@ -43,6 +43,14 @@ def build_snapshot(state: ClusterState) -> pb.Snapshot:
     digest = hashlib.sha256(snapshot.SerializeToString(deterministic=True)).hexdigest()
     snapshot.version = f"{state.revision}-{digest[:16]}"
     return snapshot
+
+
+def _unix(expires_at: float | None) -> int:
+    """Whole seconds for the snapshot; a time past year 9999 (an older release stored what it was
+    given) as that year's end, which is as good as never."""
+    if not expires_at:
+        return 0
+    return int(min(expires_at, LATEST_TIMESTAMP)) if expires_at == expires_at else 0
 
 
 def empty_snapshot(cluster: str) -> pb.Snapshot:

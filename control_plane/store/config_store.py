@@ -8,9 +8,10 @@ nothing and keeps the revision.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,8 +23,9 @@ from control_plane.domain.config import GatewayConfig, SettingsSpec, check_clust
 from control_plane.domain.diff import ConfigDiff, diff_config, route_documents
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec, normalise_endpoint
-from control_plane.domain.validation import parse
-from control_plane.errors import Conflict, InvalidInput, NotFound
+from control_plane.domain.validation import parse, read_stored
+from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInvalid
+from control_plane.snapshot.builder import build_snapshot
 from control_plane.store.identity_rows import read_identities
 from control_plane.store.records import (
     ClusterRecord,
@@ -31,8 +33,11 @@ from control_plane.store.records import (
     RouteRecord,
     SecurityRecord,
 )
+from control_plane.store.snapshot_rows import StoredSnapshot, load_snapshot, save_snapshot
 from control_plane.store.tables import ClusterRow, RouteRow, SecurityPolicyRow
 from control_plane.store.webhook_outbox import new_event
+
+log = logging.getLogger("ai_gateway.control_plane.store")
 
 
 def _new_id() -> str:
@@ -40,14 +45,24 @@ def _new_id() -> str:
 
 
 def _route_record(row: RouteRow) -> RouteRecord:
-    spec = RouteSpec.model_validate({k: v for k, v in row.spec.items() if k != "position"})
+    spec = read_stored(
+        RouteSpec,
+        {k: v for k, v in row.spec.items() if k != "position"},
+        f"route '{row.name}'",
+        f"replace it (PUT /api/v1/routes/{row.name}) or delete it",
+    )
     return RouteRecord(
         row.id, row.cluster, row.name, row.position, spec, row.created_at, row.updated_at
     )
 
 
 def _security_record(row: SecurityPolicyRow) -> SecurityRecord:
-    spec = SecuritySpec.model_validate(row.spec)
+    spec = read_stored(
+        SecuritySpec,
+        row.spec,
+        f"the security policy of '{row.endpoint}'",
+        f"replace it (PUT /api/v1/security{row.endpoint}) or delete it",
+    )
     return SecurityRecord(row.id, row.cluster, spec, row.created_at, row.updated_at)
 
 
@@ -55,8 +70,16 @@ def _route_json(spec: RouteSpec, name: str) -> dict[str, Any]:
     return {**spec.model_dump(mode="json"), "name": name}
 
 
+OnCommit = Callable[[StoredSnapshot], Awaitable[None]]
+
+
 class ConfigStore:
-    """Routes, security policies and cluster settings, per cluster, in SQL."""
+    """Routes, security policies and cluster settings, per cluster, in SQL.
+
+    A change commits only with the snapshot it produces: ``write`` builds that snapshot
+    inside the transaction (a change that cannot be served is rolled back with 422) and
+    stores it beside the rows; ``on_commit`` hears it once the transaction is durable.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -64,12 +87,14 @@ class ConfigStore:
         # SQLite has one writer; serialising here avoids "database is locked".
         # PostgreSQL serialises writers of one cluster with a row lock instead.
         self._sqlite_writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self.on_commit: OnCommit | None = None
 
     @asynccontextmanager
     async def write(self, cluster: str) -> AsyncIterator[tuple[AsyncSession, ClusterRow]]:
         """A transaction holding the cluster's row lock; bump ``row.revision`` to publish."""
         if self._sqlite_writes is not None:
             await self._sqlite_writes.acquire()
+        built: StoredSnapshot | None = None
         try:
             async with self._sessions() as session, session.begin():
                 row = await session.scalar(
@@ -79,20 +104,44 @@ class ConfigStore:
                     raise _cluster_not_found(cluster)
                 before = row.revision
                 yield session, row
-                if row.revision != before and row.callback:
-                    # In the change's own transaction: the event exists exactly when it does.
-                    session.add(
-                        new_event(
-                            cluster,
-                            row.callback,
-                            "config.applied",
-                            {"revision": row.revision, "previousRevision": before},
-                            time.time(),
+                if row.revision != before:
+                    built = await self._servable(session, row)
+                    await save_snapshot(session, built.snapshot, built.settings)
+                    if row.callback:
+                        # In the change's own transaction: the event exists exactly when it does.
+                        session.add(
+                            new_event(
+                                cluster,
+                                row.callback,
+                                "config.applied",
+                                {"revision": row.revision, "previousRevision": before},
+                                time.time(),
+                            )
                         )
-                    )
         finally:
             if self._sqlite_writes is not None:
                 self._sqlite_writes.release()
+        if built is not None and self.on_commit is not None:
+            await self.on_commit(built)
+
+    async def _servable(self, session: AsyncSession, row: ClusterRow) -> StoredSnapshot:
+        """The snapshot the change produces, read inside its transaction; InvalidInput (422)
+        when it cannot be built, so that nothing is committed that data planes cannot get."""
+        try:
+            state = await self._read_state(session, row)
+        except StoredRowInvalid as exc:
+            raise InvalidInput(
+                f"the change was not stored: {exc.message}", unprocessable=True
+            ) from None
+        try:
+            snapshot = build_snapshot(state)
+        except Exception as exc:  # whatever it is, the change must not commit
+            log.warning("cluster %s: a change's snapshot did not build", row.name, exc_info=True)
+            raise InvalidInput(
+                f"the change was not stored: its snapshot cannot be built ({exc})",
+                unprocessable=True,
+            ) from None
+        return StoredSnapshot(snapshot, dict(state.settings))
 
     @staticmethod
     def bump(row: ClusterRow, now: float) -> int:
@@ -291,27 +340,41 @@ class ConfigStore:
     async def state(self, cluster: str) -> ClusterState:
         """One consistent read of the cluster, for building its snapshot."""
         async with self._sessions() as session, session.begin():
-            row = await self._require_cluster(session, cluster)
-            routes = await session.scalars(
-                select(RouteRow).where(RouteRow.cluster == cluster).order_by(RouteRow.position)
-            )
-            policies = await session.scalars(
-                select(SecurityPolicyRow)
-                .where(SecurityPolicyRow.cluster == cluster)
-                .order_by(SecurityPolicyRow.endpoint)
-            )
-            route_records = tuple(_route_record(r) for r in routes)
-            policy_records = tuple(_security_record(p) for p in policies)
-            identities = await read_identities(session, cluster)
-            return ClusterState(
-                name=cluster,
-                revision=row.revision,
-                routes=route_records,
-                security=policy_records,
-                settings=dict(row.settings),
-                callback=row.callback,
-                identities=identities,
-            )
+            return await self._read_state(session, await self._require_cluster(session, cluster))
+
+    @staticmethod
+    async def _read_state(session: AsyncSession, row: ClusterRow) -> ClusterState:
+        cluster = row.name
+        routes = await session.scalars(
+            select(RouteRow).where(RouteRow.cluster == cluster).order_by(RouteRow.position)
+        )
+        policies = await session.scalars(
+            select(SecurityPolicyRow)
+            .where(SecurityPolicyRow.cluster == cluster)
+            .order_by(SecurityPolicyRow.endpoint)
+        )
+        route_records = tuple(_route_record(r) for r in routes)
+        policy_records = tuple(_security_record(p) for p in policies)
+        identities = await read_identities(session, cluster)
+        return ClusterState(
+            name=cluster,
+            revision=row.revision,
+            routes=route_records,
+            security=policy_records,
+            settings=dict(row.settings),
+            callback=row.callback,
+            identities=identities,
+        )
+
+    async def stored_snapshot(self, cluster: str) -> StoredSnapshot | None:
+        """The cluster's last snapshot that built, as the change that produced it stored it."""
+        async with self._sessions() as session:
+            return await load_snapshot(session, cluster)
+
+    async def keep_snapshot(self, built: StoredSnapshot) -> None:
+        """Store a snapshot rebuilt outside a write (rows stored by an older release)."""
+        async with self._sessions() as session, session.begin():
+            await save_snapshot(session, built.snapshot, built.settings)
 
     async def export(self, cluster: str) -> GatewayConfig:
         return config_of(await self.state(cluster))

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.domain.identity import JwtProviderSpec
+from control_plane.domain.validation import read_stored
 from control_plane.store.records import ApiKeyRecord, ConsumerRecord, Identities
 from control_plane.store.tables import ApiKeyRow, ClusterSecretRow, ConsumerRow, JwtProviderRow
 
@@ -63,6 +64,14 @@ async def read_identities(session: AsyncSession, cluster: str) -> Identities:
             )
             for c in consumers
         ),
-        jwt_providers=tuple(JwtProviderSpec.model_validate(p.spec) for p in providers),
+        jwt_providers=tuple(
+            read_stored(
+                JwtProviderSpec,
+                p.spec,
+                f"JWT provider '{p.name}'",
+                f"replace it (PUT /api/v1/jwt-providers/{p.name}) or delete it",
+            )
+            for p in providers
+        ),
         api_key_secret=bytes.fromhex(secret_row.api_key_secret) if secret_row else b"",
     )

@@ -10,9 +10,13 @@ from control_plane.domain.identity import JwtProviderSpec
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec
 
+LATEST_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last instant ISO 8601 can write
+
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    """A Unix time in ISO 8601; one beyond the year 9999 (stored by an older release) as its end."""
+    clamped = min(max(ts, 0.0), LATEST_TIMESTAMP) if ts == ts else LATEST_TIMESTAMP
+    return datetime.fromtimestamp(clamped, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

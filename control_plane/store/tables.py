@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
 )
@@ -33,6 +34,25 @@ class ClusterRow(Base):
     callback: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SnapshotRow(Base):
+    """A cluster's last snapshot that built, written in the transaction of the change it serves.
+
+    Replicas load it instead of rebuilding, and a control plane that restarts onto rows it
+    cannot build (written by another release) keeps serving it.
+    """
+
+    __tablename__ = "cluster_snapshots"
+
+    cluster: Mapped[str] = mapped_column(
+        String(63), ForeignKey("clusters.name", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[str] = mapped_column(String(128))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    built_at: Mapped[float] = mapped_column(Float)
 
 
 class RouteRow(Base):
