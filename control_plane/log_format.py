@@ -1,26 +1,19 @@
-"""Application logs as one JSON object per line (python-json-logger)."""
+"""Application logs as one JSON object per line, never blocking the event loop.
+
+The control plane logs as the data plane does (``data_plane.logs``): a bounded
+queue and a writer thread, so a stalled log reader drops lines instead of
+freezing the admin API and the snapshot streams.
+"""
 
 from __future__ import annotations
 
 import logging
-import sys
 
-from pythonjsonlogger.json import JsonFormatter
+from data_plane.logs import configure_logging as _configure_logging
 
 
 def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter(
-            "{levelname}{name}{message}",
-            style="{",
-            timestamp="time",
-            rename_fields={"levelname": "level", "name": "logger"},
-        )
-    )
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    for noisy in ("aiohttp.access", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _configure_logging(level, quiet=("aiohttp.access", "alembic"))
 
 
 def set_level(level: str) -> None:

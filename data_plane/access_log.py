@@ -1,8 +1,9 @@
 """One JSON line per request, written off the event loop.
 
-The request path only appends a dict to a queue; a writer thread wakes every
-FLUSH_SECONDS, serialises what piled up with orjson and writes it in one call,
-so a slow log reader never stalls the proxy and a request never wakes a thread. Profiling showed Python's logging machinery (records,
+The request path only appends a dict to a bounded queue; a writer thread wakes
+every FLUSH_SECONDS, serialises what piled up with orjson and writes it in one
+call, so a slow log reader never stalls the proxy and a request never wakes a
+thread. Profiling showed Python's logging machinery (records,
 QueueHandler, python-json-logger) costing ~30 us per request here, about
 ten times this writer (bench/PROFILE.md). The line carries what an operator
 needs to follow a request, never a key or an Authorization value: only the
@@ -11,7 +12,7 @@ consumer name and the normalised path, without its query string.
 
 from __future__ import annotations
 
-import queue
+import collections
 import sys
 import threading
 import time
@@ -19,52 +20,61 @@ from typing import Any, BinaryIO
 
 import orjson
 
-_STOP = object()
+from data_plane.metrics import ACCESS_LOG_DROPPED
+
 FLUSH_SECONDS = 0.02
+DEFAULT_BUFFER = 10_000  # lines waiting for the writer; beyond them lines are dropped
 
 
 class AccessLog:
-    def __init__(self, enabled: bool, stream: BinaryIO | None = None) -> None:
+    """A bounded queue of lines and the thread that writes them.
+
+    When the log's reader stalls, the writer thread blocks in ``write`` and the
+    queue fills; from then on each new line is dropped and counted
+    (``aigw_access_log_dropped_total``) instead of growing memory without bound.
+    """
+
+    def __init__(
+        self, enabled: bool, stream: BinaryIO | None = None, buffer: int = DEFAULT_BUFFER
+    ) -> None:
         self.enabled = enabled
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending: collections.deque[dict[str, Any]] = collections.deque()
+        self._limit = buffer
         self._stream = stream or sys.stderr.buffer
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.dropped = 0
         if enabled:
             self._thread = threading.Thread(target=self._write, name="access-log", daemon=True)
             self._thread.start()
 
     def record(self, fields: dict[str, Any]) -> None:
+        if len(self._pending) >= self._limit:
+            self.dropped += 1
+            ACCESS_LOG_DROPPED.inc()
+            return
         fields["time"] = time.time()
-        self._queue.put(fields)
+        self._pending.append(fields)  # deque appends and pops are atomic: no lock
 
     def _write(self) -> None:
-        while True:
-            time.sleep(FLUSH_SECONDS)
-            batch = []
-            while True:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = any(item is _STOP for item in batch)
-            lines = [
-                orjson.dumps(_entry(item), option=orjson.OPT_APPEND_NEWLINE)
-                for item in batch
-                if item is not _STOP
-            ]
+        pending = self._pending
+        while not self._stopping.wait(FLUSH_SECONDS) or pending:
+            lines = []
+            while pending:
+                lines.append(
+                    orjson.dumps(_entry(pending.popleft()), option=orjson.OPT_APPEND_NEWLINE)
+                )
             if lines:
                 try:
                     self._stream.write(b"".join(lines))
                     self._stream.flush()
                 except (OSError, ValueError):
                     pass  # a closed log stream must not take the proxy down
-            if stop:
-                return
 
     def close(self) -> None:
         if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(timeout=5)
+            self._stopping.set()
+            self._thread.join(timeout=1.0)  # a stalled reader may hold the writer forever
             self._thread = None
 
 

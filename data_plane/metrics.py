@@ -75,6 +75,14 @@ AUTH_FAILURES = Counter(
 )
 RATE_LIMITED = Counter("aigw_rate_limited_total", "Requests refused by a rate limit", ["endpoint"])
 SNAPSHOT_NACKS = Counter("aigw_snapshot_nacks_total", "Snapshots this data plane rejected")
+ACCESS_LOG_DROPPED = Counter(
+    "aigw_access_log_dropped_total",
+    "Access-log lines dropped because the log's reader fell behind (the buffer was full)",
+)
+LOG_LINES_DROPPED = Counter(
+    "aigw_log_lines_dropped_total",
+    "Application log lines dropped because the log's reader fell behind",
+)
 
 TALLY = TrafficTally(DURATION_BUCKETS)  # the same counts, for the telemetry report
 

@@ -19,8 +19,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from data_plane.access_log import AccessLog
 from data_plane.errors import CacheFileInvalid, SnapshotRejected
-from data_plane.logs import set_level
-from data_plane.metrics import forget_targets, register_state
+from data_plane.logs import count_dropped_lines, set_level
+from data_plane.metrics import LOG_LINES_DROPPED, forget_targets, register_state
 from data_plane.ops.server import build_ops_app
 from data_plane.ops.worker_states import multiprocess_registry, publish, shared_directory
 from data_plane.proxy.client_ip import ClientAddress
@@ -115,7 +115,8 @@ class DataPlane:
         self.pools = UpstreamPools(self._upstream_tls)
         self.checker = ActiveHealthChecker(self.pools)
         self.applied_at = 0.0
-        self.access_log = AccessLog(settings.access_log)
+        self.access_log = AccessLog(settings.access_log, buffer=settings.access_log_buffer)
+        count_dropped_lines(LOG_LINES_DROPPED.inc)
         shared = shared_directory()
         if shared is None:
             self._collector = register_state(self.status)

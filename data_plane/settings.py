@@ -38,6 +38,10 @@ class DataPlaneSettings:
     max_requests_per_target: int = 1024
     max_concurrency: int = 10_000
     access_log: bool = True
+    access_log_buffer: int = 10_000
+    request_head_timeout: float = 10.0
+    keepalive_timeout: float = 60.0
+    max_connections: int | None = None  # None: from the open-files limit (connection_limits)
     dns_resolver: tuple[str, int] | None = None  # None: the system's resolver
     dns_refresh_seconds: float = 5.0
 
@@ -209,7 +213,43 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         default=_flag(env("AI_GATEWAY_NO_ACCESS_LOG", "false")),
         help="do not write a JSON line per request to stderr (AI_GATEWAY_NO_ACCESS_LOG)",
     )
+    add(
+        "--access-log-buffer",
+        type=int,
+        default=int(env("AI_GATEWAY_ACCESS_LOG_BUFFER", "10000")),
+        help="access-log lines waiting for a slow reader before new ones are dropped and "
+        "counted (AI_GATEWAY_ACCESS_LOG_BUFFER)",
+    )
+    add(
+        "--request-head-timeout",
+        type=float,
+        default=float(env("AI_GATEWAY_REQUEST_HEAD_TIMEOUT", "10")),
+        help="seconds a client has to send a whole request head, from its connection or its "
+        "first byte; then 408 and close (AI_GATEWAY_REQUEST_HEAD_TIMEOUT)",
+    )
+    add(
+        "--keepalive-timeout",
+        type=float,
+        default=float(env("AI_GATEWAY_KEEPALIVE_TIMEOUT", "60")),
+        help="seconds an idle kept-alive client connection stays open (AI_GATEWAY_KEEPALIVE_TIMEOUT)",
+    )
+    add(
+        "--max-connections",
+        type=int,
+        default=int(env("AI_GATEWAY_MAX_CONNECTIONS", "0")) or None,
+        help="client connections open in this process before accepting pauses; default: a "
+        "third of the open-files limit, at most 100000 (AI_GATEWAY_MAX_CONNECTIONS)",
+    )
     args = parser.parse_args(argv)
+    if args.access_log_buffer < 1:
+        raise SystemExit("Error: --access-log-buffer must be at least 1")
+    if not 0 < args.request_head_timeout <= 3600 or not 0 < args.keepalive_timeout <= 86_400:
+        raise SystemExit(
+            "Error: --request-head-timeout (up to 3600) and --keepalive-timeout (up to 86400) "
+            "must be positive seconds"
+        )
+    if args.max_connections is not None and args.max_connections < 1:
+        raise SystemExit("Error: --max-connections must be at least 1")
     if args.max_requests_per_target < 1 or args.max_concurrency < 1:
         raise SystemExit(
             "Error: --max-requests-per-target and --max-concurrency must be at least 1"
@@ -275,6 +315,10 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         max_requests_per_target=args.max_requests_per_target,
         max_concurrency=args.max_concurrency,
         access_log=not args.no_access_log,
+        access_log_buffer=args.access_log_buffer,
+        request_head_timeout=args.request_head_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        max_connections=args.max_connections,
         dns_resolver=host_port(
             args.dns_resolver if ":" in args.dns_resolver else f"{args.dns_resolver}:53",
             "--dns-resolver",

@@ -24,6 +24,7 @@ class ControlPlaneProcess:
     admin_port: int = 0
     grpc_port: int = 0
     child: ChildProcess | None = None
+    stderr_unread: bool = False  # a log reader that stalled
 
     @property
     def url(self) -> str:
@@ -54,6 +55,7 @@ class ControlPlaneProcess:
             ],
             self.workdir,
             env={"AI_GATEWAY_API_KEY": self.api_key},
+            stderr_unread=self.stderr_unread,
         ).start(timeout)
         self.admin_port, self.grpc_port = (
             self.child.ready["admin_port"],

@@ -25,6 +25,7 @@ class ChildProcess:
     process: subprocess.Popen[bytes] | None = None
     ready: dict[str, Any] = field(default_factory=dict)
     executable: str | None = None  # another program than ours: no ready file, the caller waits
+    stderr_unread: bool = False  # stderr is a pipe nobody reads: a stalled log shipper
 
     @property
     def ready_file(self) -> Path:
@@ -46,7 +47,7 @@ class ChildProcess:
             command,
             env={**os.environ, "PYTHONPATH": str(ROOT), **self.env},
             stdout=log,
-            stderr=log,
+            stderr=subprocess.PIPE if self.stderr_unread else log,
             cwd=self.workdir,
         )
         if wait and not self.executable:
