@@ -79,6 +79,19 @@ ACCESS_LOG_DROPPED = Counter(
     "aigw_access_log_dropped_total",
     "Access-log lines dropped because the log's reader fell behind (the buffer was full)",
 )
+CLIENT_TIMEOUTS = Counter(
+    "aigw_client_timeouts_total",
+    "Client connections closed for a timeout: request_head (408) or idle (keep-alive)",
+    ["timeout"],
+)
+ACCEPT_PAUSES = Counter(
+    "aigw_client_accept_pauses_total",
+    "Times accepting stopped because --max-connections client connections were open",
+)
+ACCEPT_ERRORS = Counter(
+    "aigw_client_accept_errors_total",
+    "Client connections the kernel could not hand over (out of file descriptors, say)",
+)
 LOG_LINES_DROPPED = Counter(
     "aigw_log_lines_dropped_total",
     "Application log lines dropped because the log's reader fell behind",
@@ -208,6 +221,11 @@ class StateCollector(Collector):
         in_flight = GaugeMetricFamily("aigw_requests_in_flight", "Requests being served now")
         in_flight.add_metric([], float(state.get("inFlight") or 0))
         yield in_flight
+        connections = GaugeMetricFamily(
+            "aigw_client_connections", "Client connections open now (accepted, not yet closed)"
+        )
+        connections.add_metric([], float(state.get("clientConnections") or 0))
+        yield connections
         connected = GaugeMetricFamily(
             "aigw_control_plane_connected", "1 while the snapshot stream to the control plane is up"
         )

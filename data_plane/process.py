@@ -23,9 +23,11 @@ from data_plane.logs import count_dropped_lines, set_level
 from data_plane.metrics import LOG_LINES_DROPPED, forget_targets, register_state
 from data_plane.ops.server import build_ops_app
 from data_plane.ops.worker_states import multiprocess_registry, publish, shared_directory
+from data_plane.proxy.client_connection import ClientServer
 from data_plane.proxy.client_ip import ClientAddress
 from data_plane.proxy.forward import ForwardOptions
 from data_plane.proxy.handler import API_PREFIX, ProxyHandler
+from data_plane.proxy.listener import AcceptLoop, default_max_connections, raise_open_files_limit
 from data_plane.runtime.compile import compile_snapshot
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
@@ -163,17 +165,30 @@ class DataPlane:
         reuse = settings.workers > 1
         proxy_sock = _bind(*settings.listen, reuse_port=reuse)
         self.proxy_port = proxy_sock.getsockname()[1]
-        server = web.Server(self.handler, handler_cancellation=True, access_log=None)
-        loop = asyncio.get_running_loop()
         tls = None
         if settings.tls_cert and settings.tls_key:
             reloading = ReloadingServerContext(settings.tls_cert, settings.tls_key)
             tls = reloading.context
             self._tasks.append(asyncio.create_task(reloading.watch(), name="tls-reload"))
-        self._proxy_server = await loop.create_server(
-            server, sock=proxy_sock, backlog=1024, ssl=tls
+        open_files = raise_open_files_limit()
+        server = ClientServer(
+            self.handler,
+            head_timeout=settings.request_head_timeout,
+            idle_timeout=settings.keepalive_timeout,
+            on_close=lambda: self._accepting.closed(),
+            handler_cancellation=True,
+            access_log=None,
         )
+        self._accepting = AcceptLoop(
+            proxy_sock,
+            server,
+            max_connections=settings.max_connections or default_max_connections(open_files),
+            tls=tls,
+            handshake_timeout=settings.request_head_timeout,
+        )
+        self._proxy_sock = proxy_sock
         self._lowlevel = server
+        self._accept_task = asyncio.create_task(self._accepting.run(), name="accept")
 
         ops_runner = web.AppRunner(
             build_ops_app(self.ready, self.status, self._registry), access_log=None
@@ -260,6 +275,7 @@ class DataPlane:
             "targets": self.health.snapshot(),
             "appliedAt": self.applied_at,
             "inFlight": self.handler.in_flight,
+            "clientConnections": self._accepting.open if hasattr(self, "_accepting") else 0,
             "logLevel": logging.getLevelName(logging.getLogger().level).lower(),
         }
 
@@ -277,10 +293,13 @@ class DataPlane:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if hasattr(self, "_proxy_server"):
-            self._proxy_server.close()
+        if hasattr(self, "_accept_task"):
+            self._accept_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accept_task
+            self._proxy_sock.close()
+            await self._accepting.stop()
             await self._lowlevel.shutdown(timeout=5)
-            await self._proxy_server.wait_closed()
         if hasattr(self, "_ops_runner"):
             await self._ops_runner.cleanup()
         if hasattr(self, "access_log"):

@@ -78,6 +78,7 @@ def merge(states: list[dict[str, Any]]) -> dict[str, Any]:
         "versions": versions,
         "appliedAt": min(float(s.get("appliedAt") or 0.0) for s in states),
         "inFlight": sum(int(s.get("inFlight") or 0) for s in states),
+        "clientConnections": sum(int(s.get("clientConnections") or 0) for s in states),
         "controlPlaneConnected": all(s.get("controlPlaneConnected") for s in states),
         "targets": list(targets.values()),
         "workers": len(states),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -26,6 +27,7 @@ class ChildProcess:
     ready: dict[str, Any] = field(default_factory=dict)
     executable: str | None = None  # another program than ours: no ready file, the caller waits
     stderr_unread: bool = False  # stderr is a pipe nobody reads: a stalled log shipper
+    open_files: tuple[int, int] | None = None  # (soft, hard) RLIMIT_NOFILE the child starts with
 
     @property
     def ready_file(self) -> Path:
@@ -48,11 +50,16 @@ class ChildProcess:
             env={**os.environ, "PYTHONPATH": str(ROOT), **self.env},
             stdout=log,
             stderr=subprocess.PIPE if self.stderr_unread else log,
+            preexec_fn=self._limit_open_files if self.open_files else None,
             cwd=self.workdir,
         )
         if wait and not self.executable:
             self.wait_ready(timeout)
         return self
+
+    def _limit_open_files(self) -> None:
+        assert self.open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.open_files)
 
     def wait_ready(self, timeout: float = 20.0) -> dict[str, Any]:
         assert self.process is not None
