@@ -31,6 +31,7 @@ from data_plane.proxy.listener import AcceptLoop, default_max_connections, raise
 from data_plane.runtime.compile import compile_snapshot
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
+from data_plane.security.jwks import JwksFetcher
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.security.redis_rate_limit import FailureMode, RedisRateLimiter
 from data_plane.settings import DataPlaneSettings
@@ -90,9 +91,7 @@ class DataPlane:
         return f"{base}-w{self.worker}" if self.settings.workers > 1 else base
 
     def _compile(self, snapshot: pb.Snapshot) -> RuntimeConfig:
-        return compile_snapshot(
-            snapshot, self.limiter, self.health, self.addresses, self._upstream_tls
-        )
+        return compile_snapshot(snapshot, self.limiter, self.health, self.addresses, self.jwks)
 
     def _apply(self, config: RuntimeConfig) -> None:
         self.applied_at = time.time()
@@ -103,6 +102,7 @@ class DataPlane:
         self.health.retain(in_use)
         forget_targets(in_use)
         set_level(config.settings.log_level)
+        self._prefetch_keys(config)
         self._snapshot_applied.set()  # its hostname targets are looked up now
         # A big route table is long-lived: keep the cyclic GC from rescanning it on every
         # collection (with 10,000 routes that cost ~15 % of throughput). Old tables are
@@ -111,10 +111,22 @@ class DataPlane:
         gc.collect()
         gc.freeze()
 
+    def _prefetch_keys(self, config: RuntimeConfig) -> None:
+        """Fetch JWKS providers' keys now, so the first token does not wait for them."""
+        urls = {p.jwks_url for p in config.source.jwt_providers if p.jwks_url}
+        self.jwks.retain(urls)
+        for url in urls:
+            self.jwks.keys(url).refresh()
+
     async def start(self) -> None:
         settings = self.settings
         self._upstream_tls = client_context(settings.upstream_ca)
         self.pools = UpstreamPools(self._upstream_tls)
+        self.jwks = JwksFetcher(  # key caches outlive snapshots
+            self._upstream_tls,
+            timeout=settings.jwks_fetch_timeout,
+            cooldown=settings.jwks_refetch_cooldown,
+        )
         self.checker = ActiveHealthChecker(self.pools)
         self.applied_at = 0.0
         self.access_log = AccessLog(settings.access_log, buffer=settings.access_log_buffer)
@@ -312,3 +324,5 @@ class DataPlane:
             self.pools.close()
         if hasattr(self, "_redis"):
             await self._redis.close()
+        if hasattr(self, "jwks"):
+            await self.jwks.close()

@@ -42,6 +42,8 @@ class DataPlaneSettings:
     request_head_timeout: float = 10.0
     keepalive_timeout: float = 60.0
     max_connections: int | None = None  # None: from the open-files limit (connection_limits)
+    jwks_fetch_timeout: float = 5.0
+    jwks_refetch_cooldown: float = 30.0
     dns_resolver: tuple[str, int] | None = None  # None: the system's resolver
     dns_refresh_seconds: float = 5.0
 
@@ -240,7 +242,26 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         help="client connections open in this process before accepting pauses; default: a "
         "third of the open-files limit, at most 100000 (AI_GATEWAY_MAX_CONNECTIONS)",
     )
+    add(
+        "--jwks-fetch-timeout",
+        type=float,
+        default=float(env("AI_GATEWAY_JWKS_FETCH_TIMEOUT", "5")),
+        help="seconds a JWT provider's key set (jwksUrl) may take to arrive "
+        "(AI_GATEWAY_JWKS_FETCH_TIMEOUT)",
+    )
+    add(
+        "--jwks-refetch-cooldown",
+        type=float,
+        default=float(env("AI_GATEWAY_JWKS_REFETCH_COOLDOWN", "30")),
+        help="a token with an unknown kid fetches the key set again at most this often, "
+        "seconds (AI_GATEWAY_JWKS_REFETCH_COOLDOWN)",
+    )
     args = parser.parse_args(argv)
+    if not 0 < args.jwks_fetch_timeout <= 60 or not 0 < args.jwks_refetch_cooldown <= 3600:
+        raise SystemExit(
+            "Error: --jwks-fetch-timeout (up to 60) and --jwks-refetch-cooldown (up to 3600) "
+            "must be positive seconds"
+        )
     if args.access_log_buffer < 1:
         raise SystemExit("Error: --access-log-buffer must be at least 1")
     if not 0 < args.request_head_timeout <= 3600 or not 0 < args.keepalive_timeout <= 86_400:
@@ -319,6 +340,8 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         request_head_timeout=args.request_head_timeout,
         keepalive_timeout=args.keepalive_timeout,
         max_connections=args.max_connections,
+        jwks_fetch_timeout=args.jwks_fetch_timeout,
+        jwks_refetch_cooldown=args.jwks_refetch_cooldown,
         dns_resolver=host_port(
             args.dns_resolver if ":" in args.dns_resolver else f"{args.dns_resolver}:53",
             "--dns-resolver",

@@ -8,7 +8,6 @@ into lookups so the request path never parses or validates anything.
 from __future__ import annotations
 
 import re
-import ssl
 from dataclasses import replace
 
 from data_plane.errors import SnapshotRejected
@@ -22,6 +21,7 @@ from data_plane.runtime.routes import (
     RouteTimeouts,
 )
 from data_plane.security.guard import SecurityGuard
+from data_plane.security.jwks import JwksFetcher
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.upstream.active_health import CheckPlan
 from data_plane.upstream.health import (
@@ -186,18 +186,18 @@ def compile_snapshot(
     limiter: RateLimiter | None = None,
     health: HealthRegistry | None = None,
     addresses: AddressBook | None = None,
-    tls: ssl.SSLContext | None = None,
+    jwks: JwksFetcher | None = None,
 ) -> RuntimeConfig:
     """``limiter`` and ``health`` carry rate-limit and backend-health state from the previous
     config (new ones when None); ``addresses`` are the last answers for hostname targets;
-    ``tls`` verifies HTTPS fetches the config makes (JWKS), like HTTPS backends."""
+    ``jwks`` keeps JWKS providers' keys across snapshots."""
     if not snapshot.version:
         raise SnapshotRejected("snapshot has no version")
     table = RouteTable()
     for route in snapshot.routes:
         table.add(compile_route(route, health, addresses))
     try:
-        guard = SecurityGuard(snapshot, limiter or LocalRateLimiter(), tls)
+        guard = SecurityGuard(snapshot, limiter or LocalRateLimiter(), jwks)
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotRejected(f"security: {exc}") from None
     return RuntimeConfig(

@@ -7,7 +7,6 @@ headers for the client.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from multidict import CIMultiDictProxy
 from data_plane.metrics import AUTH_FAILURES, RATE_LIMITED
 from data_plane.proxy.errors import error_response
 from data_plane.security.api_keys import KeyIndex
+from data_plane.security.jwks import JwksFetcher
 from data_plane.security.jwt_auth import JwtVerifier, TokenRejected
 from data_plane.security.policies import CompiledPolicy, PolicyTable
 from data_plane.security.rate_limit import RateLimiter
@@ -51,11 +51,11 @@ class SecurityGuard:
     """Built once per snapshot; the rate limiter outlives snapshots (counts survive a config change)."""
 
     def __init__(
-        self, snapshot: pb.Snapshot, limiter: RateLimiter, tls: ssl.SSLContext | None = None
+        self, snapshot: pb.Snapshot, limiter: RateLimiter, jwks: JwksFetcher | None = None
     ) -> None:
         self.policies = PolicyTable(list(snapshot.security))
         self.keys = KeyIndex(snapshot.api_key_secret, list(snapshot.consumers))
-        self.verifiers = {p.name: JwtVerifier.compile(p, tls) for p in snapshot.jwt_providers}
+        self.verifiers = {p.name: JwtVerifier.compile(p, jwks) for p in snapshot.jwt_providers}
         self.limiter = limiter
 
     async def check(

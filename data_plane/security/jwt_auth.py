@@ -1,25 +1,22 @@
 """JWT verification with PyJWT: pinned algorithms, issuer, audience, required claims, leeway.
 
-JWKS providers fetch their keys through PyJWT's PyJWKClient, off the event
-loop: the key set is cached for 5 minutes and refetched when a token names an
-unknown ``kid``, at most once per JWKS_REFRESH_COOLDOWN.
+JWKS providers take their keys from a JwksKeys cache (data_plane.security.jwks):
+a token with a known ``kid`` never waits on a fetch, and unknown ones fetch the
+set at most once per cooldown.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ssl
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
 from data_plane.proxy.headers import MAX_WRITTEN_VALUE, is_safe_value
+from data_plane.security.jwks import JwksFetcher, JwksKeys, UnknownSigningKey
 from protos import snapshot_pb2 as pb
 
 _HMAC = ("HS256", "HS384", "HS512")
-# An unknown `kid` refetches the key set at most this often: hostile kids cannot hammer the issuer.
-JWKS_REFRESH_COOLDOWN = 30.0
 
 
 class TokenRejected(Exception):
@@ -31,7 +28,7 @@ class JwtVerifier:
     name: str
     algorithms: tuple[str, ...]
     key: Any  # the HMAC secret (bytes) or the public key (PEM); None with JWKS
-    jwks: jwt.PyJWKClient | None
+    jwks: JwksKeys | None
     issuer: str | None
     audiences: tuple[str, ...]
     leeway: float
@@ -39,8 +36,8 @@ class JwtVerifier:
     consumer_claim: str
 
     @classmethod
-    def compile(cls, provider: pb.JwtProvider, tls: ssl.SSLContext | None = None) -> JwtVerifier:
-        """``tls`` verifies an HTTPS ``jwks_url`` (the data plane's ``--upstream-ca``)."""
+    def compile(cls, provider: pb.JwtProvider, jwks: JwksFetcher | None = None) -> JwtVerifier:
+        """``jwks`` holds the key caches of JWKS URLs across snapshots."""
         hmac = provider.algorithms[0] in _HMAC if provider.algorithms else False
         key: Any = provider.hmac_secret if hmac else None
         if not hmac and provider.public_key_pem:
@@ -51,15 +48,7 @@ class JwtVerifier:
             name=provider.name,
             algorithms=tuple(provider.algorithms),
             key=key,
-            jwks=jwt.PyJWKClient(
-                provider.jwks_url,
-                lifespan=300,
-                timeout=5,
-                cooldown_duration=JWKS_REFRESH_COOLDOWN,
-                ssl_context=tls,
-            )
-            if provider.jwks_url
-            else None,
+            jwks=(jwks or JwksFetcher()).keys(provider.jwks_url) if provider.jwks_url else None,
             issuer=provider.issuer or None,
             audiences=tuple(provider.audiences),
             leeway=provider.leeway_seconds,
@@ -72,7 +61,8 @@ class JwtVerifier:
         key = self.key
         try:
             if self.jwks is not None:
-                key = (await asyncio.to_thread(self.jwks.get_signing_key_from_jwt, token)).key
+                kid = jwt.get_unverified_header(token).get("kid")
+                key = (await self.jwks.signing_key(kid if isinstance(kid, str) else None)).key
             claims = jwt.decode(
                 token,
                 key=key,
@@ -82,7 +72,7 @@ class JwtVerifier:
                 leeway=self.leeway,
                 options={"require": list(self.required), "verify_aud": bool(self.audiences)},
             )
-        except jwt.PyJWKClientError as exc:
+        except UnknownSigningKey as exc:
             raise TokenRejected(f"no signing key for this token: {exc}") from None
         except jwt.InvalidTokenError as exc:
             raise TokenRejected(str(exc) or type(exc).__name__) from None

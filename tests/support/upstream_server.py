@@ -6,6 +6,7 @@
 /stall?after=2&n=5        sends `after` events, then stalls until the client goes away
 /hold                     holds the request until the client disconnects
 /stats                    {"held": requests held now, "released": holds ended by a disconnect}
+/jwks.json                the key set in $UPSTREAM_JWKS; POST /jwks-hang makes it hang from then on
 /sse-cut?n=3              n events, then the connection is reset
 
 $UPSTREAM_MODE makes every other path misbehave: ``reset`` (close before answering),
@@ -25,7 +26,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-STATE = {"held": 0, "released": 0, "jwks_fetches": 0, "requests": 0}
+STATE = {"held": 0, "released": 0, "jwks_fetches": 0, "requests": 0, "jwks_hang": 0}
 
 
 @web.middleware
@@ -110,8 +111,10 @@ async def hold(request: web.Request) -> web.Response:
 
 
 async def jwks(_request: web.Request) -> web.Response:
-    """The key set in $UPSTREAM_JWKS (a file), for JWT tests."""
+    """The key set in $UPSTREAM_JWKS (a file), for JWT tests; it hangs after /jwks-hang."""
     STATE["jwks_fetches"] += 1
+    if STATE["jwks_hang"]:
+        await asyncio.sleep(60)
     return web.Response(
         text=Path(os.environ["UPSTREAM_JWKS"]).read_text(), content_type="application/json"
     )
@@ -133,6 +136,11 @@ async def unicode_header(_request: web.Request) -> web.Response:
     return web.Response(text="ok", headers={"X-Model-Name": "Mistral-café-7B"})
 
 
+async def jwks_hang(_request: web.Request) -> web.Response:
+    STATE["jwks_hang"] = 1
+    return web.json_response(STATE)
+
+
 async def stats(_request: web.Request) -> web.Response:
     return web.json_response(STATE)
 
@@ -147,6 +155,7 @@ def build_app() -> web.Application:
     app.router.add_get("/stats", stats)
     app.router.add_get("/unicode-header", unicode_header)
     app.router.add_get("/jwks.json", jwks)
+    app.router.add_post("/jwks-hang", jwks_hang)
     app.router.add_get("/sse-cut", sse_cut)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
