@@ -53,6 +53,7 @@ class SecurityGuard:
     def __init__(
         self, snapshot: pb.Snapshot, limiter: RateLimiter, jwks: JwksFetcher | None = None
     ) -> None:
+        self.cluster = snapshot.cluster
         self.policies = PolicyTable(list(snapshot.security))
         self.keys = KeyIndex(snapshot.api_key_secret, list(snapshot.consumers))
         self.verifiers = {p.name: JwtVerifier.compile(p, jwks) for p in snapshot.jwt_providers}
@@ -79,9 +80,10 @@ class SecurityGuard:
         headers: dict[str, str] = {}
         if policy.requests:
             who = f"consumer:{consumer}" if consumer else f"ip:{client_ip}"
-            decision = await self.limiter.hit(
-                f"{policy.endpoint}|{who}", policy.requests, policy.period
-            )
+            # Every part of the scope, so that clusters sharing one Redis never share a count;
+            # no part holds the separator (names and endpoints are checked, claims are header-safe).
+            key = f"{self.cluster}\x1f{policy.endpoint}\x1f{who}"
+            decision = await self.limiter.hit(key, policy.requests, policy.period)
             headers = decision.headers()
             if not decision.allowed:
                 RATE_LIMITED.labels(policy.endpoint).inc()

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, wait_until_serving
 from tests.support.services import REDIS_HOST, REDIS_PORT, require
 
 
@@ -122,3 +122,35 @@ def test_a_frozen_redis_costs_one_timeout_then_falls_back_and_recovers(tmp_path:
         gw.stop()
         redis.terminate()
         redis.wait(timeout=10)
+
+
+def test_clusters_sharing_one_redis_never_share_a_count(tmp_path: Path) -> None:
+    require("Redis", REDIS_HOST, REDIS_PORT)
+    gw = Gateway(tmp_path)
+    try:
+        gw.start_control_plane()
+        assert gw.control_plane is not None
+        backend = gw.add_upstream("alpha")
+        redis_url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+        endpoint = f"/shared-{uuid.uuid4().hex[:8]}"
+        other = f"other-{uuid.uuid4().hex[:6]}"
+        with gw.admin() as http:
+            http.post("/api/v1/clusters", json={"name": other}).raise_for_status()
+            for cluster in (gw.cluster, other):
+                params = {"cluster": cluster}
+                http.post(
+                    "/api/v1/routes", params=params, json={"path": endpoint, "target": backend}
+                ).raise_for_status()
+                http.put(
+                    f"/api/v1/security{endpoint}", params=params, json={"rateLimit": "5/min"}
+                ).raise_for_status()
+        gw.add_data_plane("dp-mine", "--redis-url", redis_url)
+        gw.add_data_plane("dp-other", "--redis-url", redis_url, cluster=other)
+        for plane in gw.data_planes:
+            wait_until_serving(plane, 2)
+        first = [httpx.get(gw.proxy_url(0) + endpoint).status_code for _ in range(7)]
+        assert first == [200] * 5 + [429] * 2
+        second = [httpx.get(gw.proxy_url(1) + endpoint).status_code for _ in range(7)]
+        assert second == [200] * 5 + [429] * 2  # the same client, its own count in that cluster
+    finally:
+        gw.stop()

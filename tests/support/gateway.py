@@ -58,11 +58,19 @@ class Gateway:
         self.upstreams[name] = process
         return f"{scheme}://127.0.0.1:{process.ready['port']}"
 
-    def add_data_plane(self, name: str, *extra: str, wait: bool = True) -> ChildProcess:
+    def add_data_plane(
+        self, name: str, *extra: str, wait: bool = True, cluster: str | None = None
+    ) -> ChildProcess:
+        """A data plane of ``cluster`` (default: the gateway's)."""
         assert self.control_plane is not None
         admin = ("--admin-url", self.control_plane.url)
         plane = data_plane(
-            self.workdir, name, self.control_plane.grpc_target, self.cluster, *admin, *extra
+            self.workdir,
+            name,
+            self.control_plane.grpc_target,
+            cluster or self.cluster,
+            *admin,
+            *extra,
         ).start()
         self.data_planes.append(plane)
         if wait:
