@@ -6,6 +6,9 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 
+MAX_TEXT = 16_384  # the longest string a config field takes (a PEM key is ~1-3 KiB)
+
+
 class SpecModel(BaseModel):
     """Immutable, strict about unknown keys (a typo is an error, not a silent no-op).
 
@@ -21,4 +24,5 @@ class SpecModel(BaseModel):
         validate_by_alias=True,
         serialize_by_alias=True,
         str_strip_whitespace=True,
+        str_max_length=MAX_TEXT,
     )

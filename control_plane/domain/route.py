@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from control_plane.domain.base import SpecModel
+from data_plane.runtime.regex import compile_regex
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}\Z")
@@ -138,9 +139,9 @@ class HeaderMatchSpec(SpecModel):
     def _regex(cls, regex: str | None) -> str | None:
         if regex is not None:
             try:
-                re.compile(regex)
-            except re.error as exc:
-                raise ValueError(f"'{regex}' is not a valid regular expression: {exc}") from None
+                compile_regex(regex)
+            except ValueError as exc:
+                raise ValueError(f"{regex!r} is not a usable regular expression: {exc}") from None
         return regex
 
     @model_validator(mode="after")
@@ -305,7 +306,7 @@ class RouteSpec(SpecModel):
     def _hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
         lowered = tuple(h.lower() for h in hosts)
         for host in lowered:
-            if not _HOST.match(host):
+            if len(host) > 253 or not _HOST.match(host):
                 raise ValueError(
                     f"'{host}' is not a host name (a leading '*.' wildcard is allowed)"
                 )
@@ -322,9 +323,9 @@ class RouteSpec(SpecModel):
         if info.data.get("match") != "regex":
             return check_route_path(path)
         try:
-            re.compile(path)
-        except re.error as exc:
-            raise ValueError(f"Invalid route path '{path}': not a valid regex: {exc}") from None
+            compile_regex(path)
+        except ValueError as exc:
+            raise ValueError(f"Invalid route path {path!r}: not a usable regex: {exc}") from None
         return path
 
     @model_validator(mode="after")

@@ -7,12 +7,12 @@ into lookups so the request path never parses or validates anything.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from data_plane.errors import SnapshotRejected
 from data_plane.runtime.config import DataPlaneSettings, RuntimeConfig
 from data_plane.runtime.matchers import HeaderKind, HeaderMatcher, HostMatcher
+from data_plane.runtime.regex import LinearRegex, compile_regex
 from data_plane.runtime.routes import (
     CompiledRoute,
     PathKind,
@@ -46,10 +46,10 @@ _HEADER_KINDS: dict[int, HeaderKind] = {
 }
 
 
-def _regex(pattern: str, where: str) -> re.Pattern[str]:
+def _regex(pattern: str, where: str) -> LinearRegex:
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return compile_regex(pattern)
+    except ValueError as exc:
         raise SnapshotRejected(f"{where}: invalid regex {pattern!r}: {exc}") from None
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from data_plane.runtime.regex import LinearRegex
 
 HeaderKind = Literal["exact", "regex", "present"]
 
@@ -15,7 +16,7 @@ class HeaderMatcher:
     name: str
     kind: HeaderKind
     value: str = ""
-    pattern: re.Pattern[str] | None = None
+    pattern: LinearRegex | None = None
     invert: bool = False
 
     def matches(self, headers: Mapping[str, str]) -> bool:

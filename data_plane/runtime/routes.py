@@ -8,12 +8,12 @@ makes the answer 405 (with ``Allow``) when nothing else matches.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from data_plane.runtime.matchers import HeaderMatcher, HostMatcher
+from data_plane.runtime.regex import LinearRegex
 from data_plane.upstream.http1 import DEFAULT_LIMITS, PoolLimits
 from data_plane.upstream.targets import UpstreamGroup
 
@@ -51,7 +51,7 @@ class CompiledRoute:
     timeouts: RouteTimeouts
     strip_prefix: bool = False
     rewrite_prefix: str | None = None
-    regex: re.Pattern[str] | None = None
+    regex: LinearRegex | None = None
     retries: RouteRetries = RouteRetries()
     hash_on: str | None = None  # consistent hash: a header name, or "consumer"
     health_check: CheckPlan | None = None

@@ -36,7 +36,15 @@ def test_spellings_are_one_policy(document: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("text", "requests", "period"),
-    [("50/min", 50, 60.0), ("10/s", 10, 1.0), ("1000/hour", 1000, 3600.0), ("5/day", 5, 86400.0)],
+    [
+        ("50/min", 50, 60.0),
+        ("10/s", 10, 1.0),
+        ("1000/hour", 1000, 3600.0),
+        ("5/day", 5, 86400.0),
+        ("100/mins", 100, 60.0),
+        ("5 / hours", 5, 3600.0),
+        ("7", 7, 60.0),
+    ],
 )
 def test_rate_units(text: str, requests: int, period: float) -> None:
     spec = parse(SecuritySpec, {"endpoint": "/chat", "auth": "api-key", "rateLimit": text})
@@ -51,6 +59,9 @@ def test_rate_units(text: str, requests: int, period: float) -> None:
         ({"rateLimit": "100/fortnight"}, "rateLimit"),
         ({"rateLimit": 0}, "rateLimit.requests"),
         ({"rateLimit": True}, "rateLimit"),
+        ({"rateLimit": "1/" + "a" * 5000 + "!"}, "rateLimit"),  # once a backtracking case
+        ({"rateLimit": "9" * 40}, "rateLimit"),
+        ({"endpoint": "/" + "a" * 20_000}, "endpoint"),
         ({"endpoint": "/a b"}, "endpoint"),
     ],
 )
