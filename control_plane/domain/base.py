@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-
 MAX_TEXT = 16_384  # the longest string a config field takes (a PEM key is ~1-3 KiB)
 
 
