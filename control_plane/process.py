@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ipaddress
 import json
 import logging
 import os
 import socket
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +24,9 @@ from control_plane.admin.app import build_admin_app
 from control_plane.admin_service import AdminService
 from control_plane.domain.config import check_cluster_name
 from control_plane.log_format import set_level
-from control_plane.metrics import FleetCollector, register_fleet
+from control_plane.metrics import STORE_ERRORS, FleetCollector, register_fleet
 from control_plane.rpc.admin import AdminRpcService
+from control_plane.rpc.dataplane_access import DataPlaneAccess, ScopedToken, read_tokens_file
 from control_plane.rpc.discovery import ConfigDiscoveryService
 from control_plane.rpc.server import start_grpc_server
 from control_plane.rpc.telemetry import TelemetryService
@@ -30,7 +35,7 @@ from control_plane.snapshot.cache import SnapshotCache
 from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.database import create_engine, migrate
-from control_plane.store.dataplane_store import DataPlaneStore
+from control_plane.store.dataplane_store import DATAPLANE_RETENTION_SECONDS, DataPlaneStore
 from control_plane.store.telemetry_store import TelemetryStore
 from control_plane.store.webhook_outbox import WebhookOutbox
 from control_plane.webhooks.dispatcher import WebhookDispatcher
@@ -51,6 +56,47 @@ def _load_tls(
 
 def _read_optional(path: str | None) -> bytes | None:
     return Path(path).read_bytes() if path else None
+
+
+def _dataplane_access(settings: ControlPlaneSettings) -> DataPlaneAccess:
+    tokens = []
+    if settings.dataplane_token:
+        tokens.append(ScopedToken(settings.dataplane_token.encode(), frozenset({settings.cluster})))
+    if settings.dataplane_tokens_file:
+        try:
+            tokens.extend(read_tokens_file(settings.dataplane_tokens_file))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"Error: --dataplane-tokens-file: {exc}") from None
+    access = DataPlaneAccess(tuple(tokens), bool(settings.client_ca), settings.insecure_dataplanes)
+    host, _ = split_host_port(settings.grpc_listen, "--grpc-listen")
+    if not tokens and not settings.client_ca and not _is_loopback(host):
+        log.warning(
+            "gRPC listens on %s without a data-plane token or client CA: only data planes on "
+            "this machine may stream snapshots%s",
+            settings.grpc_listen,
+            " (--insecure-dataplanes: any caller may)" if settings.insecure_dataplanes else "",
+        )
+    return access
+
+
+async def _forget_gone_dataplanes(dataplanes: DataPlaneStore, every: float = 60.0) -> None:
+    while True:
+        try:
+            forgotten = await dataplanes.prune(time.time() - DATAPLANE_RETENTION_SECONDS)
+        except Exception as exc:  # the store may be down for a moment; tried again later
+            STORE_ERRORS.labels("poll").inc()
+            log.warning("cannot prune data-plane records: %s", exc)
+        else:
+            if forgotten:
+                log.info("forgot %d data planes not heard of for an hour", forgotten)
+        await asyncio.sleep(every)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @dataclass
@@ -93,9 +139,9 @@ class ControlPlane:
         await store.ensure_cluster(settings.cluster)
         await self._watcher.start()
 
-        discovery = ConfigDiscoveryService(
-            cache, self._watcher, dataplanes, settings.dataplane_token, outbox
-        )
+        access = _dataplane_access(settings)
+        discovery = ConfigDiscoveryService(cache, self._watcher, dataplanes, access, outbox)
+        self._pruner = asyncio.create_task(_forget_gone_dataplanes(dataplanes), name="dp-prune")
         self._webhooks = WebhookDispatcher(outbox, secret=settings.webhook_secret)
         await self._webhooks.start()
         self._collector = register_fleet(
@@ -107,7 +153,7 @@ class ControlPlane:
             settings.grpc_listen,
             discovery,
             AdminRpcService(service, settings.api_key),
-            TelemetryService(telemetry, settings.dataplane_token),
+            TelemetryService(telemetry, access, self._watcher.exists),
             tls_files,
             client_ca,
         )
@@ -145,6 +191,10 @@ class ControlPlane:
         os.replace(handle.name, path)
 
     async def stop(self) -> None:
+        if hasattr(self, "_pruner"):
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
         if hasattr(self, "_collector"):
             REGISTRY.unregister(self._collector)
         if self._grpc is not None:

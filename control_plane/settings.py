@@ -26,6 +26,8 @@ class ControlPlaneSettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     dataplane_token: str | None = None
+    dataplane_tokens_file: str | None = None
+    insecure_dataplanes: bool = False
     client_ca: str | None = None
 
 
@@ -108,7 +110,21 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
     parser.add_argument(
         "--dataplane-token",
         default=env("AI_GATEWAY_DATAPLANE_TOKEN"),
-        help="data planes must present this token to stream snapshots (AI_GATEWAY_DATAPLANE_TOKEN)",
+        help="data planes of --cluster must present this token to stream its snapshots "
+        "(AI_GATEWAY_DATAPLANE_TOKEN)",
+    )
+    parser.add_argument(
+        "--dataplane-tokens-file",
+        default=env("AI_GATEWAY_DATAPLANE_TOKENS_FILE"),
+        help="tokens scoped to clusters, a line each: 'CLUSTER[,CLUSTER...] TOKEN' or "
+        "'* TOKEN' (AI_GATEWAY_DATAPLANE_TOKENS_FILE)",
+    )
+    parser.add_argument(
+        "--insecure-dataplanes",
+        action="store_true",
+        default=env("AI_GATEWAY_INSECURE_DATAPLANES", "").lower() in ("1", "true", "yes"),
+        help="stream snapshots to callers beyond this machine without a token or client "
+        "certificate: only on a network nobody else reaches (AI_GATEWAY_INSECURE_DATAPLANES)",
     )
     parser.add_argument(
         "--client-ca",
@@ -129,6 +145,7 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         ("--tls-cert", args.tls_cert),
         ("--tls-key", args.tls_key),
         ("--client-ca", args.client_ca),
+        ("--dataplane-tokens-file", args.dataplane_tokens_file),
     ):
         if value and not os.path.isfile(value):
             raise SystemExit(f"Error: {flag} '{value}' is not a readable file")
@@ -149,6 +166,8 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         webhook_secret=args.webhook_secret or None,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
-        dataplane_token=args.dataplane_token,
+        dataplane_token=args.dataplane_token or None,
+        dataplane_tokens_file=args.dataplane_tokens_file,
+        insecure_dataplanes=args.insecure_dataplanes,
         client_ca=args.client_ca,
     )

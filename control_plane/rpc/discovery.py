@@ -17,7 +17,7 @@ import grpc
 
 from control_plane.domain.config import check_cluster_name
 from control_plane.metrics import PROPAGATION, SNAPSHOT_NACKS, SNAPSHOTS_SENT, STORE_ERRORS
-from control_plane.rpc.dataplane_token import require_dataplane_token
+from control_plane.rpc.dataplane_access import DataPlaneAccess
 from control_plane.snapshot.cache import SnapshotCache
 from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.dataplane_store import DataPlaneStore
@@ -36,11 +36,11 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         cache: SnapshotCache,
         watcher: RevisionWatcher,
         dataplanes: DataPlaneStore,
-        token: str | None = None,
+        access: DataPlaneAccess | None = None,
         events: WebhookOutbox | None = None,
     ) -> None:
         self._events = events
-        self._token = token
+        self._access = access or DataPlaneAccess()
         self._cache = cache
         self._watcher = watcher
         self._dataplanes = dataplanes
@@ -53,7 +53,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         request_iterator: AsyncIterator[dpb.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[dpb.DiscoveryResponse]:
-        await require_dataplane_token(context, self._token)
+        token = await self._access.caller(context)
         hello = await anext(request_iterator, None)
         if hello is None:
             return
@@ -62,12 +62,19 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
             check_cluster_name(node.cluster)
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"node.cluster: {exc}")
-        if not node.id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node.id: is required")
+        if not node.id or len(node.id) > 255:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node.id: 1 to 255 characters")
+        await self._access.check_scope(context, token, node.cluster)
+        if not await self._watcher.exists(node.cluster):
+            # Not recorded, not cached: made-up names leave nothing behind.
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"cluster '{node.cluster}' does not exist; create it with "
+                f"ai-gateway-cli init --cluster {node.cluster}",
+            )
         key = (node.cluster, node.id)
         # Tells the data plane the stream is accepted even when it holds the latest already.
         await context.send_initial_metadata((("aigw-accepted", "1"),))
-        await self._watcher.ensure(node.cluster)
         await self._dataplanes.record(
             node.cluster,
             node.id,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import grpc
 
 from control_plane.domain.config import check_cluster_name
 from control_plane.metrics import STORE_ERRORS, TELEMETRY_REPORTS
-from control_plane.rpc.dataplane_token import require_dataplane_token
+from control_plane.rpc.dataplane_access import DataPlaneAccess
 from control_plane.store.telemetry_store import TelemetryStore
 from protos import telemetry_pb2 as tpb
 from protos import telemetry_pb2_grpc
@@ -17,20 +18,32 @@ log = logging.getLogger("ai_gateway.control_plane.telemetry")
 
 
 class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[misc]
-    def __init__(self, telemetry: TelemetryStore, token: str | None = None) -> None:
+    def __init__(
+        self,
+        telemetry: TelemetryStore,
+        access: DataPlaneAccess | None = None,
+        exists: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:
+        """``exists(cluster)``: reports of clusters that do not exist are refused, unstored."""
         self._telemetry = telemetry
-        self._token = token
+        self._access = access or DataPlaneAccess()
+        self._exists = exists
 
     async def Report(
         self, request: tpb.TelemetryReport, context: grpc.aio.ServicerContext
     ) -> tpb.TelemetryAck:
-        await require_dataplane_token(context, self._token)
+        token = await self._access.caller(context)
         try:
             check_cluster_name(request.cluster)
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cluster: {exc}")
-        if not request.node_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node_id: is required")
+        if not request.node_id or len(request.node_id) > 255:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node_id: 1 to 255 characters")
+        await self._access.check_scope(context, token, request.cluster)
+        if self._exists is not None and not await self._exists(request.cluster):
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"cluster '{request.cluster}' does not exist"
+            )
         try:
             ingested = await self._telemetry.ingest(request)
         except Exception as exc:  # the data plane reports again; its counts are cumulative

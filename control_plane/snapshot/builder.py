@@ -51,10 +51,3 @@ def _unix(expires_at: float | None) -> int:
     if not expires_at:
         return 0
     return int(min(expires_at, LATEST_TIMESTAMP)) if expires_at == expires_at else 0
-
-
-def empty_snapshot(cluster: str) -> pb.Snapshot:
-    """What a data plane of a cluster nobody has created yet serves: nothing, but ready."""
-    return build_snapshot(
-        ClusterState(name=cluster, revision=0, routes=(), security=(), settings={}, callback=None)
-    )

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from control_plane.errors import ControlPlaneError, NotFound
 from control_plane.metrics import SNAPSHOT_BUILD, SNAPSHOT_BUILD_FAILING, STORE_ERRORS
-from control_plane.snapshot.builder import build_snapshot, empty_snapshot
+from control_plane.snapshot.builder import build_snapshot
 from control_plane.snapshot.cache import SnapshotCache
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.snapshot_rows import StoredSnapshot
@@ -77,15 +77,18 @@ class RevisionWatcher:
         async with self._lock:
             await self._rebuild(cluster)
 
-    async def ensure(self, cluster: str) -> None:
-        """Make sure the cache holds something for a cluster a data plane asks for."""
-        if self._cache.get(cluster) is None:
-            async with self._lock:
-                if self._cache.get(cluster) is None:
-                    try:
-                        await self._rebuild(cluster)
-                    except NotFound:
-                        await self._cache.set(empty_snapshot(cluster))
+    async def exists(self, cluster: str) -> bool:
+        """Whether the cluster exists; its snapshot is then in the cache (made by another
+        replica a moment ago, it is built now). Nothing is cached for one that does not."""
+        if self._cache.get(cluster) is not None:
+            return True
+        async with self._lock:
+            if self._cache.get(cluster) is None:
+                try:
+                    await self._rebuild(cluster)
+                except NotFound:
+                    return False
+        return True  # its snapshot may still be missing: its rows do not build (see failures)
 
     async def sync_all(self) -> None:
         revisions = await self._store.revisions()

@@ -1,14 +1,20 @@
-"""What each data plane said last, shared by all control-plane replicas through SQL."""
+"""What each data plane said last, shared by all control-plane replicas through SQL.
+
+Only data planes of existing clusters are recorded, and one not heard of for
+DATAPLANE_RETENTION_SECONDS is forgotten, so the table follows the live fleet.
+"""
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from control_plane.store.records import DataPlaneRecord
 from control_plane.store.tables import DataPlaneRow
+
+DATAPLANE_RETENTION_SECONDS = 3600.0
 
 
 class DataPlaneStore:
@@ -59,6 +65,17 @@ class DataPlaneStore:
                 .where(DataPlaneRow.cluster == cluster, DataPlaneRow.node_id == node_id)
                 .values(connected=False, last_seen=time.time())
             )
+
+    async def prune(self, before: float) -> int:
+        """Forget data planes not heard of since ``before`` (a connected one heartbeats every
+        few seconds, so only the gone ones are that old); how many were forgotten."""
+        async with self._sessions() as session, session.begin():
+            gone = await session.scalars(
+                delete(DataPlaneRow)
+                .where(DataPlaneRow.last_seen < before)
+                .returning(DataPlaneRow.node_id)
+            )
+            return len(gone.all())
 
     async def list(self, cluster: str | None = None) -> list[DataPlaneRecord]:
         query = select(DataPlaneRow).order_by(DataPlaneRow.cluster, DataPlaneRow.node_id)

@@ -22,6 +22,7 @@ from control_plane.domain.validation import parse
 from control_plane.errors import Conflict, InvalidInput, NotFound, SchemaMismatch
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.database import alembic_config, create_engine, migrate, schema_revision
+from control_plane.store.dataplane_store import DataPlaneStore
 
 
 @pytest.fixture
@@ -317,3 +318,15 @@ async def test_telemetry_from_two_data_planes_adds_up_for_every_replica(
     assert sorted(events) == ["config.applied", "target.healthy", "target.unhealthy"]
     reports = await one.reports("aimlops")
     assert reports[("aimlops", "dp-1")].health[0]["state"] == "healthy"
+
+
+async def test_data_planes_not_heard_of_are_forgotten(
+    engine: AsyncEngine, store: ConfigStore
+) -> None:
+    dataplanes = DataPlaneStore(engine)
+    await dataplanes.record("aimlops", "gone")
+    await dataplanes.record("aimlops", "live")
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE dataplanes SET last_seen = 0 WHERE node_id = 'gone'"))
+    assert await dataplanes.prune(before=1_000.0) == 1
+    assert [d.node_id for d in await dataplanes.list("aimlops")] == ["live"]

@@ -14,7 +14,9 @@ from protos import snapshot_pb2 as pb
 
 
 class SnapshotStream:
-    def __init__(self, target: str, cluster: str, node_id: str, version: str = "") -> None:
+    def __init__(
+        self, target: str, cluster: str, node_id: str, version: str = "", token: str | None = None
+    ) -> None:
         self._channel = grpc.aio.insecure_channel(target)
         self._outbox: asyncio.Queue[dpb.DiscoveryRequest | None] = asyncio.Queue()
         self.node = dpb.Node(
@@ -22,7 +24,8 @@ class SnapshotStream:
         )
         self._outbox.put_nowait(dpb.DiscoveryRequest(node=self.node, version_info=version))
         stub = discovery_pb2_grpc.ConfigDiscoveryStub(self._channel)
-        self._call = stub.StreamSnapshots(self._requests())
+        metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._call = stub.StreamSnapshots(self._requests(), metadata=metadata)
 
     async def _requests(self) -> AsyncIterator[dpb.DiscoveryRequest]:
         while (request := await self._outbox.get()) is not None:
@@ -44,6 +47,14 @@ class SnapshotStream:
                 version_info=held_version, response_nonce=nonce, error_detail=reason
             )
         )
+
+    async def refusal(self, timeout: float = 5.0) -> grpc.StatusCode:
+        """The status the control plane ended the stream with, before sending anything."""
+        try:
+            response = await asyncio.wait_for(self._call.read(), timeout)
+        except grpc.aio.AioRpcError as exc:
+            return exc.code()
+        raise AssertionError(f"the stream was not refused: {response}")
 
     async def close(self) -> None:
         self._outbox.put_nowait(None)
