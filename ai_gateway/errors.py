@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+AUTH_THROTTLED = "too_many_auth_failures"  # 429: too many wrong keys from this address
+
 
 class GatewayError(Exception):
     def __init__(

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from ai_gateway.calls import Call
-from ai_gateway.errors import GatewayConnectionError, GatewayError, error_for
+from ai_gateway.errors import AUTH_THROTTLED, GatewayConnectionError, GatewayError, error_for
 from ai_gateway.retry import RetryPolicy, parse_retry_after
 
 
@@ -25,6 +25,11 @@ def _decode(call: Call, response: httpx.Response) -> Any:
     if call.unwrap is not None and isinstance(body, dict):
         return body.get(call.unwrap)
     return body
+
+
+def _transient(error: GatewayError) -> bool:
+    """A 429 for wrong keys is no overload: waiting and sending the same key again won't help."""
+    return error.code != AUTH_THROTTLED
 
 
 def _connection_error(url: str, exc: Exception) -> GatewayConnectionError:
@@ -48,7 +53,9 @@ def send_sync(client: httpx.Client, call: Call, policy: RetryPolicy) -> Any:
         try:
             return _decode(call, response)
         except GatewayError as error:
-            if not policy.should_retry(attempt, error.status, call.idempotent):
+            if not _transient(error) or not policy.should_retry(
+                attempt, error.status, call.idempotent
+            ):
                 raise
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             time.sleep(policy.delay(attempt, retry_after))
@@ -71,7 +78,9 @@ async def send_async(client: httpx.AsyncClient, call: Call, policy: RetryPolicy)
         try:
             return _decode(call, response)
         except GatewayError as error:
-            if not policy.should_retry(attempt, error.status, call.idempotent):
+            if not _transient(error) or not policy.should_retry(
+                attempt, error.status, call.idempotent
+            ):
                 raise
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             await asyncio.sleep(policy.delay(attempt, retry_after))

@@ -403,6 +403,26 @@ def config_command(
             stdout.print(f"{key}: {value}", highlight=False)
 
 
+def _apply_to_a_new_cluster(
+    admin_url: str, api_key: str, cluster: str, path: Path | None, document: dict[str, Any]
+) -> None:
+    """``up --config`` sets a cluster up once: after a restart, what the user changed stays."""
+    client = gateway(url=admin_url, api_key=api_key)
+    try:
+        revision = next(c["revision"] for c in client.clusters() if c["name"] == cluster)
+        if revision:
+            stdout.print(
+                f"cluster {cluster} already has a configuration (revision {revision}); "
+                f"{path} was not applied (to replace what is there: ai-gateway-cli apply -f {path})",
+                highlight=False,
+            )
+            return
+        result = client.connect(cluster).apply(document)
+    except GatewayError as error:
+        raise fail(f"{path}: {error_message(error)}") from None
+    diff_lines(result)
+
+
 @app.command()
 def up(
     config: Annotated[
@@ -417,7 +437,9 @@ def up(
     demo_listen: Annotated[
         str, typer.Option("--demo-listen", help="the demo model service's address")
     ] = "127.0.0.1:8000",
-    listen: Annotated[str, typer.Option("--listen", help="proxy listener")] = "0.0.0.0:8080",
+    listen: Annotated[
+        str, typer.Option("--listen", help="proxy listener (0.0.0.0:8080 to serve other hosts)")
+    ] = "127.0.0.1:8080",
     admin_listen: Annotated[
         str, typer.Option("--admin-listen", help="REST admin API")
     ] = "127.0.0.1:8081",
@@ -459,15 +481,7 @@ def up(
         with running(options) as children:
             admin_url = "http://" + admin_listen.replace("0.0.0.0", "127.0.0.1")
             if document is not None:
-                try:
-                    result = (
-                        gateway(url=admin_url, api_key=api_key)
-                        .connect(options.cluster)
-                        .apply(document)
-                    )
-                except GatewayError as error:
-                    raise fail(f"{config}: {error_message(error)}") from None
-                diff_lines(result)
+                _apply_to_a_new_cluster(admin_url, api_key, options.cluster, config, document)
             proxy = "http://" + listen.replace("0.0.0.0", "localhost")
             saved = SavedContext.load()
             if saved.url is None and saved.cluster is None:

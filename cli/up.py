@@ -103,6 +103,10 @@ def running(options: UpOptions) -> Iterator[list[Child]]:
                     options.grpc_listen,
                     "--database-url",
                     options.database_url,
+                    # The data plane forwards /api/v1 from this machine: its X-Forwarded-For
+                    # names the client whose wrong keys are throttled.
+                    "--trusted-proxies",
+                    "127.0.0.1/32,::1/128",
                 ],
                 Path(ready_dir),
                 env,

@@ -60,6 +60,10 @@ WEBHOOK_ERRORS = Counter(
 )
 for _outcome in ("delivered", "retry", "gave_up"):
     WEBHOOK_DELIVERIES.labels(_outcome)
+AUTH_THROTTLED_TOTAL = Counter(
+    "aigw_cp_auth_throttled_total",
+    "Admin requests refused with 429 because their address sent too many wrong keys",
+)
 TELEMETRY_REPORTS = Counter(
     "aigw_cp_telemetry_reports_total", "Telemetry reports received from data planes"
 )

@@ -157,7 +157,9 @@ class ControlPlane:
             tls_files,
             client_ca,
         )
-        self._runner = web.AppRunner(build_admin_app(service, settings.api_key), access_log=None)
+        self._runner = web.AppRunner(
+            build_admin_app(service, settings.api_key, settings.trusted_proxies), access_log=None
+        )
         await self._runner.setup()
         host, port = split_host_port(settings.admin_listen, "--listen")
         sock = socket.create_server((host, port), reuse_port=False)

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 from control_plane.store.database import DEFAULT_DATABASE_URL
+from data_plane.proxy.client_ip import parse_networks
 
 MIN_KEY_LENGTH = 16
 
@@ -29,6 +30,7 @@ class ControlPlaneSettings:
     dataplane_tokens_file: str | None = None
     insecure_dataplanes: bool = False
     client_ca: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def split_host_port(address: str, flag: str) -> tuple[str, int]:
@@ -132,7 +134,17 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         help="require gRPC clients (data planes) to present a certificate from this CA "
         "(mutual TLS; needs --tls-cert) (AI_GATEWAY_CLIENT_CA)",
     )
+    parser.add_argument(
+        "--trusted-proxies",
+        default=env("AI_GATEWAY_TRUSTED_PROXIES", ""),
+        help="comma-separated CIDRs of proxies (the data planes) whose X-Forwarded-For names "
+        "the client, for throttling wrong admin keys per client (AI_GATEWAY_TRUSTED_PROXIES)",
+    )
     args = parser.parse_args(argv)
+    try:
+        trusted = tuple(parse_networks(args.trusted_proxies))
+    except ValueError as exc:
+        raise SystemExit(f"Error: --trusted-proxies: {exc}") from None
     if not args.api_key:
         raise SystemExit(
             "Error: no admin API key. Set one: export AI_GATEWAY_API_KEY=$(openssl rand -hex 24)"
@@ -170,4 +182,5 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         dataplane_tokens_file=args.dataplane_tokens_file,
         insecure_dataplanes=args.insecure_dataplanes,
         client_ca=args.client_ca,
+        trusted_proxies=trusted,
     )

@@ -9,10 +9,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from sqlalchemy.exc import SQLAlchemyError
 
-from control_plane.admin.keys import API_KEY
+from control_plane.admin.keys import API_KEY, AUTH_THROTTLE, CLIENT_ADDRESS
 from control_plane.admin.responses import error_response, json_response
 from control_plane.errors import ControlPlaneError
-from control_plane.metrics import STORE_ERRORS
+from control_plane.metrics import AUTH_THROTTLED_TOTAL, STORE_ERRORS
+from data_plane.security.auth_throttle import AUTH_THROTTLED
 
 log = logging.getLogger("ai_gateway.control_plane.admin")
 
@@ -51,11 +52,30 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 
 @web.middleware
 async def require_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The admin key, compared in constant time; an address that keeps sending wrong keys
+    gets 429 before its next key is even looked at."""
     if request.path in PUBLIC_PATHS:
         return await handler(request)
+    throttle = request.app[AUTH_THROTTLE]
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    client = request.app[CLIENT_ADDRESS].resolve(
+        peer[0] if peer else "", request.headers.get("X-Forwarded-For")
+    )
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        AUTH_THROTTLED_TOTAL.inc()
+        response = error_response(
+            429,
+            AUTH_THROTTLED,
+            f"too many wrong admin API keys from {client}; retry after {wait}s",
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     token = bearer_token(request.headers.get("Authorization"))
     expected = request.app[API_KEY]
     if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        if token is not None:
+            throttle.failed(client)  # a guess; a missing key is no guess
         reason = "missing" if token is None else "wrong"
         return error_response(
             401,

@@ -21,7 +21,9 @@ from control_plane.proto_mapping import (
     security_from_proto,
     security_to_proto,
 )
+from control_plane.rpc.dataplane_access import peer_address
 from control_plane.store.records import ApiKeyRecord
+from data_plane.security.auth_throttle import FailureThrottle
 from protos import admin_pb2 as apb
 from protos import admin_pb2_grpc
 from protos import snapshot_pb2 as pb
@@ -46,11 +48,20 @@ def admin_call(method: Method[RequestT, ResponseT]) -> Method[RequestT, Response
     async def wrapper(
         self: AdminRpcService, request: RequestT, context: grpc.aio.ServicerContext
     ) -> ResponseT:
+        peer = peer_address(context.peer() or "")
+        wait = self._throttle.retry_after(peer)
+        if wait is not None:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many wrong admin API keys from {peer}; retry after {wait}s",
+            )
         metadata = dict(context.invocation_metadata() or ())
         scheme, _, token = str(metadata.get("authorization", "")).partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.strip().encode(), self._api_key.encode()
         ):
+            if token:
+                self._throttle.failed(peer)
             await context.abort(
                 grpc.StatusCode.UNAUTHENTICATED,
                 "missing or wrong admin API key: send metadata 'authorization: Bearer <key>'",
@@ -70,6 +81,7 @@ class AdminRpcService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
     def __init__(self, service: AdminService, api_key: str) -> None:
         self._service = service
         self._api_key = api_key
+        self._throttle = FailureThrottle()
 
     @staticmethod
     def _route(record: Any) -> pb.Route:

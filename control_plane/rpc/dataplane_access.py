@@ -55,14 +55,21 @@ def read_tokens_file(path: str) -> list[ScopedToken]:
     return tokens
 
 
-def _loopback(peer: str) -> bool:
-    """grpc's peer string: ``ipv4:127.0.0.1:5000``, ``ipv6:[::1]:5000``, ``unix:...``."""
+def peer_address(peer: str) -> str:
+    """The address in grpc's peer string (``ipv4:127.0.0.1:5000``, ``ipv6:[::1]:5000``);
+    ``unix`` for a Unix socket."""
     kind, _, address = peer.partition(":")
     if kind == "unix":
+        return "unix"
+    return address.rsplit(":", 1)[0].strip("[]").replace("%25", "%").split("%")[0]
+
+
+def _loopback(peer: str) -> bool:
+    address = peer_address(peer)
+    if address == "unix":
         return True
-    host = address.rsplit(":", 1)[0].strip("[]")
     try:
-        parsed = ipaddress.ip_address(host.replace("%25", "%").split("%")[0])
+        parsed = ipaddress.ip_address(address)
     except ValueError:
         return False
     mapped = parsed.ipv4_mapped if isinstance(parsed, ipaddress.IPv6Address) else None

@@ -22,6 +22,7 @@ from data_plane.proxy.headers import request_id_of
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.path import normalise_path
 from data_plane.runtime.routes import CompiledRoute, MethodNotAllowed
+from data_plane.security.auth_throttle import AUTH_THROTTLED, FailureThrottle
 from data_plane.security.guard import Pass
 from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.retry_budget import RetryBudget
@@ -51,6 +52,7 @@ class ProxyHandler:
         self.budget = RetryBudget()
         self.options = options
         self.api_route = api_route  # /api/v1/* to the control plane's REST API, when enabled
+        self.api_throttle = FailureThrottle()
         self.config: RuntimeConfig | None = None
 
     def swap(self, config: RuntimeConfig) -> None:
@@ -154,13 +156,12 @@ class ProxyHandler:
         client_ip = exchange.client_ip = self.client_address.resolve(
             peer, request.headers.get("X-Forwarded-For")
         )
-        admitted = None
-        if config is not None:  # not for the control-plane API: it checks its own key
-            verdict = await config.guard.check(request, path, route.name, client_ip, request_id)
-            if not isinstance(verdict, Pass):
-                return verdict
-            admitted = verdict
-            exchange.consumer = verdict.consumer
+        if config is None:  # the control-plane API: it checks its own key, we count failures
+            return await self._forward_api(request, route, path, request_id, peer, exchange)
+        admitted = await config.guard.check(request, path, route.name, client_ip, request_id)
+        if not isinstance(admitted, Pass):
+            return admitted
+        exchange.consumer = admitted.consumer
         return await forward(
             request,
             self.pools,
@@ -173,6 +174,42 @@ class ProxyHandler:
             budget=self.budget,
             exchange=exchange,
         )
+
+    async def _forward_api(
+        self,
+        request: web.BaseRequest,
+        route: CompiledRoute,
+        path: str,
+        request_id: str,
+        peer: str,
+        exchange: ExchangeRecord,
+    ) -> web.StreamResponse:
+        """``/api/v1`` to the control plane; a client whose admin keys keep failing is answered
+        429 here, by its own address, before its next guess reaches the control plane."""
+        wait = self.api_throttle.retry_after(exchange.client_ip)
+        if wait is not None:
+            return error_response(
+                429,
+                AUTH_THROTTLED,
+                f"too many wrong admin API keys from {exchange.client_ip}; retry after {wait}s",
+                request_id=request_id,
+                headers={"Retry-After": str(wait)},
+            )
+        response = await forward(
+            request,
+            self.pools,
+            route,
+            route.upstream_path(path),
+            request_id=request_id,
+            peer_ip=peer,
+            options=self.options,
+            admitted=None,
+            budget=self.budget,
+            exchange=exchange,
+        )
+        if response.status == 401 and "Authorization" in request.headers:
+            self.api_throttle.failed(exchange.client_ip)
+        return response
 
     def _is_api(self, path: str) -> bool:
         return self.api_route is not None and (

@@ -22,17 +22,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_up_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
-    proxy, admin, grpc_port, ops, demo = (free_port() for _ in range(5))
+def start_up(
+    tmp_path: Path, ports: tuple[int, ...], env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """``ai-gateway-cli up --demo --config <the demo config>`` on the given ports."""
+    proxy, admin, grpc_port, ops, demo = ports
     config = tmp_path / "config.yaml"
     config.write_text(
         (ROOT / "deploy" / "demo" / "config.yaml")
         .read_text()
         .replace("127.0.0.1:8000", f"127.0.0.1:{demo}")
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_GATEWAY_")}
-    env.update(AI_GATEWAY_API_KEY="abc123", AI_GATEWAY_HOME=str(tmp_path / "home"))
-    up = subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -63,6 +64,30 @@ def test_up_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+
+def up_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_GATEWAY_")}
+    env.update(AI_GATEWAY_API_KEY="abc123", AI_GATEWAY_HOME=str(tmp_path / "home"))
+    return env
+
+
+def read_until_up(up: subprocess.Popen[bytes]) -> str:
+    """What ``up`` printed until it said it is up (so its config step is behind it)."""
+    assert up.stdout is not None
+    printed = []
+    for line in iter(up.stdout.readline, b""):
+        printed.append(line.decode())
+        if "ai-gateway is up" in printed[-1]:
+            return "".join(printed)
+    raise AssertionError("up ended before it was up: " + "".join(printed)[-3000:])
+
+
+def test_up_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
+    ports = tuple(free_port() for _ in range(5))
+    proxy, admin, _grpc, _ops, demo = ports
+    env = up_env(tmp_path)
+    up = start_up(tmp_path, ports, env)
     gateway = f"http://127.0.0.1:{proxy}"
     try:
         deadline = time.monotonic() + 30
@@ -140,3 +165,46 @@ def test_up_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, (
                 f"port {port} still served after up ended"
             )
+
+
+def test_a_restart_keeps_what_the_user_changed(tmp_path: Path) -> None:
+    ports = tuple(free_port() for _ in range(5))
+    admin = ports[1]
+    env = up_env(tmp_path)
+    headers = {"Authorization": "Bearer abc123"}
+    params = {"cluster": "aimlops"}
+    base = f"http://127.0.0.1:{admin}/api/v1"
+    up = start_up(tmp_path, ports, env)
+    try:
+        assert "to create" in read_until_up(up)  # a new cluster: the demo config is applied
+        # The user's own changes: a route, and a policy on a demo endpoint.
+        httpx.post(
+            base + "/routes", params=params, headers=headers,
+            json={"path": "/mine", "target": "http://127.0.0.1:9"},
+        ).raise_for_status()  # fmt: skip
+        httpx.put(
+            base + "/security/ml-predict", params=params, headers=headers,
+            json={"authType": "api-key", "rateLimit": "7/min"},
+        ).raise_for_status()  # fmt: skip
+        before = httpx.get(base + "/config", params=params, headers=headers).json()
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.communicate(timeout=30)
+
+    up = start_up(tmp_path, ports, env)
+    try:
+        output = read_until_up(up)
+        after = httpx.get(base + "/config", params=params, headers=headers).json()
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.communicate(timeout=30)
+    assert after == before
+    assert "was not applied" in output and "ai-gateway-cli apply -f" in output
+
+
+def test_up_listens_on_loopback_unless_told_otherwise() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "cli", "up", "--help"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert "127.0.0.1:8080" in shown.stdout and "0.0.0.0:8080" in shown.stdout
