@@ -355,7 +355,7 @@ def metrics(
     output: OutputOption = Output.table,
 ) -> None:
     """Fleet metrics: p50/p90/p99 latency, request rate and errors per route, from every data plane."""
-    answer = cluster_client(cluster, url).metrics(kind, endpoint, window)
+    answer = cluster_client(cluster, url).metrics(kind.lower() if kind else None, endpoint, window)
     if emit_data(answer, output):
         return
     if not answer["routes"]:
@@ -397,7 +397,7 @@ def config_command(
 ) -> None:
     """Show or change the data-plane settings of a cluster (applied without restarts)."""
     client = cluster_client(cluster, url)
-    settings = client.set_log_level(log_level) if log_level else client.settings()
+    settings = client.set_log_level(log_level.lower()) if log_level else client.settings()
     if not emit_data(settings, output):
         for key, value in settings.items():
             stdout.print(f"{key}: {value}", highlight=False)

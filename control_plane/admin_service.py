@@ -202,7 +202,11 @@ class AdminService:
         types = parse_types(kind)
         routes = await self.store.list_routes(name)
         only = None
-        if endpoint:
+        if endpoint == "":
+            raise InvalidInput(
+                "endpoint: give a route's path or name, or leave it out", field="endpoint"
+            )
+        if endpoint is not None:
             only = {r.name for r in routes if endpoint in (r.spec.path, r.name)}
             if not only:
                 raise NotFound(
@@ -246,7 +250,7 @@ class AdminService:
     async def create_key(
         self, cluster: str | None, consumer: str, document: Any
     ) -> tuple[ApiKeyRecord, str, int]:
-        request = parse(ApiKeyRequest, document if document is not None else {})
+        request = parse(ApiKeyRequest, document)
         try:
             ConsumerSpec(name=consumer)
         except ValueError as exc:

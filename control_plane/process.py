@@ -152,13 +152,19 @@ class ControlPlane:
         self._grpc, self.grpc_port = await start_grpc_server(
             settings.grpc_listen,
             discovery,
-            AdminRpcService(service, settings.api_key),
+            AdminRpcService(service, settings.api_key, settings.auth_failures_per_minute),
             TelemetryService(telemetry, access, self._watcher.exists),
             tls_files,
             client_ca,
         )
         self._runner = web.AppRunner(
-            build_admin_app(service, settings.api_key, settings.trusted_proxies), access_log=None
+            build_admin_app(
+                service,
+                settings.api_key,
+                settings.trusted_proxies,
+                settings.auth_failures_per_minute,
+            ),
+            access_log=None,
         )
         await self._runner.setup()
         host, port = split_host_port(settings.admin_listen, "--listen")

@@ -31,6 +31,7 @@ class ControlPlaneSettings:
     insecure_dataplanes: bool = False
     client_ca: str | None = None
     trusted_proxies: tuple[str, ...] = ()
+    auth_failures_per_minute: int = 10
 
 
 def split_host_port(address: str, flag: str) -> tuple[str, int]:
@@ -140,7 +141,16 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         help="comma-separated CIDRs of proxies (the data planes) whose X-Forwarded-For names "
         "the client, for throttling wrong admin keys per client (AI_GATEWAY_TRUSTED_PROXIES)",
     )
+    parser.add_argument(
+        "--auth-failures-per-minute",
+        type=int,
+        default=int(env("AI_GATEWAY_AUTH_FAILURES_PER_MINUTE", "10")),
+        help="wrong admin keys a client address may send a minute before it gets 429 "
+        "(AI_GATEWAY_AUTH_FAILURES_PER_MINUTE)",
+    )
     args = parser.parse_args(argv)
+    if not 1 <= args.auth_failures_per_minute <= 1_000_000:
+        raise SystemExit("Error: --auth-failures-per-minute must be from 1 to 1000000")
     try:
         trusted = tuple(parse_networks(args.trusted_proxies))
     except ValueError as exc:
@@ -183,4 +193,5 @@ def parse_args(argv: list[str] | None = None) -> ControlPlaneSettings:
         insecure_dataplanes=args.insecure_dataplanes,
         client_ca=args.client_ca,
         trusted_proxies=trusted,
+        auth_failures_per_minute=args.auth_failures_per_minute,
     )

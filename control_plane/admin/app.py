@@ -25,7 +25,10 @@ async def _schema(_request: web.Request) -> web.Response:
 
 
 def build_admin_app(
-    service: AdminService, api_key: str, trusted_proxies: tuple[str, ...] = ()
+    service: AdminService,
+    api_key: str,
+    trusted_proxies: tuple[str, ...] = (),
+    auth_failures_per_minute: int = 10,
 ) -> web.Application:
     """``trusted_proxies``: whose X-Forwarded-For names the client whose failures count."""
     app = web.Application(
@@ -33,7 +36,7 @@ def build_admin_app(
     )
     app[SERVICE] = service
     app[API_KEY] = api_key
-    app[AUTH_THROTTLE] = FailureThrottle()
+    app[AUTH_THROTTLE] = FailureThrottle(auth_failures_per_minute, 60.0)
     app[CLIENT_ADDRESS] = ClientAddress(trusted_proxies)
     app.router.add_routes(routes)
     app.router.add_routes(identity_routes)

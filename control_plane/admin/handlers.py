@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
 import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from control_plane.admin.keys import SERVICE
 from control_plane.admin.responses import (
+    choice_param,
     cluster_param,
     flag_param,
     json_response,
@@ -91,13 +90,9 @@ async def delete_route(request: web.Request) -> web.Response:
 
 
 def _endpoint(request: web.Request) -> str:
-    """'/api/v1/security/predict', '.../%2Fpredict' and '.../%252Fpredict' all name /predict."""
-    endpoint = request.match_info["endpoint"]
-    for _ in range(2):
-        if "%" not in endpoint:
-            break
-        endpoint = unquote(endpoint)
-    return endpoint
+    """'/api/v1/security/predict' and '.../%2Fpredict' name /predict: the URL is decoded once,
+    as for any other path, and what it then says is taken as written (no second decoding)."""
+    return request.match_info["endpoint"]
 
 
 @routes.get("/api/v1/security")
@@ -136,7 +131,7 @@ async def export_config(request: web.Request) -> web.Response:
     config = await request.app[SERVICE].export(cluster_param(request))
     document = config.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     document["cluster"] = config.cluster
-    if request.query.get("format") == "yaml":
+    if choice_param(request, "format", ("json", "yaml")) == "yaml":
         text = yaml.safe_dump(document, sort_keys=False)
         return web.Response(text=text, content_type="application/yaml")
     return json_response(document)
@@ -191,7 +186,7 @@ async def fleet_metrics(request: web.Request) -> web.Response:
         cluster_param(request),
         kind=query.get("type"),
         endpoint=query.get("endpoint"),
-        window=query.get("window") or "5m",
+        window=query.get("window", "5m"),
     )
     return json_response(answer)
 

@@ -43,7 +43,7 @@ async def read_document(request: web.Request) -> Any:
 def cluster_param(request: web.Request) -> str | None:
     """``?cluster=NAME``; absent means the control plane's default cluster."""
     name = request.query.get("cluster")
-    if name is None or name == "":
+    if name is None:
         return None
     try:
         return check_cluster_name(name)
@@ -51,10 +51,18 @@ def cluster_param(request: web.Request) -> str | None:
         raise InvalidInput(f"cluster: {exc}", field="cluster") from None
 
 
+def choice_param(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """A query parameter that takes one of ``choices``; None when absent."""
+    value = request.query.get(name)
+    if value is not None and value not in choices:
+        raise InvalidInput(f"{name}: {value!r} is not one of {', '.join(choices)}", field=name)
+    return value
+
+
 def flag_param(request: web.Request, name: str) -> bool:
-    value = request.query.get(name, "false").lower()
+    value = request.query.get(name, "false")
     if value in ("1", "true", "yes"):
         return True
-    if value in ("0", "false", "no", ""):
+    if value in ("0", "false", "no"):
         return False
     raise InvalidInput(f"{name}: '{value}' is not a boolean; use true or false", field=name)

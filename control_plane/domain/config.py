@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from control_plane.domain.base import SpecModel
-from control_plane.domain.route import NAME_PATTERN, RouteSpec, check_target_url
+from control_plane.domain.patterns import NAME, NAME_RE, URL_PREFIX, any_case
+from control_plane.domain.route import RouteSpec, check_target_url
 from control_plane.domain.security import SecuritySpec
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
+def _level_schema(schema: dict[str, Any]) -> None:
+    """JSON Schema: a level's name in any case (it is stored lower-case)."""
+    schema.pop("enum", None)
+    schema["pattern"] = f"^(?:{any_case(*get_args(LogLevel))})$"
+
+
 class SettingsSpec(SpecModel):
     """Data-plane settings carried in every snapshot (changed without a restart)."""
 
-    log_level: LogLevel = "info"
+    log_level: LogLevel = Field("info", json_schema_extra=_level_schema)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, level: Any) -> Any:
         return level.lower() if isinstance(level, str) else level
+
+
+def _document_schema(schema: dict[str, Any]) -> None:
+    """JSON Schema: ``routes:`` or ``security:`` with nothing under it (null) means none."""
+    for key in ("routes", "security"):
+        listed = schema["properties"][key]
+        schema["properties"][key] = {"anyOf": [listed, {"type": "null"}], "default": []}
 
 
 class GatewayConfig(SpecModel):
@@ -31,10 +45,12 @@ class GatewayConfig(SpecModel):
     what is stored but missing here is deleted (like ``decK sync``).
     """
 
-    cluster: str | None = None
+    model_config = ConfigDict(json_schema_extra=_document_schema)
+
+    cluster: str | None = Field(None, json_schema_extra={"pattern": NAME})
     routes: tuple[RouteSpec, ...] = ()
     security: tuple[SecuritySpec, ...] = ()
-    callback: str | None = None
+    callback: str | None = Field(None, json_schema_extra={"pattern": URL_PREFIX, "maxLength": 2048})
     settings: SettingsSpec = SettingsSpec()
 
     @model_validator(mode="before")
@@ -88,7 +104,7 @@ class GatewayConfig(SpecModel):
 
 
 def check_cluster_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ValueError(
             f"'{name}' is not a valid cluster name: use 1-63 lower-case letters, digits, '.', '_' or '-'"
         )

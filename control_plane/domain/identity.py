@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from control_plane.domain.base import SpecModel
-from control_plane.domain.route import NAME_PATTERN, check_target_url
+from control_plane.domain.patterns import DURATION, DURATION_RE, NAME, NAME_RE
+from control_plane.domain.route import check_target_url
 
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 PUBLIC_KEY_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"}
 )
-_DURATION = re.compile(r"\s*(\d{1,12})\s*([smhd])\s*\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 MAX_KEY_LIFETIME = 3650 * 86_400  # ten years: beyond it, leave expiresIn out (never expires)
 
 
 def check_name(name: str, what: str) -> str:
-    if not NAME_PATTERN.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ValueError(
             f"'{name}' is not a valid {what} name: use 1-63 lower-case letters, digits, '.', '_' or '-'"
         )
@@ -28,7 +27,7 @@ def check_name(name: str, what: str) -> str:
 
 
 class ConsumerSpec(SpecModel):
-    name: str
+    name: str = Field(json_schema_extra={"pattern": NAME})
 
     @field_validator("name")
     @classmethod
@@ -39,7 +38,7 @@ class ConsumerSpec(SpecModel):
 class ApiKeyRequest(SpecModel):
     """``expiresIn`` like ``30d`` (s, m, h, d); ``routes`` limits the key to those route names."""
 
-    expires_in: str | None = None
+    expires_in: str | None = Field(None, json_schema_extra={"pattern": DURATION})
     routes: tuple[str, ...] = ()
 
     @field_validator("expires_in")
@@ -68,8 +67,18 @@ class ApiKeyRequest(SpecModel):
 
 
 def _seconds(duration: str) -> int | None:
-    match = _DURATION.match(duration)
+    match = DURATION_RE.fullmatch(duration)
     return int(match.group(1)) * _UNITS[match.group(2)] if match else None
+
+
+def _provider_schema(schema: dict[str, Any]) -> None:
+    """JSON Schema: ``audiences`` may be one string; algorithms are the supported ones."""
+    audiences = schema["properties"]["audiences"]
+    schema["properties"]["audiences"] = {"anyOf": [{"type": "string"}, audiences]}
+    schema["properties"]["algorithms"]["items"] = {
+        "type": "string",
+        "enum": sorted(HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS),
+    }
 
 
 class JwtProviderSpec(SpecModel):
@@ -80,7 +89,9 @@ class JwtProviderSpec(SpecModel):
     signed with HS256 using the public key as the secret cannot pass.
     """
 
-    name: str
+    model_config = ConfigDict(json_schema_extra=_provider_schema)
+
+    name: str = Field(json_schema_extra={"pattern": NAME})
     issuer: str | None = None
     audiences: tuple[str, ...] = ()
     algorithms: tuple[str, ...] = Field(min_length=1)

@@ -9,18 +9,28 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from control_plane.domain.base import SpecModel
+from control_plane.domain.patterns import (
+    CANONICAL_PATH,
+    HEADER_NAME,
+    HEADER_NAME_RE,
+    HOST,
+    HOST_RE,
+    HTTP_METHOD,
+    NAME,
+    NAME_RE,
+    URL_PREFIX,
+)
 from data_plane.runtime.regex import compile_regex
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}\Z")
-_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+\Z")
-_HOST = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\Z")
 # The characters RFC 3986 allows in a URI: nothing else (space, control, non-ASCII) may
 # reach a request line or a Host header the gateway writes.
 _URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*\Z")
 _PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*\Z")  # pchar and '/'
 
 MatchKind = Literal["prefix", "exact", "regex"]
+MAX_PATH = 1024
+_URL_STRING: dict[str, Any] = {"type": "string", "pattern": URL_PREFIX, "maxLength": 2048}
 LoadBalancer = Literal["round-robin", "least-request", "consistent-hash", "random"]
 
 
@@ -87,15 +97,60 @@ def _string_or_object(schema: dict[str, Any]) -> None:
     """JSON Schema: a bare URL string is accepted wherever a target object is."""
     obj = dict(schema)
     schema.clear()
-    schema["anyOf"] = [{"type": "string", "description": "the target's URL"}, obj]
+    schema["anyOf"] = [_URL_STRING, obj]
+
+
+def _one_or_many(item: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [item, {"type": "array", "items": item}]}
 
 
 def _route_shorthands(schema: dict[str, Any]) -> None:
-    """JSON Schema: document the short forms ``target:`` and ``method:`` the parser accepts."""
-    schema["properties"]["target"] = {"type": "string", "description": "one target's URL"}
-    schema["properties"]["method"] = {"type": "string", "description": "one HTTP method"}
+    """JSON Schema: the short forms the parser accepts (``target:``, ``method:``, one item for a
+    list, a header map), and the path's rule by match kind."""
+    props = schema["properties"]
+    target = {"$ref": props["targets"]["items"]["$ref"]}
+    props["target"] = {**target, "description": "one target (its URL, or the object)"}
+    props["targets"] = {
+        "anyOf": [_URL_STRING, {**props["targets"], "items": target}],
+        "description": props["targets"].get("description", "the backends"),
+    }
+    method = {"type": "string", "pattern": HTTP_METHOD}
+    props["method"] = {**method, "description": "one HTTP method"}
+    props["methods"] = {**_one_or_many(method), "default": []}
+    props["hosts"] = {
+        **_one_or_many({"type": "string", "pattern": HOST, "maxLength": 253}),
+        "default": [],
+    }
+    props["headers"] = {
+        "anyOf": [
+            props["headers"],
+            {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "name: value",
+            },
+        ],
+        "default": [],
+    }
+    props["name"] = {"type": ["string", "null"], "pattern": NAME, "default": None}
+    props["rewritePrefix"] = {
+        "type": ["string", "null"],
+        "pattern": CANONICAL_PATH,
+        "default": None,
+    }
+    props["hashOn"] = {
+        "type": ["string", "null"],
+        "pattern": HEADER_NAME,
+        "default": None,
+        "description": "a header name, or consumer",
+    }
+    props["path"] = {"type": "string", "maxLength": MAX_PATH}
     schema["required"] = [r for r in schema.get("required", []) if r != "targets"]
     schema["oneOf"] = [{"required": ["targets"]}, {"required": ["target"]}]
+    schema["not"] = {"required": ["method", "methods"]}
+    schema["if"] = {"properties": {"match": {"const": "regex"}}, "required": ["match"]}
+    schema["then"] = {"properties": {"path": {"description": "a regex RE2 can run"}}}
+    schema["else"] = {"properties": {"path": {"pattern": CANONICAL_PATH}}}
 
 
 class TargetSpec(SpecModel):
@@ -103,7 +158,7 @@ class TargetSpec(SpecModel):
 
     model_config = ConfigDict(json_schema_extra=_string_or_object)
 
-    url: str
+    url: str = Field(json_schema_extra={"pattern": URL_PREFIX, "maxLength": 2048})
     weight: int = Field(1, ge=0, le=10_000)
     priority: int = Field(0, ge=0, le=100)
 
@@ -121,7 +176,7 @@ class TargetSpec(SpecModel):
 class HeaderMatchSpec(SpecModel):
     """Match a request header: exactly one of ``value``, ``regex`` or ``present``."""
 
-    name: str
+    name: str = Field(json_schema_extra={"pattern": HEADER_NAME})
     value: str | None = None
     regex: str | None = None
     present: bool | None = None
@@ -130,7 +185,7 @@ class HeaderMatchSpec(SpecModel):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        if not _HEADER_NAME.match(name):
+        if not HEADER_NAME_RE.fullmatch(name):
             raise ValueError(f"'{name}' is not a valid header name")
         return name.lower()
 
@@ -190,7 +245,7 @@ class RetriesSpec(SpecModel):
 class HealthCheckSpec(SpecModel):
     """Active checks: GET ``path`` on every target each ``interval`` seconds."""
 
-    path: str = "/healthz"
+    path: str = Field("/healthz", json_schema_extra={"pattern": CANONICAL_PATH})
     interval: float = Field(10.0, ge=0.1, le=3600)
     timeout: float = Field(2.0, gt=0, le=60)
     healthy_threshold: int = Field(2, ge=1, le=10)
@@ -284,7 +339,7 @@ class RouteSpec(SpecModel):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str | None) -> str | None:
-        if name is not None and not NAME_PATTERN.match(name):
+        if name is not None and not NAME_RE.fullmatch(name):
             raise ValueError(
                 f"'{name}' is not a valid name: use 1-63 lower-case letters, digits, '.', '_' or '-'"
             )
@@ -304,13 +359,19 @@ class RouteSpec(SpecModel):
     @field_validator("hosts")
     @classmethod
     def _hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
-        lowered = tuple(h.lower() for h in hosts)
-        for host in lowered:
-            if len(host) > 253 or not _HOST.match(host):
+        for host in hosts:  # checked before lowering: 'K' (the Kelvin sign) lowers to 'k'
+            if len(host) > 253 or not HOST_RE.fullmatch(host):
                 raise ValueError(
                     f"'{host}' is not a host name (a leading '*.' wildcard is allowed)"
                 )
-        return lowered
+        return tuple(h.lower() for h in hosts)
+
+    @field_validator("hash_on")
+    @classmethod
+    def _hash_on(cls, hash_on: str | None) -> str | None:
+        if hash_on is not None and not HEADER_NAME_RE.fullmatch(hash_on):
+            raise ValueError(f"{hash_on!r} is neither a header name nor 'consumer'")
+        return hash_on
 
     @field_validator("rewrite_prefix")
     @classmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import (
@@ -15,6 +14,13 @@ from pydantic import (
 )
 
 from control_plane.domain.base import SpecModel
+from control_plane.domain.patterns import (
+    AUTH_SPELLING,
+    ENDPOINT_PARAM,
+    ENDPOINT_PARAM_RE,
+    RATE,
+    RATE_RE,
+)
 from control_plane.domain.route import check_route_path
 
 AuthType = Literal["none", "jwt", "api-key"]
@@ -40,35 +46,48 @@ _PERIODS = {
     "day": 86_400.0,
 }
 _PERIOD_NAMES = {1.0: "s", 60.0: "min", 3600.0: "hour", 86_400.0: "day"}
-_RATE = re.compile(r"\s*(\d{1,9})\s*(?:/\s*([a-z]{1,8})\s*)?\Z")  # no nested quantifiers
+MAX_REQUESTS = 10_000_000
 RATE_FIX = "write it like 100/min (units: s, min, hour, day; a bare number means per minute)"
 
 
 def normalise_endpoint(endpoint: str) -> str:
     """'predict', '/predict' and '/predict/' all name the endpoint '/predict'."""
-    endpoint = endpoint.strip()
+    if not endpoint or len(endpoint) > 1023:
+        raise ValueError("an endpoint is a path of 1 to 1023 characters, like /predict")
     if not endpoint.startswith("/"):
         endpoint = "/" + endpoint
     if len(endpoint) > 1:
         endpoint = endpoint.rstrip("/")
-    return check_route_path(endpoint)
+    path = check_route_path(endpoint)
+    if not ENDPOINT_PARAM_RE.fullmatch(path):  # what the published pattern says, exactly
+        raise ValueError(f"Invalid endpoint {path!r}: write it like /predict")
+    return path
 
 
 def _rate_schema(schema: dict[str, Any]) -> None:
     obj = dict(schema)
     schema.clear()
     schema["anyOf"] = [
-        {"type": "integer", "minimum": 1, "description": "requests per minute"},
-        {"type": "string", "pattern": r"^\s*\d+\s*(/\s*[a-z]+)?\s*$", "examples": ["100/min"]},
+        {"type": "integer", "minimum": 1, "maximum": MAX_REQUESTS, "description": "per minute"},
+        {"type": "string", "pattern": RATE, "maxLength": 64, "examples": ["100/min"]},
         obj,
     ]
 
 
 def _security_schema(schema: dict[str, Any]) -> None:
-    schema["properties"]["authType"] = {
-        **schema["properties"]["auth"],
-        "description": "same as auth",
+    spelling = {"type": "string", "pattern": AUTH_SPELLING, "default": "none"}
+    schema["properties"]["auth"] = {
+        **spelling,
+        "description": "jwt, api-key or none (also api_key, apikey, key; any case)",
     }
+    schema["properties"]["authType"] = {**spelling, "description": "same as auth"}
+    schema["properties"]["endpoint"] = {
+        "type": "string",
+        "pattern": ENDPOINT_PARAM,
+        "maxLength": 1023,
+        "description": "a path; the policy covers it and everything below it by segment",
+    }
+    schema["not"] = {"required": ["auth", "authType"]}
 
 
 class RateLimitSpec(SpecModel):
@@ -76,7 +95,7 @@ class RateLimitSpec(SpecModel):
 
     model_config = ConfigDict(json_schema_extra=_rate_schema)
 
-    requests: int = Field(ge=1, le=10_000_000)
+    requests: int = Field(ge=1, le=MAX_REQUESTS)
     period_seconds: float = Field(60.0, gt=0, le=86_400)
 
     @model_validator(mode="before")
@@ -87,8 +106,8 @@ class RateLimitSpec(SpecModel):
         if isinstance(data, int):
             return {"requests": data}
         if isinstance(data, str):
-            match = _RATE.match(data.lower()) if len(data) <= 64 else None
-            unit = match.group(2) if match else None
+            match = RATE_RE.fullmatch(data) if len(data) <= 64 else None
+            unit = match.group(2).lower() if match and match.group(2) else None
             if unit is not None and unit not in _PERIODS and unit.endswith("s"):
                 unit = unit[:-1]  # plurals: 100/mins, 5/hours
             if not match or (unit is not None and unit not in _PERIODS):
@@ -126,6 +145,6 @@ class SecuritySpec(SpecModel):
     @field_validator("auth", mode="before")
     @classmethod
     def _auth(cls, auth: Any) -> Any:
-        if isinstance(auth, str) and auth.strip().lower() in _AUTH_SPELLINGS:
-            return _AUTH_SPELLINGS[auth.strip().lower()]
+        if isinstance(auth, str) and auth.lower() in _AUTH_SPELLINGS:
+            return _AUTH_SPELLINGS[auth.lower()]
         raise ValueError(f"{auth!r} is not an auth type; use jwt, api-key or none")

@@ -78,10 +78,12 @@ def admin_call(method: Method[RequestT, ResponseT]) -> Method[RequestT, Response
 
 
 class AdminRpcService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
-    def __init__(self, service: AdminService, api_key: str) -> None:
+    def __init__(
+        self, service: AdminService, api_key: str, auth_failures_per_minute: int = 10
+    ) -> None:
         self._service = service
         self._api_key = api_key
-        self._throttle = FailureThrottle()
+        self._throttle = FailureThrottle(auth_failures_per_minute, 60.0)
 
     @staticmethod
     def _route(record: Any) -> pb.Route:

@@ -388,6 +388,7 @@ class ConfigStore:
                 f"cluster: the document is for cluster '{desired.cluster}', not '{cluster}'; "
                 "apply it to that cluster or change its cluster: field",
                 field="cluster",
+                unprocessable=True,
             )
         if dry_run:
             state = await self.state(cluster)

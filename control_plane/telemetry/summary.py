@@ -19,13 +19,13 @@ from control_plane.telemetry.traffic import Traffic
 MetricType = Literal["latency", "traffic", "errors"]
 METRIC_TYPES: tuple[MetricType, ...] = ("latency", "traffic", "errors")
 QUANTILES = (("p50Ms", 0.5), ("p90Ms", 0.9), ("p99Ms", 0.99))
-_WINDOW = re.compile(r"^(\d+)(s|m|h)$")
+_WINDOW = re.compile(r"([1-9][0-9]{0,5})(s|m|h)")  # no leading zeros: the document's pattern
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 
 
 def parse_window(text: str) -> float:
     """'30s', '5m', '1h' -> seconds; between 10 s and the hour the control plane keeps."""
-    match = _WINDOW.match(text.strip())
+    match = _WINDOW.fullmatch(text)
     seconds = int(match[1]) * _UNIT_SECONDS[match[2]] if match else 0
     if not 10 <= seconds <= 3600:
         raise InvalidInput(
@@ -36,9 +36,9 @@ def parse_window(text: str) -> float:
 
 
 def parse_types(text: str | None) -> tuple[MetricType, ...]:
-    if not text:
+    if text is None:
         return METRIC_TYPES
-    chosen = tuple(t for t in METRIC_TYPES if t == text.strip().lower())
+    chosen = tuple(t for t in METRIC_TYPES if t == text)
     if not chosen:
         raise InvalidInput(
             f"type: '{text}' is not a metric type; use one of {', '.join(METRIC_TYPES)}",
