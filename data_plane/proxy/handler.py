@@ -156,13 +156,18 @@ class ProxyHandler:
         client_ip = exchange.client_ip = self.client_address.resolve(
             peer, request.headers.get("X-Forwarded-For")
         )
-        if config is None:  # the control-plane API: it checks its own key, we count failures
-            return await self._forward_api(request, route, path, request_id, peer, exchange)
-        admitted = await config.guard.check(request, path, route.name, client_ip, request_id)
-        if not isinstance(admitted, Pass):
-            return admitted
-        exchange.consumer = admitted.consumer
-        return await forward(
+        admitted: Pass | None = None
+        if config is None:  # the control-plane API checks its own key; we count its refusals
+            refused = self._throttled(exchange.client_ip, request_id)
+            if refused is not None:
+                return refused
+        else:
+            verdict = await config.guard.check(request, path, route.name, client_ip, request_id)
+            if not isinstance(verdict, Pass):
+                return verdict
+            admitted = verdict
+            exchange.consumer = verdict.consumer
+        response = await forward(
             request,
             self.pools,
             route,
@@ -174,42 +179,23 @@ class ProxyHandler:
             budget=self.budget,
             exchange=exchange,
         )
-
-    async def _forward_api(
-        self,
-        request: web.BaseRequest,
-        route: CompiledRoute,
-        path: str,
-        request_id: str,
-        peer: str,
-        exchange: ExchangeRecord,
-    ) -> web.StreamResponse:
-        """``/api/v1`` to the control plane; a client whose admin keys keep failing is answered
-        429 here, by its own address, before its next guess reaches the control plane."""
-        wait = self.api_throttle.retry_after(exchange.client_ip)
-        if wait is not None:
-            return error_response(
-                429,
-                AUTH_THROTTLED,
-                f"too many wrong admin API keys from {exchange.client_ip}; retry after {wait}s",
-                request_id=request_id,
-                headers={"Retry-After": str(wait)},
-            )
-        response = await forward(
-            request,
-            self.pools,
-            route,
-            route.upstream_path(path),
-            request_id=request_id,
-            peer_ip=peer,
-            options=self.options,
-            admitted=None,
-            budget=self.budget,
-            exchange=exchange,
-        )
-        if response.status == 401 and "Authorization" in request.headers:
-            self.api_throttle.failed(exchange.client_ip)
+        if config is None and response.status == 401 and "Authorization" in request.headers:
+            self.api_throttle.failed(exchange.client_ip)  # a wrong admin key: a guess
         return response
+
+    def _throttled(self, client_ip: str, request_id: str) -> web.Response | None:
+        """A client whose admin keys keep failing is answered 429 here, by its own address,
+        before its next guess reaches the control plane."""
+        wait = self.api_throttle.retry_after(client_ip)
+        if wait is None:
+            return None
+        return error_response(
+            429,
+            AUTH_THROTTLED,
+            f"too many wrong admin API keys from {client_ip}; retry after {wait}s",
+            request_id=request_id,
+            headers={"Retry-After": str(wait)},
+        )
 
     def _is_api(self, path: str) -> bool:
         return self.api_route is not None and (

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from data_plane.security.auth_throttle import FailureThrottle
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_a_burst_of_failures_then_one_per_interval() -> None:
-    clock = Clock()
+    clock = FakeClock()
     throttle = FailureThrottle(failures=5, period=60, clock=clock)
     for _ in range(5):
         assert throttle.retry_after("10.0.0.1") is None
@@ -30,7 +23,7 @@ def test_a_burst_of_failures_then_one_per_interval() -> None:
 
 
 def test_the_table_is_capped_and_forgets_quiet_addresses() -> None:
-    clock = Clock()
+    clock = FakeClock()
     throttle = FailureThrottle(failures=1, period=60, max_addresses=100, clock=clock)
     for index in range(1_000):
         throttle.failed(f"10.0.{index // 256}.{index % 256}")

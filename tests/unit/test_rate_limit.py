@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from data_plane.security.rate_limit import LocalRateLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_burst_then_steady_rate() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = LocalRateLimiter(clock)
     decisions = [limiter.take("k", 5, 60.0) for _ in range(6)]
     assert [d.allowed for d in decisions] == [True] * 5 + [False]
@@ -31,7 +24,7 @@ def test_burst_then_steady_rate() -> None:
 
 def test_no_burst_across_a_window_edge() -> None:
     """At most N + (elapsed / interval) in any stretch: no double burst at a boundary."""
-    clock = Clock()
+    clock = FakeClock()
     limiter = LocalRateLimiter(clock)
     allowed = 0
     for _ in range(600):  # 60 s, one attempt every 0.1 s
@@ -41,7 +34,7 @@ def test_no_burst_across_a_window_edge() -> None:
 
 
 def test_keys_are_independent_and_quiet_ones_are_dropped() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = LocalRateLimiter(clock)
     assert limiter.take("a", 1, 1.0).allowed and limiter.take("b", 1, 1.0).allowed
     assert not limiter.take("a", 1, 1.0).allowed
