@@ -99,56 +99,76 @@ LOG_LINES_DROPPED = Counter(
 
 TALLY = TrafficTally(DURATION_BUCKETS)  # the same counts, for the telemetry report
 
-_requests: dict[tuple[str, str, int], Any] = {}
-_durations: dict[str, Any] = {}
-_upstream: dict[tuple[str, str, str], Any] = {}
-_headers: dict[tuple[str, str], Any] = {}
-_response_bytes: dict[str, Any] = {}
-_request_bytes: dict[str, Any] = {}
 _ejected: set[str] = set()
+# Label values of the per-target series made so far, so that those of a backend no route
+# uses any more can be removed (prometheus-client does not list its children).
+_upstream_series: set[tuple[str, str, str]] = set()
+_header_series: set[tuple[str, str]] = set()
 
 
 def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-def observe_request(
-    route: str, method: str, status: int, seconds: float, request_bytes: int = 0
-) -> None:
-    key = (route, method, status // 100)
-    child = _requests.get(key)
-    outcome = status_class(status)
-    if child is None:
-        child = _requests[key] = REQUESTS.labels(route, method, outcome)
-    child.inc()
-    histogram = _durations.get(route)
-    if histogram is None:
-        histogram = _durations[route] = REQUEST_DURATION.labels(route)
-    histogram.observe(seconds)
-    if request_bytes:
-        sent = _request_bytes.get(route)
-        if sent is None:
-            sent = _request_bytes[route] = REQUEST_BYTES.labels(route)
-        sent.inc(request_bytes)
-    TALLY.request(route, outcome, seconds, request_bytes)
+class RouteMetrics:
+    """One route's series, bound into the compiled route: a request costs a few increments
+    (and dict lookups for the label values only known then), not label resolution."""
 
+    __slots__ = (
+        "_duration",
+        "_headers",
+        "_request_bytes",
+        "_requests",
+        "_response_bytes",
+        "_upstream",
+        "failovers",
+        "name",
+        "retries",
+    )  # fmt: skip
 
-def observe_upstream(
-    route: str, target: str, status: int | None, header_seconds: float | None
-) -> None:
-    """``status`` None: the backend gave no answer (refused, reset, timed out)."""
-    outcome = status_class(status) if status is not None else "error"
-    key = (route, target, outcome)
-    child = _upstream.get(key)
-    if child is None:
-        child = _upstream[key] = UPSTREAM_RESPONSES.labels(route, target, outcome)
-    child.inc()
-    TALLY.answer(route, target, outcome)
-    if header_seconds is not None:
-        histogram = _headers.get((route, target))
-        if histogram is None:
-            histogram = _headers[(route, target)] = UPSTREAM_HEADERS.labels(route, target)
-        histogram.observe(header_seconds)
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._duration = REQUEST_DURATION.labels(name)
+        self._request_bytes = REQUEST_BYTES.labels(name)
+        self._response_bytes = RESPONSE_BYTES.labels(name)
+        self.retries = RETRIES.labels(name)
+        self.failovers = FAILOVERS.labels(name)
+        self._requests: dict[tuple[str, int], Any] = {}
+        self._upstream: dict[tuple[str, str], Any] = {}
+        self._headers: dict[str, Any] = {}
+
+    def request(self, method: str, status: int, seconds: float, request_bytes: int) -> None:
+        key = (method, status // 100)
+        child = self._requests.get(key)
+        outcome = status_class(status)
+        if child is None:
+            child = self._requests[key] = REQUESTS.labels(self.name, method, outcome)
+        child.inc()
+        self._duration.observe(seconds)
+        if request_bytes:
+            self._request_bytes.inc(request_bytes)
+        TALLY.request(self.name, outcome, seconds, request_bytes)
+
+    def upstream(self, target: str, status: int | None, header_seconds: float | None) -> None:
+        """``status`` None: the backend gave no answer (refused, reset, timed out)."""
+        outcome = status_class(status) if status is not None else "error"
+        key = (target, outcome)
+        child = self._upstream.get(key)
+        if child is None:
+            child = self._upstream[key] = UPSTREAM_RESPONSES.labels(self.name, target, outcome)
+            _upstream_series.add((self.name, target, outcome))
+        child.inc()
+        TALLY.answer(self.name, target, outcome)
+        if header_seconds is not None:
+            histogram = self._headers.get(target)
+            if histogram is None:
+                histogram = self._headers[target] = UPSTREAM_HEADERS.labels(self.name, target)
+                _header_series.add((self.name, target))
+            histogram.observe(header_seconds)
+
+    def response_bytes(self, size: int) -> None:
+        self._response_bytes.inc(size)
+        TALLY.response_bytes(self.name, size)
 
 
 def count_ejection(target: str) -> None:
@@ -159,26 +179,18 @@ def count_ejection(target: str) -> None:
 def forget_targets(keep: set[str]) -> None:
     """Drop the series of backends no route uses any more: with hostname targets, pods come
     and go with new addresses, and their series must not pile up here or in Prometheus."""
-    for key in [k for k in list(_upstream) if k[1] not in keep]:
-        UPSTREAM_RESPONSES.remove(*key)
-        del _upstream[key]
-    for key2 in [k for k in list(_headers) if k[1] not in keep]:
-        UPSTREAM_HEADERS.remove(*key2)
-        del _headers[key2]
+    for series in [s for s in list(_upstream_series) if s[1] not in keep]:
+        UPSTREAM_RESPONSES.remove(*series)
+        _upstream_series.discard(series)
+    for pair in [s for s in list(_header_series) if s[1] not in keep]:
+        UPSTREAM_HEADERS.remove(*pair)
+        _header_series.discard(pair)
     for key3 in [k for k in list(TALLY.targets) if k[1] not in keep]:
         del TALLY.targets[key3]
         TALLY.moved_targets.discard(key3)
     for target in [t for t in list(_ejected) if t not in keep]:
         EJECTIONS.remove(target)
         _ejected.discard(target)
-
-
-def count_response_bytes(route: str, size: int) -> None:
-    child = _response_bytes.get(route)
-    if child is None:
-        child = _response_bytes[route] = RESPONSE_BYTES.labels(route)
-    child.inc(size)
-    TALLY.response_bytes(route, size)
 
 
 class StateCollector(Collector):

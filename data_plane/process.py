@@ -11,7 +11,7 @@ import os
 import socket
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aiohttp import web
@@ -19,18 +19,21 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from data_plane.access_log import AccessLog
 from data_plane.errors import CacheFileInvalid, SnapshotRejected
+from data_plane.filters import compose
+from data_plane.filters.admin_throttle import AdminKeyThrottle
 from data_plane.logs import count_dropped_lines, set_level
-from data_plane.metrics import LOG_LINES_DROPPED, forget_targets, register_state
+from data_plane.metrics import LOG_LINES_DROPPED, RouteMetrics, forget_targets, register_state
 from data_plane.ops.server import build_ops_app
 from data_plane.ops.worker_states import multiprocess_registry, publish, shared_directory
 from data_plane.proxy.client_connection import ClientServer
 from data_plane.proxy.client_ip import ClientAddress
-from data_plane.proxy.forward import ForwardOptions
 from data_plane.proxy.handler import API_PREFIX, ProxyHandler
 from data_plane.proxy.listener import AcceptLoop, default_max_connections, raise_open_files_limit
-from data_plane.runtime.compile import compile_snapshot
+from data_plane.runtime.chains import ProcessFilters
+from data_plane.runtime.compile import CompileContext, compile_snapshot
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
+from data_plane.security.auth_throttle import FailureThrottle
 from data_plane.security.jwks import JwksFetcher
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.security.redis_rate_limit import FailureMode, RedisRateLimiter
@@ -41,6 +44,7 @@ from data_plane.sync.snapshot_file import cache_path, read_snapshot
 from data_plane.sync.telemetry_reporter import TelemetryReporter
 from data_plane.tls import ReloadingServerContext, client_context
 from data_plane.upstream.active_health import ActiveHealthChecker
+from data_plane.upstream.check_plan import CheckPlan
 from data_plane.upstream.health import HealthRegistry
 from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.resolver import AddressBook, nameserver_lookup, system_lookup
@@ -50,8 +54,12 @@ from protos import snapshot_pb2 as pb
 log = logging.getLogger("ai_gateway.data_plane")
 
 
-def _api_route(admin_url: str) -> CompiledRoute:
-    """/api/v1/* on the proxy port goes to the control plane's REST API, path unchanged."""
+def _api_route(admin_url: str, context: CompileContext) -> CompiledRoute:
+    """/api/v1/* on the proxy port goes to the control plane's REST API, path unchanged;
+    wrong admin keys are throttled here, by the client's address."""
+    target = Target.parse(admin_url, 1, 0)
+    target = replace(target, pool=context.pools.for_target(target))
+    shared = context.filters
     return CompiledRoute(
         id="control-plane-api",
         name="control-plane-api",
@@ -60,9 +68,21 @@ def _api_route(admin_url: str) -> CompiledRoute:
         methods=None,
         headers=(),
         hosts=None,
-        upstream=UpstreamGroup((Target.parse(admin_url, 1, 0),)),
+        upstream=UpstreamGroup((target,)),
         timeouts=RouteTimeouts(connect=5.0, first_byte=60.0, idle=60.0, total=None),
+        chain=compose([AdminKeyThrottle(FailureThrottle()), *shared.tail()], shared.upstream()),
+        metrics=RouteMetrics("control-plane-api"),
     )
+
+
+def _health_checks(routes: list[CompiledRoute]) -> dict[tuple[str, CheckPlan], Target]:
+    """The active checks the routes ask for, by target URL and plan."""
+    return {
+        (target.url, route.health_check): target
+        for route in routes
+        if route.health_check is not None
+        for target in route.upstream.targets
+    }
 
 
 def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -91,15 +111,17 @@ class DataPlane:
         return f"{base}-w{self.worker}" if self.settings.workers > 1 else base
 
     def _compile(self, snapshot: pb.Snapshot) -> RuntimeConfig:
-        return compile_snapshot(snapshot, self.limiter, self.health, self.addresses, self.jwks)
+        return compile_snapshot(snapshot, self.context)
 
     def _apply(self, config: RuntimeConfig) -> None:
         self.applied_at = time.time()
         self.handler.swap(config)
-        self.checker.reconcile(config)
         routes = [*config.routes.all_routes(), *filter(None, [self.handler.api_route])]
-        in_use = {t.url for route in routes for t in route.upstream.targets}
+        self.checker.reconcile(_health_checks(routes))
+        targets = [t for route in routes for t in route.upstream.targets]
+        in_use = {t.url for t in targets}
         self.health.retain(in_use)
+        self.pools.retain(targets, config.compiled_since)
         forget_targets(in_use)
         set_level(config.settings.log_level)
         self._prefetch_keys(config)
@@ -121,13 +143,13 @@ class DataPlane:
     async def start(self) -> None:
         settings = self.settings
         self._upstream_tls = client_context(settings.upstream_ca)
-        self.pools = UpstreamPools(self._upstream_tls)
+        self.pools = UpstreamPools(self._upstream_tls, settings.upstream_idle_timeout)
         self.jwks = JwksFetcher(  # key caches outlive snapshots
             self._upstream_tls,
             timeout=settings.jwks_fetch_timeout,
             cooldown=settings.jwks_refetch_cooldown,
         )
-        self.checker = ActiveHealthChecker(self.pools)
+        self.checker = ActiveHealthChecker()
         self.applied_at = 0.0
         self.access_log = AccessLog(settings.access_log, buffer=settings.access_log_buffer)
         count_dropped_lines(LOG_LINES_DROPPED.inc)
@@ -144,23 +166,29 @@ class DataPlane:
             nameserver_lookup(*settings.dns_resolver) if settings.dns_resolver else system_lookup
         )
         self._snapshot_applied = asyncio.Event()
-        api_route = _api_route(settings.admin_url) if settings.admin_url else None
+        # The limiter outlives snapshots: counts survive a config change.
+        limiter: RateLimiter = LocalRateLimiter()
+        if settings.redis_url:
+            failure: FailureMode = "closed" if settings.rate_limit_failure == "closed" else "open"
+            limiter = self._redis = RedisRateLimiter(
+                settings.redis_url, LocalRateLimiter(), failure=failure
+            )
+        self.context = CompileContext(
+            limiter=limiter,
+            health=self.health,
+            addresses=self.addresses,
+            jwks=self.jwks,
+            pools=self.pools,
+            filters=ProcessFilters(max_body_bytes=settings.max_body_bytes),
+        )
+        api_route = _api_route(settings.admin_url, self.context) if settings.admin_url else None
         self.handler = ProxyHandler(
-            self.pools,
-            ForwardOptions(settings.max_body_bytes),
             api_route,
             ClientAddress(settings.trusted_proxies),
             settings.max_concurrency,
             self.access_log,
         )
         cache_file = cache_path(settings.cache_dir, settings.cluster)
-        # The limiter outlives snapshots: counts survive a config change.
-        self.limiter: RateLimiter = LocalRateLimiter()
-        if settings.redis_url:
-            failure: FailureMode = "closed" if settings.rate_limit_failure == "closed" else "open"
-            self.limiter = self._redis = RedisRateLimiter(
-                settings.redis_url, LocalRateLimiter(), failure=failure
-            )
         link = ControlPlaneLink.from_files(
             settings.control_plane,
             ca_file=settings.control_plane_ca,
@@ -212,6 +240,7 @@ class DataPlane:
         self._ops_runner = ops_runner
 
         self._tasks.append(asyncio.create_task(self.discovery.run(), name="snapshot-stream"))
+        self._tasks.append(asyncio.create_task(self.pools.expire_idle(), name="idle-upstreams"))
         self._tasks.append(asyncio.create_task(self._keep_resolving(), name="dns-refresh"))
         reporter = TelemetryReporter(link, settings.cluster, self._node_id(), self.status)
         self._tasks.append(asyncio.create_task(reporter.run(), name="telemetry"))

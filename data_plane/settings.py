@@ -42,6 +42,7 @@ class DataPlaneSettings:
     request_head_timeout: float = 10.0
     keepalive_timeout: float = 60.0
     max_connections: int | None = None  # None: from the open-files limit (connection_limits)
+    upstream_idle_timeout: float = 60.0
     jwks_fetch_timeout: float = 5.0
     jwks_refetch_cooldown: float = 30.0
     dns_resolver: tuple[str, int] | None = None  # None: the system's resolver
@@ -243,6 +244,13 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         "third of the open-files limit, at most 100000 (AI_GATEWAY_MAX_CONNECTIONS)",
     )
     add(
+        "--upstream-idle-timeout",
+        type=float,
+        default=float(env("AI_GATEWAY_UPSTREAM_IDLE_TIMEOUT", "60")),
+        help="seconds a kept-alive connection to a backend may sit idle before it is closed "
+        "(AI_GATEWAY_UPSTREAM_IDLE_TIMEOUT)",
+    )
+    add(
         "--jwks-fetch-timeout",
         type=float,
         default=float(env("AI_GATEWAY_JWKS_FETCH_TIMEOUT", "5")),
@@ -340,6 +348,7 @@ def parse_args(argv: list[str] | None = None) -> DataPlaneSettings:
         request_head_timeout=args.request_head_timeout,
         keepalive_timeout=args.keepalive_timeout,
         max_connections=args.max_connections,
+        upstream_idle_timeout=args.upstream_idle_timeout,
         jwks_fetch_timeout=args.jwks_fetch_timeout,
         jwks_refetch_cooldown=args.jwks_refetch_cooldown,
         dns_resolver=host_port(

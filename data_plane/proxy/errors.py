@@ -6,8 +6,13 @@ clients of LLM routes see a readable error instead of a parse failure.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import orjson
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from data_plane.proxy.exchange import Exchange
 
 
 def error_response(
@@ -25,5 +30,16 @@ def error_response(
     )
     if request_id is not None:
         response.headers["X-Request-Id"] = request_id
-    response["error_code"] = code  # for the access log
     return response
+
+
+def refuse(
+    exchange: Exchange,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """An error answer to the exchange's client, its code kept on the exchange (access log)."""
+    exchange.error = code
+    return error_response(status, code, message, request_id=exchange.request_id, headers=headers)

@@ -1,20 +1,68 @@
-"""What happened to one request, filled in along the way, for its access-log line."""
+"""One request's state, from its arrival to its last byte: what every stage reads and writes.
+
+The handler makes it, filters fill it in (the consumer, the body, the target,
+the error code), the relay counts what went out, and the access log and the
+metrics read it at the end. Nothing else carries request state.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from data_plane.proxy.observers import ResponseObserver
+    from data_plane.runtime.routes import CompiledRoute
+    from data_plane.upstream.targets import Target
 
 
-@dataclass(slots=True)
-class ExchangeRecord:
+@dataclass(slots=True, eq=False)
+class RequestBody:
+    """The client's body: read whole when small (it can be sent again to another target), else
+    streamed once, with a running size check."""
+
+    data: bytes | None  # the whole body, or None while it is streamed
+    length: int | None  # Content-Length; None: chunked
+    seen: int = 0  # bytes read from the client so far
+    exceeded: bool = False  # the streamed body went over the limit
+
+    @property
+    def replayable(self) -> bool:
+        return self.data is not None
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    request: web.BaseRequest
+    started: float = field(default_factory=time.perf_counter)
     request_id: str = ""
-    path: str = ""
+    path: str = ""  # normalised, without its query
     client_ip: str = ""
-    route: str = "none"
+    peer_ip: str = ""  # the hop that connected to us: appended to X-Forwarded-For
+    route: CompiledRoute | None = None
+    route_name: str = "none"
     consumer: str | None = None
-    target: str = ""
-    upstream_seconds: float | None = None
+    drop_headers: tuple[str, ...] = ()  # the credential: the gateway's, not the backend's
+    body: RequestBody | None = None
+    target: Target | None = None
+    target_url: str = ""
     retries: int = 0
-    request_bytes: int = 0  # the body as read from the client (chunked ones included)
+    upstream_seconds: float | None = None  # sent to response headers (the last try)
     response_bytes: int = 0
-    error: str = ""
+    status: int = 499  # the client went away before an answer
+    error: str = ""  # the error code of a refusal or a failure, for the access log
+    observers: list[ResponseObserver] = field(default_factory=list)
+
+    @property
+    def request_bytes(self) -> int:
+        return self.body.seen if self.body is not None else 0
+
+    def observe(self, observer: ResponseObserver) -> None:
+        """Watch the response as it streams to the client (see data_plane.proxy.observers)."""
+        self.observers.append(observer)
+
+    def failed(self, code: str) -> None:
+        self.error = code

@@ -7,9 +7,12 @@ into lookups so the request path never parses or validates anything.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import time
+from dataclasses import dataclass, field, replace
 
 from data_plane.errors import SnapshotRejected
+from data_plane.metrics import RouteMetrics
+from data_plane.runtime.chains import ChainBuilder, ProcessFilters
 from data_plane.runtime.config import DataPlaneSettings, RuntimeConfig
 from data_plane.runtime.matchers import HeaderKind, HeaderMatcher, HostMatcher
 from data_plane.runtime.regex import LinearRegex, compile_regex
@@ -20,16 +23,19 @@ from data_plane.runtime.routes import (
     RouteTable,
     RouteTimeouts,
 )
-from data_plane.security.guard import SecurityGuard
+from data_plane.security.api_keys import KeyIndex
 from data_plane.security.jwks import JwksFetcher
+from data_plane.security.jwt_auth import JwtVerifier
+from data_plane.security.policies import PolicyTable
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
-from data_plane.upstream.active_health import CheckPlan
+from data_plane.upstream.check_plan import CheckPlan
 from data_plane.upstream.health import (
     CONSECUTIVE_FAILURES,
     HealthRegistry,
     OutlierPolicy,
 )
-from data_plane.upstream.http1 import DEFAULT_LIMITS, PoolLimits
+from data_plane.upstream.pool import DEFAULT_LIMITS, PoolLimits
+from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.resolver import AddressBook, is_ip_literal
 from data_plane.upstream.targets import URI_CHARS, Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
@@ -98,10 +104,24 @@ def _pool_limits(breaker: pb.CircuitBreaker) -> PoolLimits:
     )
 
 
-def _targets(
-    route: pb.Route, registry: HealthRegistry, addresses: AddressBook | None
-) -> tuple[Target, ...]:
-    """One target per configured URL, or per address of a hostname that has been resolved."""
+@dataclass
+class CompileContext:
+    """What outlives snapshots and every compile uses: rate-limit counts, backend health, the
+    last DNS answers, JWKS key caches, connection pools and the filters every route shares.
+    Fresh ones when not given (a test's compile)."""
+
+    limiter: RateLimiter = field(default_factory=LocalRateLimiter)
+    health: HealthRegistry = field(default_factory=HealthRegistry)
+    addresses: AddressBook | None = None
+    jwks: JwksFetcher | None = None
+    pools: UpstreamPools = field(default_factory=UpstreamPools)
+    filters: ProcessFilters = field(default_factory=ProcessFilters)
+
+
+def _targets(route: pb.Route, context: CompileContext) -> tuple[Target, ...]:
+    """One target per configured URL, or per address of a hostname that has been resolved,
+    each with its health and its connection pool bound."""
+    registry, addresses, pools = context.health, context.addresses, context.pools
     targets: list[Target] = []
     for configured in route.targets:
         target = Target.parse(configured.url, configured.weight, configured.priority)
@@ -112,7 +132,7 @@ def _targets(
             targets.extend(target.at_address(address, registry.for_url) for address in resolved)
         else:
             targets.append(replace(target, health=registry.for_url(target.url)))
-    return tuple(targets)
+    return tuple(replace(t, pool=pools.for_target(t)) for t in targets)
 
 
 def hostnames(table: RouteTable) -> frozenset[str]:
@@ -123,8 +143,10 @@ def hostnames(table: RouteTable) -> frozenset[str]:
 
 
 def compile_route(
-    route: pb.Route, health: HealthRegistry | None = None, addresses: AddressBook | None = None
+    route: pb.Route, context: CompileContext | None = None, chains: ChainBuilder | None = None
 ) -> CompiledRoute:
+    """``chains`` composes the route's filters (none: a route under no security policy)."""
+    context = context or CompileContext()
     where = f"route {route.name or route.id}"
     kind = _PATH_KINDS.get(route.path.kind)
     if kind is None:
@@ -134,13 +156,13 @@ def compile_route(
     if not route.targets:
         raise SnapshotRejected(f"{where}: no targets")
     try:
-        registry = health or HealthRegistry()
-        targets = _targets(route, registry, addresses)
+        targets = _targets(route, context)
     except ValueError as exc:
         raise SnapshotRejected(f"{where}: {exc}") from None
     if all(t.weight == 0 for t in targets):
         raise SnapshotRejected(f"{where}: every target has weight 0")
     timeouts = route.timeouts
+    chains = chains or _unsecured_chains(context)
     return CompiledRoute(
         id=route.id,
         name=route.name,
@@ -152,7 +174,7 @@ def compile_route(
         upstream=UpstreamGroup(
             targets,
             algorithm=route.load_balancer or "round-robin",
-            outlier=_outlier_policy(route.outlier_detection, registry),
+            outlier=_outlier_policy(route.outlier_detection, context.health),
             max_requests=route.circuit_breaker.max_requests or None,
         ),
         pool_limits=_pool_limits(route.circuit_breaker),
@@ -178,28 +200,38 @@ def compile_route(
             else frozenset({502, 503, 504}),
             per_try_timeout=route.retry.per_try_timeout_seconds or None,
         ),
+        chain=chains.for_route(kind, route.path.value),
+        metrics=RouteMetrics(route.name),
     )
 
 
-def compile_snapshot(
-    snapshot: pb.Snapshot,
-    limiter: RateLimiter | None = None,
-    health: HealthRegistry | None = None,
-    addresses: AddressBook | None = None,
-    jwks: JwksFetcher | None = None,
-) -> RuntimeConfig:
-    """``limiter`` and ``health`` carry rate-limit and backend-health state from the previous
-    config (new ones when None); ``addresses`` are the last answers for hostname targets;
-    ``jwks`` keeps JWKS providers' keys across snapshots."""
+def _unsecured_chains(context: CompileContext) -> ChainBuilder:
+    return ChainBuilder(
+        "", PolicyTable([]), KeyIndex(b"", []), {}, context.limiter, context.filters
+    )
+
+
+def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = None) -> RuntimeConfig:
+    """The snapshot as the objects the request path reads; SnapshotRejected (the NACK's
+    reason) when any part of it cannot serve."""
+    started = time.monotonic()
+    context = context or CompileContext()
     if not snapshot.version:
         raise SnapshotRejected("snapshot has no version")
-    table = RouteTable()
-    for route in snapshot.routes:
-        table.add(compile_route(route, health, addresses))
     try:
-        guard = SecurityGuard(snapshot, limiter or LocalRateLimiter(), jwks)
+        chains = ChainBuilder(
+            snapshot.cluster,
+            PolicyTable(list(snapshot.security)),
+            KeyIndex(snapshot.api_key_secret, list(snapshot.consumers)),
+            {p.name: JwtVerifier.compile(p, context.jwks) for p in snapshot.jwt_providers},
+            context.limiter,
+            context.filters,
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotRejected(f"security: {exc}") from None
+    table = RouteTable()
+    for route in snapshot.routes:
+        table.add(compile_route(route, context, chains))
     return RuntimeConfig(
         cluster=snapshot.cluster,
         version=snapshot.version,
@@ -209,7 +241,7 @@ def compile_snapshot(
             log_level=snapshot.settings.log_level or "info",
             callback_url=snapshot.settings.callback_url,
         ),
-        guard=guard,
         source=snapshot,
         hostnames=hostnames(table),
+        compiled_since=started,
     )

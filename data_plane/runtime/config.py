@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from data_plane.runtime.routes import RouteTable
-from data_plane.security.guard import SecurityGuard
 from protos import snapshot_pb2 as pb
 
 
@@ -22,6 +21,6 @@ class RuntimeConfig:
     revision: int
     routes: RouteTable
     settings: DataPlaneSettings
-    guard: SecurityGuard
     source: pb.Snapshot = field(default_factory=pb.Snapshot, compare=False, repr=False)
     hostnames: frozenset[str] = frozenset()  # target hosts the resolver keeps looking up
+    compiled_since: float = 0.0  # when its compile began (monotonic): what pools it may drop

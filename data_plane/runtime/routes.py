@@ -8,17 +8,24 @@ makes the answer 405 (with ``Allow``) when nothing else matches.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from data_plane.metrics import RouteMetrics
 from data_plane.runtime.matchers import HeaderMatcher, HostMatcher
 from data_plane.runtime.regex import LinearRegex
-from data_plane.upstream.http1 import DEFAULT_LIMITS, PoolLimits
+from data_plane.upstream.check_plan import CheckPlan
+from data_plane.upstream.pool import DEFAULT_LIMITS, PoolLimits
 from data_plane.upstream.targets import UpstreamGroup
 
 if TYPE_CHECKING:
-    from data_plane.upstream.active_health import CheckPlan
+    from aiohttp import web
+
+    from data_plane.proxy.exchange import Exchange
+
+# data_plane.filters.Next: the route's filters, composed when the snapshot compiled.
+Chain = Callable[["Exchange"], Awaitable["web.StreamResponse"]]
 
 PathKind = Literal["prefix", "exact", "regex"]
 
@@ -56,6 +63,12 @@ class CompiledRoute:
     hash_on: str | None = None  # consistent hash: a header name, or "consumer"
     health_check: CheckPlan | None = None
     pool_limits: PoolLimits = DEFAULT_LIMITS
+    chain: Chain | None = None  # None only before the snapshot's chains are composed
+    metrics: RouteMetrics = None  # type: ignore[assignment]  # made from the name when not given
+
+    def __post_init__(self) -> None:
+        if self.metrics is None:
+            object.__setattr__(self, "metrics", RouteMetrics(self.name))
 
     def matches_context(self, headers: Mapping[str, str], host: str) -> bool:
         if self.hosts is not None and not self.hosts.matches(host):
@@ -100,25 +113,24 @@ class RouteTable:
         else:
             self.regex.append(route)
 
-    def _candidates(self, path: str) -> list[list[CompiledRoute]]:
-        found = []
+    def _candidates(self, path: str) -> Iterator[list[CompiledRoute]]:
+        """The routes whose path matches, most specific first; lazily, so that regexes are
+        tried only when nothing more specific answered."""
         exact = self.exact.get(path)
         if exact:
-            found.append(exact)
+            yield exact
         if self.prefix:
             key = path.rstrip("/") or "/"
             while True:
                 routes = self.prefix.get(key)
                 if routes:
-                    found.append(routes)
+                    yield routes
                 if key == "/":
                     break
                 key = key[: key.rfind("/")] or "/"
-        if self.regex:
-            matching = [r for r in self.regex if r.regex is not None and r.regex.fullmatch(path)]
-            if matching:
-                found.append(matching)
-        return found
+        for route in self.regex:
+            if route.regex is not None and route.regex.fullmatch(path):
+                yield [route]
 
     def all_routes(self) -> list[CompiledRoute]:
         routes = [r for group in self.exact.values() for r in group]

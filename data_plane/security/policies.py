@@ -40,6 +40,14 @@ class PolicyTable:
     def __len__(self) -> int:
         return len(self._by_endpoint)
 
+    def policies(self) -> list[CompiledPolicy]:
+        return list(self._by_endpoint.values())
+
+    def any_below(self, path: str) -> bool:
+        """Whether a policy sits on a path strictly below ``path`` (by segment)."""
+        base = path.rstrip("/")
+        return any(e.startswith(base + "/") and e != base for e in self._by_endpoint if e != "/")
+
     def lookup(self, path: str) -> CompiledPolicy | None:
         """The policy of ``path``, which is already normalised (so no spelling gets around it)."""
         if not self._by_endpoint:

@@ -10,39 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from data_plane.runtime.config import RuntimeConfig
+from data_plane.upstream.check_plan import CheckPlan
 from data_plane.upstream.http1 import UpstreamError
-from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.targets import Target
 
 log = logging.getLogger("ai_gateway.data_plane.health")
 
 
-@dataclass(frozen=True, slots=True)
-class CheckPlan:
-    path: str
-    interval: float
-    timeout: float
-    healthy_threshold: int
-    unhealthy_threshold: int
-    expected: frozenset[int]
-
-
 class ActiveHealthChecker:
-    def __init__(self, pools: UpstreamPools) -> None:
-        self._pools = pools
+    def __init__(self) -> None:
         self._tasks: dict[tuple[str, CheckPlan], asyncio.Task[None]] = {}
 
-    def reconcile(self, config: RuntimeConfig) -> None:
-        """Start checks the new config asks for and stop the ones it no longer has."""
-        wanted: dict[tuple[str, CheckPlan], Target] = {}
-        for route in config.routes.all_routes():
-            if route.health_check is None:
-                continue
-            for target in route.upstream.targets:
-                wanted[(target.url, route.health_check)] = target
+    def reconcile(self, wanted: Mapping[tuple[str, CheckPlan], Target]) -> None:
+        """Run the checks ``wanted`` (by target URL and plan) and stop the others."""
         for key in list(self._tasks):
             if key not in wanted:
                 self._tasks.pop(key).cancel()
@@ -75,7 +57,8 @@ class ActiveHealthChecker:
             await asyncio.sleep(plan.interval)
 
     async def _probe(self, target: Target, plan: CheckPlan) -> bool:
-        pool = self._pools.for_target(target)
+        pool = target.pool
+        assert pool is not None
         head = (
             f"GET {target.base_path}{plan.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
             "User-Agent: ai-gateway-health-check\r\n\r\n"

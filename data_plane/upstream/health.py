@@ -51,6 +51,13 @@ class TargetHealth:
     def saturated(self) -> bool:
         return self.in_flight >= self.max_in_flight
 
+    def started(self) -> None:
+        """A request went to the target (a try, or the relay of its answer)."""
+        self.in_flight += 1
+
+    def finished(self) -> None:
+        self.in_flight -= 1
+
     def succeeded(self) -> None:
         self.consecutive_failures = 0
 

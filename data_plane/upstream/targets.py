@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from data_plane.upstream.health import DEFAULT_OUTLIER_POLICY, OutlierPolicy, TargetHealth
+from data_plane.upstream.pool import UpstreamPool
 
 PANIC_THRESHOLD = 0.5  # below this share of healthy targets, spread over all of them
 # RFC 3986's characters: a target's URL goes into request lines and Host headers as written.
@@ -31,6 +32,7 @@ class Target:
     host_header: str = ""  # what the backend sees as Host: the URL's authority
     server_name: str = ""  # the name TLS verifies when ``host`` is one of its addresses
     health: TargetHealth = field(default_factory=lambda: TargetHealth(""), compare=False)
+    pool: UpstreamPool | None = field(default=None, compare=False, repr=False)  # bound at compile
 
     @classmethod
     def parse(
@@ -68,6 +70,7 @@ class Target:
             host=host,
             server_name=self.host,
             health=health_for(origin + self.base_path),
+            pool=None,  # its own origin: bound again
         )
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from data_plane.upstream.http1 import PoolLimits, PoolOverflow, UpstreamPool
+from data_plane.upstream.pool import PoolLimits, PoolOverflow, UpstreamPool
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 

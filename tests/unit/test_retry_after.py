@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 
-from data_plane.proxy.forward import retry_after_seconds
+from data_plane.filters.balancing import retry_after_seconds
 
 
 def test_retry_after_is_seconds_or_an_http_date() -> None:

@@ -1,0 +1,141 @@
+"""The backend's answer to the client, chunk by chunk as it arrives, with observers watching.
+
+A body already whole when its head arrived (the usual small JSON answer) goes
+out in one write. Anything else streams: each chunk is written to the client
+as it comes, so server-sent events pass event by event, and reading from the
+backend pauses while the client is slower. The observers attached to the
+exchange see the head, each chunk after it went out, and the end or the cut.
+
+Nothing is retried once the first byte went to the client. A stream that the
+backend cuts, stalls on (the route's ``idle`` timeout) or that runs past the
+route's ``total`` timeout ends, for ``text/event-stream``, with a well-formed
+``event: error``; any other body is cut by closing the connection, the only
+honest signal left once the head is out. A client that leaves aborts the
+backend's request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+
+import orjson
+from aiohttp import web
+
+from data_plane.filters.upstream import UpstreamAnswer
+from data_plane.proxy.exchange import Exchange
+from data_plane.runtime.routes import CompiledRoute
+from data_plane.upstream.http1 import UpstreamError
+
+log = logging.getLogger("ai_gateway.data_plane.proxy")
+
+
+async def relay(exchange: Exchange, answer: UpstreamAnswer) -> web.StreamResponse:
+    route = exchange.route
+    assert route is not None
+    answer.target.health.started()
+    try:
+        return await _relay(exchange, answer, route)
+    finally:
+        answer.target.health.finished()
+        answer.pool.release(answer.connection)
+
+
+async def _relay(
+    exchange: Exchange, answer: UpstreamAnswer, route: CompiledRoute
+) -> web.StreamResponse:
+    request, upstream, observers = exchange.request, answer.connection, exchange.observers
+    whole = upstream.take_whole_body() if request.method != "HEAD" else None
+    if whole is not None:  # already all here: one write to the client
+        answer.headers.popall("Content-Length", None)
+        answer.content_length = len(whole)
+    for observer in observers:
+        observer.on_headers(exchange, answer.status, answer.headers)
+    await answer.prepare(request)
+    if whole is not None or request.method == "HEAD":
+        await answer.write_eof(whole or b"")  # with the head, in one write
+        if whole:
+            _counted(exchange, route, len(whole))
+            for observer in observers:
+                observer.on_chunk(exchange, whole)
+        for observer in observers:
+            observer.on_end(exchange)
+        return answer
+    return await _stream(exchange, answer, route)
+
+
+async def _stream(
+    exchange: Exchange, answer: UpstreamAnswer, route: CompiledRoute
+) -> web.StreamResponse:
+    upstream, observers = answer.connection, exchange.observers
+    loop = asyncio.get_running_loop()
+    idle, total = route.timeouts.idle, route.timeouts.total
+    ends_at = loop.time() + total - (time.perf_counter() - exchange.started) if total else math.inf
+    sent = 0
+    try:
+        async with asyncio.timeout(None) as deadline:
+            while True:
+                deadline.reschedule(min(loop.time() + idle, ends_at))
+                chunk = await upstream.read_chunk()
+                if not chunk:
+                    break
+                sent += len(chunk)
+                await answer.write(chunk)
+                for observer in observers:
+                    observer.on_chunk(exchange, chunk)
+    except TimeoutError:
+        if loop.time() >= ends_at:
+            log.warning(
+                "route %s: the stream ran past its total timeout of %gs; cut", route.name, total
+            )
+            return await _cut(exchange, answer, "upstream_total_timeout",
+                              f"the request ran past its total timeout of {total:g}s")  # fmt: skip
+        log.warning("route %s: backend idle for %gs mid-response; cut", route.name, idle)
+        return await _cut(
+            exchange, answer, "upstream_idle_timeout", f"the backend sent nothing for {idle:g}s"
+        )
+    except UpstreamError as exc:
+        log.warning("route %s: %s", route.name, exc)
+        return await _cut(
+            exchange, answer, "upstream_reset", "the backend closed the connection mid-response"
+        )
+    except BaseException:
+        upstream.close()  # the client went away: the backend's request ends with it
+        for observer in observers:
+            observer.on_abort(exchange, "client_disconnected")
+        raise
+    finally:
+        _counted(exchange, route, sent)  # once, whether the stream ended well or not
+    await answer.write_eof()
+    for observer in observers:
+        observer.on_end(exchange)
+    return answer
+
+
+def _counted(exchange: Exchange, route: CompiledRoute, size: int) -> None:
+    exchange.response_bytes = size
+    route.metrics.response_bytes(size)
+
+
+async def _cut(
+    exchange: Exchange, answer: UpstreamAnswer, code: str, message: str
+) -> web.StreamResponse:
+    """A stream cut after its head went out cannot be retried: SSE ends with an error event."""
+    answer.connection.close()
+    exchange.error = code
+    for observer in exchange.observers:
+        observer.on_abort(exchange, code)
+    if answer.headers.get("Content-Type", "").startswith("text/event-stream"):
+        event = orjson.dumps({"error": {"message": message, "type": "gateway_error", "code": code}})
+        try:
+            await answer.write(b"\n\nevent: error\ndata: " + event + b"\n\n")
+            await answer.write_eof()
+            return answer
+        except (ConnectionError, RuntimeError):
+            pass
+    transport = exchange.request.transport
+    if transport is not None:
+        transport.close()
+    return answer
