@@ -134,3 +134,34 @@ def test_ten_thousand_routes_compile_to_lookups() -> None:
     routes = table(*(route(f"r{i}", f"/model-{i}/predict") for i in range(10_000)))
     assert routes.count == 10_000
     assert matched(routes, "/model-9999/predict/x") == "r9999"
+
+
+class CountingRegex:
+    """A compiled route regex that counts how often it is tried."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.pattern = inner.pattern
+        self.calls = 0
+
+    def fullmatch(self, text: str) -> object | None:
+        self.calls += 1
+        return self.inner.fullmatch(text)
+
+
+def test_regex_routes_are_tried_only_when_nothing_more_specific_matched() -> None:
+    routes = table(
+        route("exact", "/v1/models", "exact"),
+        route("prefix", "/v1/chat"),
+        *(route(f"r{i}", f"^/re{i}/.*", "regex") for i in range(200)),
+    )
+    counters = []
+    for compiled in routes.regex:
+        counting = CountingRegex(compiled.regex)
+        object.__setattr__(compiled, "regex", counting)
+        counters.append(counting)
+    assert matched(routes, "/v1/models") == "exact"
+    assert matched(routes, "/v1/chat/completions") == "prefix"
+    assert sum(c.calls for c in counters) == 0
+    assert matched(routes, "/re7/x") == "r7"
+    assert sum(c.calls for c in counters) == 8  # r0..r7, then it stops
