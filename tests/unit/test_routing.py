@@ -10,6 +10,7 @@ from multidict import CIMultiDict
 from data_plane.errors import SnapshotRejected, UnsafePath
 from data_plane.runtime.compile import compile_route, compile_snapshot
 from data_plane.runtime.path import normalise_path
+from data_plane.runtime.regex import LinearRegex
 from data_plane.runtime.routes import MethodNotAllowed, RouteMatch, RouteTable
 from protos import snapshot_pb2 as pb
 
@@ -139,7 +140,7 @@ def test_ten_thousand_routes_compile_to_lookups() -> None:
 class CountingRegex:
     """A compiled route regex that counts how often it is tried."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: LinearRegex) -> None:
         self.inner = inner
         self.pattern = inner.pattern
         self.calls = 0
@@ -157,6 +158,7 @@ def test_regex_routes_are_tried_only_when_nothing_more_specific_matched() -> Non
     )
     counters = []
     for compiled in routes.regex:
+        assert compiled.regex is not None
         counting = CountingRegex(compiled.regex)
         object.__setattr__(compiled, "regex", counting)
         counters.append(counting)
