@@ -3,6 +3,11 @@
 Per stream: the data plane says who it is and what it holds; we send the
 latest snapshot whenever that differs, and record each ACK/NACK so that
 ``GET /api/v1/dataplanes`` shows it from any control-plane replica.
+
+One response is in flight per stream (go-control-plane's watch semantics): after
+sending, we wait for the reply that carries that response's nonce (an ACK or a
+NACK) before sending again, and then send the latest state, so a slow data
+plane never gets a backlog of versions to compile one after another.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -28,6 +34,26 @@ from protos import discovery_pb2_grpc
 log = logging.getLogger("ai_gateway.control_plane.discovery")
 
 HEARTBEAT_SECONDS = 10.0
+
+
+@dataclass(eq=False)
+class _Subscription:
+    """One data plane's stream: who it is, and the response it has not answered yet."""
+
+    cluster: str
+    node_id: str
+    awaiting: str = ""  # the nonce of the response in flight
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def sent(self, nonce: str) -> None:
+        self.awaiting = nonce
+        self.answered.clear()
+
+    def replied(self, nonce: str) -> None:
+        """A reply; it answers the response in flight only when it names that response."""
+        if nonce and nonce == self.awaiting:
+            self.awaiting = ""
+            self.answered.set()
 
 
 class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # type: ignore[misc]
@@ -86,19 +112,24 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         log.info(
             "data plane %s joined cluster %s holding %r", node.id, node.cluster, hello.version_info
         )
+        subscription = _Subscription(node.cluster, node.id)
+        subscription.answered.set()  # nothing in flight yet
         tasks = [
-            asyncio.create_task(self._read_replies(request_iterator, node.cluster, node.id)),
+            asyncio.create_task(self._read_replies(request_iterator, subscription)),
             asyncio.create_task(self._heartbeat(node.cluster, node.id)),
         ]
         sent = hello.version_info
         self.connected[key] = sent
         try:
             while True:
+                await subscription.answered.wait()
                 snapshot = await self._cache.wait_for_change(node.cluster, sent)
                 sent = snapshot.version
                 self.connected[key] = sent
+                nonce = str(next(self._nonces))
+                subscription.sent(nonce)
                 SNAPSHOTS_SENT.labels(node.cluster).inc()
-                yield dpb.DiscoveryResponse(snapshot=snapshot, nonce=str(next(self._nonces)))
+                yield dpb.DiscoveryResponse(snapshot=snapshot, nonce=nonce)
         finally:
             for task in tasks:
                 task.cancel()
@@ -109,27 +140,30 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
             log.info("data plane %s left cluster %s", node.id, node.cluster)
 
     async def _read_replies(
-        self, replies: AsyncIterator[dpb.DiscoveryRequest], cluster: str, node_id: str
+        self, replies: AsyncIterator[dpb.DiscoveryRequest], subscription: _Subscription
     ) -> None:
+        cluster, node_id = subscription.cluster, subscription.node_id
         try:
             async for reply in replies:
+                subscription.replied(reply.response_nonce)
                 if reply.error_detail:
                     SNAPSHOT_NACKS.labels(cluster).inc()
                     await self._notify_rejected(cluster, node_id, reply)
                     log.warning(
                         "data plane %s rejected a snapshot: %s", node_id, reply.error_detail
                     )
+                else:
+                    self._observe_ack(cluster, node_id, reply.version_info)
+                try:
                     await self._dataplanes.record(
                         cluster,
                         node_id,
                         applied_version=reply.version_info,
                         nack=reply.error_detail,
                     )
-                else:
-                    self._observe_ack(cluster, node_id, reply.version_info)
-                    await self._dataplanes.record(
-                        cluster, node_id, applied_version=reply.version_info, nack=""
-                    )
+                except Exception as exc:  # the stream goes on; the next reply is recorded
+                    STORE_ERRORS.labels("admin").inc()
+                    log.warning("cannot record the reply of data plane %s: %s", node_id, exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the stream ended under us; the writer side cleans up

@@ -133,6 +133,7 @@ class ConfigStore:
             raise InvalidInput(
                 f"the change was not stored: {exc.message}", unprocessable=True
             ) from None
+        _check_consistent(state)
         try:
             snapshot = build_snapshot(state)
         except Exception as exc:  # whatever it is, the change must not commit
@@ -516,6 +517,23 @@ class ConfigStore:
         if row is None:
             raise NotFound(f"no security policy for endpoint '{endpoint}' in cluster '{cluster}'")
         return row
+
+
+def _check_consistent(state: ClusterState) -> None:
+    """Nothing the snapshot holds may name what is not there (go-control-plane's
+    ``Consistent()``): a policy naming a JWT provider that does not exist would refuse every
+    token on its endpoint."""
+    providers = {p.name for p in state.identities.jwt_providers}
+    for index, record in enumerate(state.security):
+        missing = [n for n in record.spec.jwt_providers if n not in providers]
+        if missing:
+            raise InvalidInput(
+                f"security[{index}].jwtProviders: the policy of '{record.spec.endpoint}' names "
+                f"JWT provider '{missing[0]}', which does not exist; create it first "
+                "(PUT /api/v1/jwt-providers/{name}) or leave it out",
+                field=f"security[{index}].jwtProviders",
+                unprocessable=True,
+            )
 
 
 def _cluster_not_found(cluster: str) -> NotFound:

@@ -21,7 +21,7 @@ from control_plane.errors import Conflict, NotFound
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.identity_rows import cluster_secret, key_record, read_identities
 from control_plane.store.records import ApiKeyRecord, ConsumerRecord, Identities
-from control_plane.store.tables import ApiKeyRow, ConsumerRow, JwtProviderRow
+from control_plane.store.tables import ApiKeyRow, ConsumerRow, JwtProviderRow, SecurityPolicyRow
 
 KEY_PREFIX = "aigw_"
 
@@ -134,6 +134,20 @@ class IdentityStore:
             )
             if existing is None:
                 raise NotFound(f"JWT provider '{name}' not found in cluster '{cluster}'")
+            users = sorted(
+                policy.endpoint
+                for policy in await session.scalars(
+                    select(SecurityPolicyRow).where(SecurityPolicyRow.cluster == cluster)
+                )
+                if name in (policy.spec.get("jwtProviders") or ())
+            )
+            if users:
+                raise Conflict(
+                    f"JWT provider '{name}' is named by the security policies of "
+                    f"{', '.join(users)}; take it out of their jwtProviders first "
+                    "(deleting it would refuse every token there)",
+                    field="name",
+                )
             await session.delete(existing)
             return self._store.bump(row, time.time())
 

@@ -146,3 +146,22 @@ async def test_replicas_on_one_postgres_pick_up_each_others_changes(
     finally:
         first.stop()
         second.stop()
+
+
+async def test_one_response_in_flight_then_the_latest(
+    control_plane: ControlPlaneProcess, cluster: str
+) -> None:
+    """A data plane that has not answered gets nothing more; when it answers, it gets the
+    newest snapshot, not the versions made meanwhile one after another."""
+    async with SnapshotStream(control_plane.grpc_target, cluster, "dp-slow") as stream:
+        first, nonce = await stream.next()
+        with control_plane.client() as http:
+            for index in range(3):
+                http.post(
+                    "/api/v1/routes",
+                    params={"cluster": cluster},
+                    json={"path": f"/r{index}", "target": "http://llm-service:5000"},
+                ).raise_for_status()
+        stream.ack(first, nonce)
+        latest, _ = await stream.next(timeout=5.0)
+        assert latest.revision == 3 and len(latest.routes) == 3

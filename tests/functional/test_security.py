@@ -366,3 +366,42 @@ def test_jwks_provider_with_a_bounded_refresh(
         assert fetches <= 2, f"unknown kids made the data plane fetch the key set {fetches} times"
     finally:
         issuer.stop()
+
+
+def test_a_jwt_provider_a_policy_names_cannot_be_deleted(gateway: Gateway) -> None:
+    gateway.add_route(path="/held", target=backend(gateway))
+    admin(
+        gateway,
+        "PUT",
+        "/api/v1/jwt-providers/keeper",
+        json={"algorithms": ["HS256"], "secret": HMAC_SECRET},
+    )
+    admin(
+        gateway,
+        "PUT",
+        "/api/v1/security/held",
+        json={"authType": "jwt", "jwtProviders": ["keeper"]},
+    )
+    params = {"cluster": gateway.cluster}
+    with gateway.admin() as http:
+        refused = http.delete("/api/v1/jwt-providers/keeper", params=params)
+        assert refused.status_code == 409, refused.text
+        assert "/held" in refused.json()["error"]["message"]
+        names = [
+            p["name"]
+            for p in http.get("/api/v1/jwt-providers", params=params).json()["jwtProviders"]
+        ]
+        assert "keeper" in names
+        dangling = http.post(
+            "/api/v1/config",
+            params={**params, "dryRun": "false"},
+            json={
+                **http.get("/api/v1/config", params=params).json(),
+                "security": [{"endpoint": "/held", "auth": "jwt", "jwtProviders": ["ghost"]}],
+            },
+        )
+        assert dangling.status_code == 422, dangling.text
+        assert "ghost" in dangling.json()["error"]["message"]
+    token = _token(HMAC_SECRET, iss=None, aud=None)
+    answer = httpx.get(gateway.proxy_url() + "/held", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200  # the endpoint still takes its tokens
