@@ -181,7 +181,8 @@ class DataPlane:
             pools=self.pools,
             filters=ProcessFilters(max_body_bytes=settings.max_body_bytes),
         )
-        api_route = _api_route(settings.admin_url, self.context) if settings.admin_url else None
+        forward_to = settings.api_forward_url
+        api_route = _api_route(forward_to, self.context) if forward_to else None
         self.handler = ProxyHandler(
             api_route,
             ClientAddress(settings.trusted_proxies),
@@ -191,7 +192,7 @@ class DataPlane:
         cache_file = cache_path(settings.cache_dir, settings.cluster)
         link = ControlPlaneLink.from_files(
             settings.control_plane,
-            ca_file=settings.control_plane_ca,
+            ca_file=str(settings.control_plane_ca) if settings.control_plane_ca else None,
             token=settings.token,
             client_cert=(settings.client_cert, settings.client_key)
             if settings.client_cert and settings.client_key
