@@ -49,20 +49,7 @@ class Upstream:
         request = exchange.request
         body = exchange.body
         chunked = body is not None and body.length is None
-        query = request.raw_path.partition("?")[2]
-        head = upstream_head(
-            request.method,
-            target.base_path + route.upstream_path(exchange.path) + (f"?{query}" if query else ""),
-            request.headers,
-            host=target.host_header,
-            client_ip=exchange.peer_ip,
-            scheme=request.scheme,
-            request_id=exchange.request_id,
-            content_length=body.length if body is not None else None,
-            chunked=chunked,
-            consumer=exchange.consumer,
-            drop=exchange.drop_headers,
-        )
+        head = upstream_head(exchange, target)
         pool = target.pool
         for attempt in (1, 2):
             connection, reused = await pool.acquire(route.timeouts.connect, route.pool_limits)

@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from data_plane.errors import UnsafeHeaderValue
+
+if TYPE_CHECKING:
+    from data_plane.proxy.exchange import Exchange
+    from data_plane.upstream.targets import Target
 
 HOP_BY_HOP = frozenset(
     {
@@ -65,49 +70,47 @@ def _connection_tokens(values: Iterable[str]) -> frozenset[str]:
     return frozenset(tokens)
 
 
-def upstream_head(
-    method: str,
-    target: str,
-    headers: CIMultiDictProxy[str],
-    *,
-    host: str,
-    client_ip: str,
-    scheme: str,
-    request_id: str,
-    content_length: int | None,
-    chunked: bool,
-    consumer: str | None = None,
-    drop: tuple[str, ...] = (),
-) -> bytes:
-    """The request line and headers sent to the backend, as bytes.
+def upstream_head(exchange: Exchange, target: Target) -> bytes:
+    """The request line and headers the exchange sends to ``target``, as bytes.
 
     A client's own ``X-AI-Gateway-Consumer`` is always dropped: only the
-    gateway says who the caller is, and only after authenticating it.
-    Raises UnsafeHeaderValue rather than write a control character.
+    gateway says who the caller is, and only after authenticating it; so is its
+    credential (``exchange.drop_headers``). Raises UnsafeHeaderValue rather than
+    write a control character.
     """
+    request, route, body = exchange.request, exchange.route, exchange.body
+    assert route is not None
+    headers = request.headers
+    query = request.raw_path.partition("?")[2]
+    path = target.base_path + route.upstream_path(exchange.path) + (f"?{query}" if query else "")
+    skip = _UPSTREAM_DROP
+    drop = exchange.drop_headers
     skip = _UPSTREAM_DROP
     if drop:
         skip = skip | {name.lower() for name in drop}
     if "Connection" in headers:
         skip = skip | _connection_tokens(headers.getall("Connection"))
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+    lines = [f"{request.method} {path} HTTP/1.1", f"Host: {target.host_header}"]
     append = lines.append
     for name, value in headers.items():
         if name.lower() not in skip:
             append(f"{name}: {value}")
     prior = headers.get("X-Forwarded-For")
-    append(f"X-Forwarded-For: {prior}, {client_ip}" if prior else f"X-Forwarded-For: {client_ip}")
-    append(f"X-Forwarded-Proto: {scheme}")
+    peer = exchange.peer_ip
+    append(f"X-Forwarded-For: {prior}, {peer}" if prior else f"X-Forwarded-For: {peer}")
+    append(f"X-Forwarded-Proto: {request.scheme}")
     original_host = headers.get("Host")
     if original_host:
         append(f"X-Forwarded-Host: {original_host}")
-    append(f"X-Request-Id: {request_id}")
-    if consumer is not None:
-        append(f"X-AI-Gateway-Consumer: {consumer}")
-    if content_length is not None:
-        append(f"Content-Length: {content_length}")
-    elif chunked:
-        append("Transfer-Encoding: chunked")
+    append(f"X-Request-Id: {exchange.request_id}")
+    if exchange.consumer is not None:
+        append(f"X-AI-Gateway-Consumer: {exchange.consumer}")
+    if body is not None:
+        append(
+            f"Content-Length: {body.length}"
+            if body.length is not None
+            else "Transfer-Encoding: chunked"
+        )
     text = "\r\n".join(lines)
     breaks = len(lines) - 1
     if text.count("\n") != breaks or text.count("\r") != breaks or _CONTROL.search(text):

@@ -48,11 +48,9 @@ class ActiveHealthChecker:
         while True:
             passed = await self._probe(target, plan)
             good, bad = (good + 1, 0) if passed else (0, bad + 1)
-            if health.failing_checks and good >= plan.healthy_threshold:
-                health.failing_checks = False
+            if good >= plan.healthy_threshold and health.checks_failing(False):
                 log.info("target %s passes its health checks again", target.url)
-            elif not health.failing_checks and bad >= plan.unhealthy_threshold:
-                health.failing_checks = True
+            elif bad >= plan.unhealthy_threshold and health.checks_failing(True):
                 log.warning("target %s fails its health checks (%s)", target.url, plan.path)
             await asyncio.sleep(plan.interval)
 

@@ -82,6 +82,12 @@ class TargetHealth:
         self.consecutive_failures = 0
         return True
 
+    def checks_failing(self, failing: bool) -> bool:
+        """Record what the active health checks say; True when that changed the target's state."""
+        changed = failing != self.failing_checks
+        self.failing_checks = failing
+        return changed
+
     def ejected(self, now: float) -> bool:
         return now < self.ejected_until
 

@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from multidict import CIMultiDict, CIMultiDictProxy
+from aiohttp.test_utils import make_mocked_request
 
 from data_plane.errors import SnapshotRejected, UnsafeHeaderValue
+from data_plane.proxy.exchange import Exchange
 from data_plane.proxy.headers import is_safe_value, upstream_head
 from data_plane.runtime.compile import compile_route
 from protos import snapshot_pb2 as pb
 
 
-def head(**overrides: object) -> bytes:
-    options: dict[str, object] = {
-        "host": "backend:8000",
-        "client_ip": "10.0.0.1",
-        "scheme": "http",
-        "request_id": "req-1",
-        "content_length": None,
-        "chunked": False,
-        **overrides,
-    }
-    headers = CIMultiDictProxy(CIMultiDict({"Accept": "*/*"}))
-    return upstream_head("POST", "/v1/chat", headers, **options)  # type: ignore[arg-type]
+def head(
+    consumer: str | None = None, host: str = "backend:8000", request_id: str = "req-1"
+) -> bytes:
+    compiled = compile_route(route())
+    target = replace(compiled.upstream.targets[0], host_header=host)
+    exchange = Exchange(
+        make_mocked_request("POST", "/chat/v1?stream=1", headers={"Accept": "*/*"}),
+        request_id=request_id,
+        path="/chat/v1",
+        peer_ip="10.0.0.1",
+        route=compiled,
+        consumer=consumer,
+    )
+    return upstream_head(exchange, target)
 
 
 def test_a_clean_head_is_written_as_given() -> None:
     written = head(consumer="zoë")
-    assert written.startswith(b"POST /v1/chat HTTP/1.1\r\nHost: backend:8000\r\n")
+    assert written.startswith(b"POST /chat/v1?stream=1 HTTP/1.1\r\nHost: backend:8000\r\n")
     assert b"X-AI-Gateway-Consumer: zo\xc3\xab\r\n" in written
+    assert b"X-Forwarded-For: 10.0.0.1\r\n" in written
     assert written.endswith(b"\r\n\r\n") and written.count(b"\r\n\r\n") == 1
 
 
