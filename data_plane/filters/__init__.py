@@ -18,6 +18,7 @@ To add a filter: write it here, one concept a module, and add it where
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -33,16 +34,12 @@ class Filter(Protocol):
 
 
 def compose(filters: Sequence[Filter], last: Next) -> Next:
-    """The chain as one callable, built once: each filter holds the rest as its ``next``."""
+    """The chain as one callable, built once: each filter holds the rest as its ``next``.
+
+    ``functools.partial`` binds it (in C), so a filter costs one coroutine per request,
+    not a wrapper's as well.
+    """
     chain = last
     for step in reversed(filters):
-        chain = _bind(step, chain)
+        chain = functools.partial(step, next=chain)
     return chain
-
-
-def _bind(step: Filter, rest: Next) -> Next:
-    async def run(exchange: Exchange) -> web.StreamResponse:
-        return await step(exchange, rest)
-
-    run.__qualname__ = f"{type(step).__name__}->{getattr(rest, '__qualname__', 'next')}"
-    return run

@@ -22,6 +22,10 @@ from data_plane.upstream.targets import Target
 class UpstreamAnswer(web.StreamResponse):
     """A backend's answer whose body is still on its connection (relayed by the handler)."""
 
+    # aiohttp holds the head back to send it with the first body bytes: a whole answer goes
+    # out in one write. The relay sends the head at once for a streamed answer.
+    _send_headers_immediately = False
+
     def __init__(
         self, connection: Http1Connection, pool: UpstreamPool, target: Target, request_id: str
     ) -> None:

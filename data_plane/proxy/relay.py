@@ -53,7 +53,7 @@ async def _relay(
         answer.content_length = len(whole)
     for observer in observers:
         observer.on_headers(exchange, answer.status, answer.headers)
-    await answer.prepare(request)
+    await answer.prepare(request)  # the head waits for the body's first bytes (one write)
     if whole is not None or request.method == "HEAD":
         await answer.write_eof(whole or b"")  # with the head, in one write
         if whole:
@@ -63,6 +63,7 @@ async def _relay(
         for observer in observers:
             observer.on_end(exchange)
         return answer
+    request.writer.send_headers()  # a stream's head goes now: its first event may take a while
     return await _stream(exchange, answer, route)
 
 
