@@ -15,10 +15,15 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from data_plane.ai.metrics import AiSeries
 from data_plane.traffic_tally import TrafficTally
 
-# From milliseconds to minutes: AI requests range from a cache hit to a long generation.
+# From half a millisecond (a fast hop) to minutes: AI requests range from a cache hit to a
+# long generation.
 DURATION_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
     0.005,
     0.01,
     0.025,
@@ -112,30 +117,39 @@ def status_class(status: int) -> str:
 
 class RouteMetrics:
     """One route's series, bound into the compiled route: a request costs a few increments
-    (and dict lookups for the label values only known then), not label resolution."""
+    (and dict lookups for the label values only known then), not label resolution.
+
+    The children are made on the route's first request, not when the snapshot compiles: a
+    histogram child is a few kilobytes, and of 10,000 routes most may never be called.
+    """
 
     __slots__ = (
+        "_ai",
         "_duration",
         "_headers",
         "_request_bytes",
         "_requests",
         "_response_bytes",
         "_upstream",
-        "failovers",
         "name",
-        "retries",
     )  # fmt: skip
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._duration = REQUEST_DURATION.labels(name)
-        self._request_bytes = REQUEST_BYTES.labels(name)
-        self._response_bytes = RESPONSE_BYTES.labels(name)
-        self.retries = RETRIES.labels(name)
-        self.failovers = FAILOVERS.labels(name)
+        self._duration: Any = None
+        self._request_bytes: Any = None
+        self._response_bytes: Any = None
         self._requests: dict[tuple[str, int], Any] = {}
         self._upstream: dict[tuple[str, str], Any] = {}
         self._headers: dict[str, Any] = {}
+        self._ai: AiSeries | None = None
+
+    @property
+    def ai(self) -> AiSeries:
+        """The route's AI series (tokens, time to first token), made on first use."""
+        if self._ai is None:
+            self._ai = AiSeries(self.name)
+        return self._ai
 
     def request(self, method: str, status: int, seconds: float, request_bytes: int) -> None:
         key = (method, status // 100)
@@ -144,10 +158,21 @@ class RouteMetrics:
         if child is None:
             child = self._requests[key] = REQUESTS.labels(self.name, method, outcome)
         child.inc()
-        self._duration.observe(seconds)
+        duration = self._duration
+        if duration is None:
+            duration = self._duration = REQUEST_DURATION.labels(self.name)
+        duration.observe(seconds)
         if request_bytes:
+            if self._request_bytes is None:
+                self._request_bytes = REQUEST_BYTES.labels(self.name)
             self._request_bytes.inc(request_bytes)
         TALLY.request(self.name, outcome, seconds, request_bytes)
+
+    def retried(self) -> None:
+        RETRIES.labels(self.name).inc()
+
+    def failed_over(self) -> None:
+        FAILOVERS.labels(self.name).inc()
 
     def upstream(self, target: str, status: int | None, header_seconds: float | None) -> None:
         """``status`` None: the backend gave no answer (refused, reset, timed out)."""
@@ -167,6 +192,8 @@ class RouteMetrics:
             histogram.observe(header_seconds)
 
     def response_bytes(self, size: int) -> None:
+        if self._response_bytes is None:
+            self._response_bytes = RESPONSE_BYTES.labels(self.name)
         self._response_bytes.inc(size)
         TALLY.response_bytes(self.name, size)
 

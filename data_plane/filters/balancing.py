@@ -83,7 +83,7 @@ class Balancer:
             exchange.target, exchange.target_url, exchange.retries = target, target.url, attempt
             if attempt:
                 budget.active_retries += 1
-                metrics.retries.inc()
+                metrics.retried()
             try:
                 answer = await _try(exchange, next, target, route)
             except PoolOverflow as exc:
@@ -186,7 +186,7 @@ def _judge(
     else:
         target.health.succeeded()
     if target.priority > upstream.top_priority:
-        route.metrics.failovers.inc()
+        route.metrics.failed_over()
     return answer
 
 

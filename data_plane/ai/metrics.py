@@ -1,0 +1,136 @@
+"""AI traffic in Prometheus: OpenTelemetry's GenAI metrics and the gateway's own token counters.
+
+Names follow the OpenTelemetry GenAI semantic conventions, version 1.41
+(``gen_ai.client.token.usage``, ``gen_ai.server.time_to_first_token``,
+``gen_ai.server.time_per_output_token``) in their Prometheus form: dots become
+underscores and the unit ``s`` becomes ``_seconds``; the bucket boundaries are
+the ones the conventions advise. ``aigw_tokens_total`` and
+``aigw_cost_usd_total`` are per route, for dashboards that sum.
+
+Model labels are bounded. A requested model is its own label only when the
+configuration names it (a route's ``models:``, a target's ``model:``, the price
+table); any other name is ``other``, so a client cannot create series. A
+response model is what the backend said, up to ``MAX_RESPONSE_MODELS`` distinct
+names per process, then ``other``. Per-consumer figures are not labels: they
+go to the control plane (``GET /api/v1/usage``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+from data_plane.ai.shapes import ApiShape
+from data_plane.ai.usage import Usage
+
+SEMCONV_VERSION = "1.41.0"
+OTHER = "other"
+MAX_RESPONSE_MODELS = 100
+TOKEN_BUCKETS = tuple(float(4**n) for n in range(14))  # 1, 4, 16 ... 67108864
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
+                5.0, 7.5, 10.0)  # fmt: skip
+TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+_GEN_AI = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",
+           "gen_ai_response_model"]  # fmt: skip
+
+TOKEN_USAGE = Histogram(
+    "gen_ai_client_token_usage",
+    "Tokens used per request, by token type (input, output): OpenTelemetry GenAI semconv",
+    [*_GEN_AI, "gen_ai_token_type"],
+    buckets=TOKEN_BUCKETS,
+)
+TIME_TO_FIRST_TOKEN = Histogram(
+    "gen_ai_server_time_to_first_token_seconds",
+    "From the request's arrival to the first content-bearing event of a stream",
+    _GEN_AI,
+    buckets=TTFT_BUCKETS,
+)
+TIME_PER_OUTPUT_TOKEN = Histogram(
+    "gen_ai_server_time_per_output_token_seconds",
+    "Time per output token after the first, of a stream",
+    _GEN_AI,
+    buckets=TPOT_BUCKETS,
+)
+TOKENS = Counter(
+    "aigw_tokens_total",
+    "Tokens by route, model and type (input, output, cached_input, reasoning)",
+    ["route", "model", "type"],
+)
+COST = Counter("aigw_cost_usd_total", "Cost in USD from the price table", ["route", "model"])
+ESTIMATED = Counter(
+    "aigw_usage_estimated_total",
+    "Answers whose usage the gateway estimated (the backend reported none, or it was cut)",
+    ["route"],
+)
+
+_response_models: set[str] = set()
+
+
+class ModelLabels:
+    """The model label values one snapshot allows (made once per snapshot)."""
+
+    def __init__(self, configured: frozenset[str]) -> None:
+        self._configured = configured
+
+    def requested(self, model: str | None) -> str:
+        if model is None:
+            return ""
+        return model if model in self._configured else OTHER
+
+    def responded(self, model: str | None) -> str:
+        if model is None:
+            return ""
+        if model in self._configured or model in _response_models:
+            return model
+        if len(_response_models) < MAX_RESPONSE_MODELS:
+            _response_models.add(model)
+            return model
+        return OTHER
+
+
+class AiSeries:
+    """Cached label children of one route's AI series."""
+
+    __slots__ = ("_children", "route")
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def record(
+        self,
+        shape: ApiShape,
+        requested: str,
+        responded: str,
+        usage: Usage,
+        cost: float | None,
+        ttft: float | None,
+        tpot: float | None,
+    ) -> None:
+        gen_ai = (shape.operation, shape.provider, requested, responded or requested)
+        model = responded or requested
+        child = self._child
+        child(TOKEN_USAGE, *gen_ai, "input").observe(usage.input)
+        if shape is not ApiShape.EMBEDDINGS:
+            child(TOKEN_USAGE, *gen_ai, "output").observe(usage.output)
+        for kind, count in (("input", usage.input), ("output", usage.output),
+                            ("cached_input", usage.cached_input),
+                            ("reasoning", usage.reasoning)):  # fmt: skip
+            if count:
+                child(TOKENS, self.route, model, kind).inc(count)
+        if cost:
+            child(COST, self.route, model).inc(cost)
+        if usage.estimated:
+            child(ESTIMATED, self.route).inc()
+        if ttft is not None:
+            child(TIME_TO_FIRST_TOKEN, *gen_ai).observe(ttft)
+        if tpot is not None:
+            child(TIME_PER_OUTPUT_TOKEN, *gen_ai).observe(tpot)
