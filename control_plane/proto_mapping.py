@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from control_plane.domain.identity import JwtProviderSpec
-from control_plane.domain.route import HeaderMatchSpec, RouteSpec
+from control_plane.domain.route import REDACTED, HeaderMatchSpec, RouteSpec, TargetSpec
 from control_plane.domain.security import SecuritySpec
 from protos import snapshot_pb2 as pb
 
@@ -35,7 +35,25 @@ def _header_to_proto(header: HeaderMatchSpec) -> pb.HeaderMatch:
     return pb.HeaderMatch(name=header.name, kind=kind, value=value, invert=header.invert)
 
 
-def route_to_proto(spec: RouteSpec, *, route_id: str = "", name: str = "") -> pb.Route:
+def _target_to_proto(target: TargetSpec, reveal: bool) -> pb.Target:
+    auth = None
+    if target.auth is not None:
+        shown = target.auth.value if reveal or not target.auth.is_stored_secret else REDACTED
+        auth = pb.TargetAuth(header=target.auth.header, value=shown)
+    return pb.Target(
+        url=target.url,
+        weight=target.weight,
+        priority=target.priority,
+        model=target.model or "",
+        auth=auth,
+    )
+
+
+def route_to_proto(
+    spec: RouteSpec, *, route_id: str = "", name: str = "", reveal_secrets: bool = False
+) -> pb.Route:
+    """``reveal_secrets``: only for the snapshot, which carries stored credentials to the data
+    planes; the Admin API shows ``<redacted>``."""
     outlier, breaker = spec.outlier_detection, spec.circuit_breaker
     return pb.Route(
         id=route_id,
@@ -44,7 +62,8 @@ def route_to_proto(spec: RouteSpec, *, route_id: str = "", name: str = "") -> pb
         methods=list(spec.methods),
         headers=[_header_to_proto(h) for h in spec.headers],
         hosts=list(spec.hosts),
-        targets=[pb.Target(url=t.url, weight=t.weight, priority=t.priority) for t in spec.targets],
+        targets=[_target_to_proto(t, reveal_secrets) for t in spec.targets],
+        models=list(spec.models),
         strip_prefix=spec.strip_prefix,
         rewrite_prefix=spec.rewrite_prefix or "",
         timeouts=pb.Timeouts(
@@ -91,14 +110,13 @@ def route_from_proto(route: pb.Route) -> dict[str, Any]:
         "match": _PATH_NAMES.get(route.path.kind, "prefix"),
         "methods": list(route.methods),
         "hosts": list(route.hosts),
-        "targets": [
-            {"url": t.url, "weight": t.weight if t.weight else 1, "priority": t.priority}
-            for t in route.targets
-        ],
+        "targets": [_target_from_proto(t) for t in route.targets],
         "stripPrefix": route.strip_prefix,
     }
     if route.name:
         document["name"] = route.name
+    if route.models:
+        document["models"] = list(route.models)
     if route.headers:
         document["headers"] = [_header_from_proto(h) for h in route.headers]
     if route.rewrite_prefix:
@@ -157,6 +175,19 @@ def route_from_proto(route: pb.Route) -> dict[str, Any]:
         breaker["maxPendingRequests"] = route.circuit_breaker.max_pending_requests
     if breaker:
         document["circuitBreaker"] = breaker
+    return document
+
+
+def _target_from_proto(target: pb.Target) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "url": target.url,
+        "weight": target.weight if target.weight else 1,
+        "priority": target.priority,
+    }
+    if target.model:
+        document["model"] = target.model
+    if target.HasField("auth"):
+        document["auth"] = {"header": target.auth.header, "value": target.auth.value}
     return document
 
 

@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from data_plane.ai.metrics import AiSeries
+from data_plane.ai.metrics import TPOT_BUCKETS, TTFT_BUCKETS, AiSeries
 from data_plane.traffic_tally import TrafficTally
 
 # From half a millisecond (a fast hop) to minutes: AI requests range from a cache hit to a
@@ -102,7 +102,8 @@ LOG_LINES_DROPPED = Counter(
     "Application log lines dropped because the log's reader fell behind",
 )
 
-TALLY = TrafficTally(DURATION_BUCKETS)  # the same counts, for the telemetry report
+# The same counts, for the telemetry report.
+TALLY = TrafficTally(DURATION_BUCKETS, ttft_bounds=TTFT_BUCKETS, tpot_bounds=TPOT_BUCKETS)
 
 _ejected: set[str] = set()
 # Label values of the per-target series made so far, so that those of a backend no route

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from data_plane.ai.usage import Usage
+
+MAX_TOKEN_SERIES = 10_000  # (route, model, consumer) kept apart; beyond, consumer "other"
 
 
 @dataclass(slots=True)
@@ -22,12 +28,39 @@ class RouteCounts:
 
 
 @dataclass(slots=True)
+class TokenCounts:
+    requests: int = 0
+    input: int = 0
+    output: int = 0
+    cached_input: int = 0
+    reasoning: int = 0
+    estimated: int = 0  # requests whose usage was estimated
+    cost: float = 0.0
+
+
+@dataclass(slots=True)
+class LatencyCounts:
+    """A model's stream timings, as histogram buckets (the last one +Inf) and sums."""
+
+    ttft: list[int]
+    tpot: list[int]
+    ttft_sum: float = 0.0
+    tpot_sum: float = 0.0
+
+
+@dataclass(slots=True)
 class TrafficTally:
     bounds: tuple[float, ...]  # the duration histogram's buckets (upper bounds, seconds)
     routes: dict[str, RouteCounts] = field(default_factory=dict)
     targets: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     moved_routes: set[str] = field(default_factory=set)
     moved_targets: set[tuple[str, str]] = field(default_factory=set)
+    # route -> (model, consumer) -> counts; a report carries a moved route's entries whole
+    tokens_by_route: dict[str, dict[tuple[str, str], TokenCounts]] = field(default_factory=dict)
+    token_series: int = 0
+    ttft_bounds: tuple[float, ...] = ()
+    tpot_bounds: tuple[float, ...] = ()
+    latency: dict[str, LatencyCounts] = field(default_factory=dict)  # by model
 
     def _route(self, route: str) -> RouteCounts:
         counts = self.routes.get(route)
@@ -54,6 +87,50 @@ class TrafficTally:
             outcomes = self.targets[key] = {}
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         self.moved_targets.add(key)
+
+    def tokens(
+        self,
+        route: str,
+        model: str,
+        consumer: str,
+        usage: Usage,
+        cost: float | None,
+        ttft: float | None,
+        tpot: float | None,
+    ) -> None:
+        by_key = self.tokens_by_route.get(route)
+        if by_key is None:
+            by_key = self.tokens_by_route[route] = {}
+        key = (model, consumer)
+        counts = by_key.get(key)
+        if counts is None:
+            if self.token_series >= MAX_TOKEN_SERIES:
+                key = (model, "other")
+                counts = by_key.get(key)
+            if counts is None:
+                counts = by_key[key] = TokenCounts()
+                self.token_series += 1
+        counts.requests += 1
+        counts.input += usage.input
+        counts.output += usage.output
+        counts.cached_input += usage.cached_input
+        counts.reasoning += usage.reasoning
+        counts.estimated += usage.estimated
+        if cost:
+            counts.cost += cost
+        self.moved_routes.add(route)
+        if ttft is not None or tpot is not None:
+            latency = self.latency.get(model)
+            if latency is None:
+                latency = self.latency[model] = LatencyCounts(
+                    [0] * (len(self.ttft_bounds) + 1), [0] * (len(self.tpot_bounds) + 1)
+                )
+            if ttft is not None:
+                latency.ttft[bisect.bisect_left(self.ttft_bounds, ttft)] += 1
+                latency.ttft_sum += ttft
+            if tpot is not None:
+                latency.tpot[bisect.bisect_left(self.tpot_bounds, tpot)] += 1
+                latency.tpot_sum += tpot
 
     def take_moved(self) -> tuple[set[str], set[tuple[str, str]]]:
         """What moved since the last call; hand it back with ``give_back`` if unsent."""

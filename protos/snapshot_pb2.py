@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protos/snapshot.proto\x12\x07\x61igw.v1\"k\n\tPathMatch\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.aigw.v1.PathMatch.Kind\x12\r\n\x05value\x18\x02 \x01(\t\"(\n\x04Kind\x12\n\n\x06PREFIX\x10\x00\x12\t\n\x05\x45XACT\x10\x01\x12\t\n\x05REGEX\x10\x02\"\x8e\x01\n\x0bHeaderMatch\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.aigw.v1.HeaderMatch.Kind\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0e\n\x06invert\x18\x04 \x01(\x08\")\n\x04Kind\x12\t\n\x05\x45XACT\x10\x00\x12\t\n\x05REGEX\x10\x01\x12\x0b\n\x07PRESENT\x10\x02\"7\n\x06Target\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\r\x12\x10\n\x08priority\x18\x03 \x01(\r\"l\n\x08Timeouts\x12\x17\n\x0f\x63onnect_seconds\x18\x01 \x01(\x01\x12\x1a\n\x12\x66irst_byte_seconds\x18\x02 \x01(\x01\x12\x14\n\x0cidle_seconds\x18\x03 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x04 \x01(\x01\"U\n\x0bRetryPolicy\x12\x10\n\x08\x61ttempts\x18\x01 \x01(\r\x12\x13\n\x0bon_statuses\x18\x02 \x03(\r\x12\x1f\n\x17per_try_timeout_seconds\x18\x03 \x01(\x01\"\xa1\x01\n\x0bHealthCheck\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x18\n\x10interval_seconds\x18\x02 \x01(\x01\x12\x17\n\x0ftimeout_seconds\x18\x03 \x01(\x01\x12\x19\n\x11healthy_threshold\x18\x04 \x01(\r\x12\x1b\n\x13unhealthy_threshold\x18\x05 \x01(\r\x12\x19\n\x11\x65xpected_statuses\x18\x06 \x03(\r\"\x8b\x01\n\x10OutlierDetection\x12\x1c\n\x14\x63onsecutive_failures\x18\x01 \x01(\r\x12\x1d\n\x15\x62\x61se_ejection_seconds\x18\x02 \x01(\x01\x12\x1c\n\x14max_ejection_seconds\x18\x03 \x01(\x01\x12\x1c\n\x14max_ejection_percent\x18\x04 \x01(\r\"{\n\x0e\x43ircuitBreaker\x12\x17\n\x0fmax_connections\x18\x01 \x01(\r\x12!\n\x14max_pending_requests\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x14\n\x0cmax_requests\x18\x03 \x01(\rB\x17\n\x15_max_pending_requests\"\xbb\x04\n\x05Route\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12 \n\x04path\x18\x03 \x01(\x0b\x32\x12.aigw.v1.PathMatch\x12\x0f\n\x07methods\x18\x04 \x03(\t\x12%\n\x07headers\x18\x05 \x03(\x0b\x32\x14.aigw.v1.HeaderMatch\x12\r\n\x05hosts\x18\x06 \x03(\t\x12 \n\x07targets\x18\x07 \x03(\x0b\x32\x0f.aigw.v1.Target\x12\x14\n\x0cstrip_prefix\x18\x08 \x01(\x08\x12\x16\n\x0erewrite_prefix\x18\t \x01(\t\x12#\n\x08timeouts\x18\n \x01(\x0b\x32\x11.aigw.v1.Timeouts\x12#\n\x05retry\x18\x0b \x01(\x0b\x32\x14.aigw.v1.RetryPolicy\x12\x15\n\rload_balancer\x18\x0c \x01(\t\x12\x0f\n\x07hash_on\x18\r \x01(\t\x12*\n\x0chealth_check\x18\x0e \x01(\x0b\x32\x14.aigw.v1.HealthCheck\x12*\n\x06labels\x18\x0f \x03(\x0b\x32\x1a.aigw.v1.Route.LabelsEntry\x12\x34\n\x11outlier_detection\x18\x10 \x01(\x0b\x32\x19.aigw.v1.OutlierDetection\x12\x30\n\x0f\x63ircuit_breaker\x18\x11 \x01(\x0b\x32\x17.aigw.v1.CircuitBreaker\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"D\n\tRateLimit\x12\x10\n\x08requests\x18\x01 \x01(\x04\x12\x16\n\x0eperiod_seconds\x18\x02 \x01(\x01\x12\r\n\x05scope\x18\x03 \x01(\t\"\xc9\x01\n\x0eSecurityPolicy\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12.\n\x04\x61uth\x18\x03 \x01(\x0e\x32 .aigw.v1.SecurityPolicy.AuthType\x12&\n\nrate_limit\x18\x04 \x01(\x0b\x32\x12.aigw.v1.RateLimit\x12\x15\n\rjwt_providers\x18\x05 \x03(\t\"*\n\x08\x41uthType\x12\x08\n\x04NONE\x10\x00\x12\x07\n\x03JWT\x10\x01\x12\x0b\n\x07\x41PI_KEY\x10\x02\"`\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x17\n\x0f\x65xpires_at_unix\x18\x04 \x01(\x03\x12\x13\n\x0broute_scope\x18\x05 \x03(\t\"C\n\x08\x43onsumer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1d\n\x04keys\x18\x03 \x03(\x0b\x32\x0f.aigw.v1.ApiKey\"\xda\x01\n\x0bJwtProvider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x11\n\taudiences\x18\x03 \x03(\t\x12\x12\n\nalgorithms\x18\x04 \x03(\t\x12\x13\n\x0bhmac_secret\x18\x05 \x01(\x0c\x12\x16\n\x0epublic_key_pem\x18\x06 \x01(\t\x12\x10\n\x08jwks_url\x18\x07 \x01(\t\x12\x16\n\x0e\x63onsumer_claim\x18\x08 \x01(\t\x12\x16\n\x0eleeway_seconds\x18\t \x01(\x01\x12\x17\n\x0frequired_claims\x18\n \x03(\t\"<\n\x11\x44\x61taPlaneSettings\x12\x11\n\tlog_level\x18\x01 \x01(\t\x12\x14\n\x0c\x63\x61llback_url\x18\x02 \x01(\t\"\xa2\x02\n\x08Snapshot\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x04\x12\x1e\n\x06routes\x18\x04 \x03(\x0b\x32\x0e.aigw.v1.Route\x12)\n\x08security\x18\x05 \x03(\x0b\x32\x17.aigw.v1.SecurityPolicy\x12$\n\tconsumers\x18\x06 \x03(\x0b\x32\x11.aigw.v1.Consumer\x12+\n\rjwt_providers\x18\x07 \x03(\x0b\x32\x14.aigw.v1.JwtProvider\x12,\n\x08settings\x18\x08 \x01(\x0b\x32\x1a.aigw.v1.DataPlaneSettings\x12\x16\n\x0e\x61pi_key_secret\x18\t \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protos/snapshot.proto\x12\x07\x61igw.v1\"k\n\tPathMatch\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.aigw.v1.PathMatch.Kind\x12\r\n\x05value\x18\x02 \x01(\t\"(\n\x04Kind\x12\n\n\x06PREFIX\x10\x00\x12\t\n\x05\x45XACT\x10\x01\x12\t\n\x05REGEX\x10\x02\"\x8e\x01\n\x0bHeaderMatch\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.aigw.v1.HeaderMatch.Kind\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0e\n\x06invert\x18\x04 \x01(\x08\")\n\x04Kind\x12\t\n\x05\x45XACT\x10\x00\x12\t\n\x05REGEX\x10\x01\x12\x0b\n\x07PRESENT\x10\x02\"+\n\nTargetAuth\x12\x0e\n\x06header\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"i\n\x06Target\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\r\x12\x10\n\x08priority\x18\x03 \x01(\r\x12\r\n\x05model\x18\x04 \x01(\t\x12!\n\x04\x61uth\x18\x05 \x01(\x0b\x32\x13.aigw.v1.TargetAuth\"l\n\x08Timeouts\x12\x17\n\x0f\x63onnect_seconds\x18\x01 \x01(\x01\x12\x1a\n\x12\x66irst_byte_seconds\x18\x02 \x01(\x01\x12\x14\n\x0cidle_seconds\x18\x03 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x04 \x01(\x01\"U\n\x0bRetryPolicy\x12\x10\n\x08\x61ttempts\x18\x01 \x01(\r\x12\x13\n\x0bon_statuses\x18\x02 \x03(\r\x12\x1f\n\x17per_try_timeout_seconds\x18\x03 \x01(\x01\"\xa1\x01\n\x0bHealthCheck\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x18\n\x10interval_seconds\x18\x02 \x01(\x01\x12\x17\n\x0ftimeout_seconds\x18\x03 \x01(\x01\x12\x19\n\x11healthy_threshold\x18\x04 \x01(\r\x12\x1b\n\x13unhealthy_threshold\x18\x05 \x01(\r\x12\x19\n\x11\x65xpected_statuses\x18\x06 \x03(\r\"\x8b\x01\n\x10OutlierDetection\x12\x1c\n\x14\x63onsecutive_failures\x18\x01 \x01(\r\x12\x1d\n\x15\x62\x61se_ejection_seconds\x18\x02 \x01(\x01\x12\x1c\n\x14max_ejection_seconds\x18\x03 \x01(\x01\x12\x1c\n\x14max_ejection_percent\x18\x04 \x01(\r\"{\n\x0e\x43ircuitBreaker\x12\x17\n\x0fmax_connections\x18\x01 \x01(\r\x12!\n\x14max_pending_requests\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x14\n\x0cmax_requests\x18\x03 \x01(\rB\x17\n\x15_max_pending_requests\"\xcb\x04\n\x05Route\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12 \n\x04path\x18\x03 \x01(\x0b\x32\x12.aigw.v1.PathMatch\x12\x0f\n\x07methods\x18\x04 \x03(\t\x12%\n\x07headers\x18\x05 \x03(\x0b\x32\x14.aigw.v1.HeaderMatch\x12\r\n\x05hosts\x18\x06 \x03(\t\x12 \n\x07targets\x18\x07 \x03(\x0b\x32\x0f.aigw.v1.Target\x12\x14\n\x0cstrip_prefix\x18\x08 \x01(\x08\x12\x16\n\x0erewrite_prefix\x18\t \x01(\t\x12#\n\x08timeouts\x18\n \x01(\x0b\x32\x11.aigw.v1.Timeouts\x12#\n\x05retry\x18\x0b \x01(\x0b\x32\x14.aigw.v1.RetryPolicy\x12\x15\n\rload_balancer\x18\x0c \x01(\t\x12\x0f\n\x07hash_on\x18\r \x01(\t\x12*\n\x0chealth_check\x18\x0e \x01(\x0b\x32\x14.aigw.v1.HealthCheck\x12*\n\x06labels\x18\x0f \x03(\x0b\x32\x1a.aigw.v1.Route.LabelsEntry\x12\x34\n\x11outlier_detection\x18\x10 \x01(\x0b\x32\x19.aigw.v1.OutlierDetection\x12\x30\n\x0f\x63ircuit_breaker\x18\x11 \x01(\x0b\x32\x17.aigw.v1.CircuitBreaker\x12\x0e\n\x06models\x18\x12 \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"D\n\tRateLimit\x12\x10\n\x08requests\x18\x01 \x01(\x04\x12\x16\n\x0eperiod_seconds\x18\x02 \x01(\x01\x12\r\n\x05scope\x18\x03 \x01(\t\"\xc9\x01\n\x0eSecurityPolicy\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12.\n\x04\x61uth\x18\x03 \x01(\x0e\x32 .aigw.v1.SecurityPolicy.AuthType\x12&\n\nrate_limit\x18\x04 \x01(\x0b\x32\x12.aigw.v1.RateLimit\x12\x15\n\rjwt_providers\x18\x05 \x03(\t\"*\n\x08\x41uthType\x12\x08\n\x04NONE\x10\x00\x12\x07\n\x03JWT\x10\x01\x12\x0b\n\x07\x41PI_KEY\x10\x02\"`\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x17\n\x0f\x65xpires_at_unix\x18\x04 \x01(\x03\x12\x13\n\x0broute_scope\x18\x05 \x03(\t\"C\n\x08\x43onsumer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1d\n\x04keys\x18\x03 \x03(\x0b\x32\x0f.aigw.v1.ApiKey\"\xda\x01\n\x0bJwtProvider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x11\n\taudiences\x18\x03 \x03(\t\x12\x12\n\nalgorithms\x18\x04 \x03(\t\x12\x13\n\x0bhmac_secret\x18\x05 \x01(\x0c\x12\x16\n\x0epublic_key_pem\x18\x06 \x01(\t\x12\x10\n\x08jwks_url\x18\x07 \x01(\t\x12\x16\n\x0e\x63onsumer_claim\x18\x08 \x01(\t\x12\x16\n\x0eleeway_seconds\x18\t \x01(\x01\x12\x17\n\x0frequired_claims\x18\n \x03(\t\"<\n\x11\x44\x61taPlaneSettings\x12\x11\n\tlog_level\x18\x01 \x01(\t\x12\x14\n\x0c\x63\x61llback_url\x18\x02 \x01(\t\"R\n\x05Price\x12\r\n\x05input\x18\x01 \x01(\x01\x12\x0e\n\x06output\x18\x02 \x01(\x01\x12\x19\n\x0c\x63\x61\x63hed_input\x18\x03 \x01(\x01H\x00\x88\x01\x01\x42\x0f\n\r_cached_input\"\x90\x03\n\x08Snapshot\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x04\x12\x1e\n\x06routes\x18\x04 \x03(\x0b\x32\x0e.aigw.v1.Route\x12)\n\x08security\x18\x05 \x03(\x0b\x32\x17.aigw.v1.SecurityPolicy\x12$\n\tconsumers\x18\x06 \x03(\x0b\x32\x11.aigw.v1.Consumer\x12+\n\rjwt_providers\x18\x07 \x03(\x0b\x32\x14.aigw.v1.JwtProvider\x12,\n\x08settings\x18\x08 \x01(\x0b\x32\x1a.aigw.v1.DataPlaneSettings\x12\x16\n\x0e\x61pi_key_secret\x18\t \x01(\x0c\x12-\n\x06prices\x18\n \x03(\x0b\x32\x1d.aigw.v1.Snapshot.PricesEntry\x1a=\n\x0bPricesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.aigw.v1.Price:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ROUTE_LABELSENTRY']._loaded_options = None
   _globals['_ROUTE_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_SNAPSHOT_PRICESENTRY']._loaded_options = None
+  _globals['_SNAPSHOT_PRICESENTRY']._serialized_options = b'8\001'
   _globals['_PATHMATCH']._serialized_start=34
   _globals['_PATHMATCH']._serialized_end=141
   _globals['_PATHMATCH_KIND']._serialized_start=101
@@ -41,36 +43,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEADERMATCH']._serialized_end=286
   _globals['_HEADERMATCH_KIND']._serialized_start=245
   _globals['_HEADERMATCH_KIND']._serialized_end=286
-  _globals['_TARGET']._serialized_start=288
-  _globals['_TARGET']._serialized_end=343
-  _globals['_TIMEOUTS']._serialized_start=345
-  _globals['_TIMEOUTS']._serialized_end=453
-  _globals['_RETRYPOLICY']._serialized_start=455
-  _globals['_RETRYPOLICY']._serialized_end=540
-  _globals['_HEALTHCHECK']._serialized_start=543
-  _globals['_HEALTHCHECK']._serialized_end=704
-  _globals['_OUTLIERDETECTION']._serialized_start=707
-  _globals['_OUTLIERDETECTION']._serialized_end=846
-  _globals['_CIRCUITBREAKER']._serialized_start=848
-  _globals['_CIRCUITBREAKER']._serialized_end=971
-  _globals['_ROUTE']._serialized_start=974
-  _globals['_ROUTE']._serialized_end=1545
-  _globals['_ROUTE_LABELSENTRY']._serialized_start=1500
-  _globals['_ROUTE_LABELSENTRY']._serialized_end=1545
-  _globals['_RATELIMIT']._serialized_start=1547
-  _globals['_RATELIMIT']._serialized_end=1615
-  _globals['_SECURITYPOLICY']._serialized_start=1618
-  _globals['_SECURITYPOLICY']._serialized_end=1819
-  _globals['_SECURITYPOLICY_AUTHTYPE']._serialized_start=1777
-  _globals['_SECURITYPOLICY_AUTHTYPE']._serialized_end=1819
-  _globals['_APIKEY']._serialized_start=1821
-  _globals['_APIKEY']._serialized_end=1917
-  _globals['_CONSUMER']._serialized_start=1919
-  _globals['_CONSUMER']._serialized_end=1986
-  _globals['_JWTPROVIDER']._serialized_start=1989
-  _globals['_JWTPROVIDER']._serialized_end=2207
-  _globals['_DATAPLANESETTINGS']._serialized_start=2209
-  _globals['_DATAPLANESETTINGS']._serialized_end=2269
-  _globals['_SNAPSHOT']._serialized_start=2272
-  _globals['_SNAPSHOT']._serialized_end=2562
+  _globals['_TARGETAUTH']._serialized_start=288
+  _globals['_TARGETAUTH']._serialized_end=331
+  _globals['_TARGET']._serialized_start=333
+  _globals['_TARGET']._serialized_end=438
+  _globals['_TIMEOUTS']._serialized_start=440
+  _globals['_TIMEOUTS']._serialized_end=548
+  _globals['_RETRYPOLICY']._serialized_start=550
+  _globals['_RETRYPOLICY']._serialized_end=635
+  _globals['_HEALTHCHECK']._serialized_start=638
+  _globals['_HEALTHCHECK']._serialized_end=799
+  _globals['_OUTLIERDETECTION']._serialized_start=802
+  _globals['_OUTLIERDETECTION']._serialized_end=941
+  _globals['_CIRCUITBREAKER']._serialized_start=943
+  _globals['_CIRCUITBREAKER']._serialized_end=1066
+  _globals['_ROUTE']._serialized_start=1069
+  _globals['_ROUTE']._serialized_end=1656
+  _globals['_ROUTE_LABELSENTRY']._serialized_start=1611
+  _globals['_ROUTE_LABELSENTRY']._serialized_end=1656
+  _globals['_RATELIMIT']._serialized_start=1658
+  _globals['_RATELIMIT']._serialized_end=1726
+  _globals['_SECURITYPOLICY']._serialized_start=1729
+  _globals['_SECURITYPOLICY']._serialized_end=1930
+  _globals['_SECURITYPOLICY_AUTHTYPE']._serialized_start=1888
+  _globals['_SECURITYPOLICY_AUTHTYPE']._serialized_end=1930
+  _globals['_APIKEY']._serialized_start=1932
+  _globals['_APIKEY']._serialized_end=2028
+  _globals['_CONSUMER']._serialized_start=2030
+  _globals['_CONSUMER']._serialized_end=2097
+  _globals['_JWTPROVIDER']._serialized_start=2100
+  _globals['_JWTPROVIDER']._serialized_end=2318
+  _globals['_DATAPLANESETTINGS']._serialized_start=2320
+  _globals['_DATAPLANESETTINGS']._serialized_end=2380
+  _globals['_PRICE']._serialized_start=2382
+  _globals['_PRICE']._serialized_end=2464
+  _globals['_SNAPSHOT']._serialized_start=2467
+  _globals['_SNAPSHOT']._serialized_end=2867
+  _globals['_SNAPSHOT_PRICESENTRY']._serialized_start=2806
+  _globals['_SNAPSHOT_PRICESENTRY']._serialized_end=2867
 # @@protoc_insertion_point(module_scope)

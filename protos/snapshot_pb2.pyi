@@ -43,15 +43,27 @@ class HeaderMatch(_message.Message):
     invert: bool
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[HeaderMatch.Kind, str]] = ..., value: _Optional[str] = ..., invert: _Optional[bool] = ...) -> None: ...
 
+class TargetAuth(_message.Message):
+    __slots__ = ("header", "value")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    header: str
+    value: str
+    def __init__(self, header: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
 class Target(_message.Message):
-    __slots__ = ("url", "weight", "priority")
+    __slots__ = ("url", "weight", "priority", "model", "auth")
     URL_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
     url: str
     weight: int
     priority: int
-    def __init__(self, url: _Optional[str] = ..., weight: _Optional[int] = ..., priority: _Optional[int] = ...) -> None: ...
+    model: str
+    auth: TargetAuth
+    def __init__(self, url: _Optional[str] = ..., weight: _Optional[int] = ..., priority: _Optional[int] = ..., model: _Optional[str] = ..., auth: _Optional[_Union[TargetAuth, _Mapping]] = ...) -> None: ...
 
 class Timeouts(_message.Message):
     __slots__ = ("connect_seconds", "first_byte_seconds", "idle_seconds", "total_seconds")
@@ -114,7 +126,7 @@ class CircuitBreaker(_message.Message):
     def __init__(self, max_connections: _Optional[int] = ..., max_pending_requests: _Optional[int] = ..., max_requests: _Optional[int] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("id", "name", "path", "methods", "headers", "hosts", "targets", "strip_prefix", "rewrite_prefix", "timeouts", "retry", "load_balancer", "hash_on", "health_check", "labels", "outlier_detection", "circuit_breaker")
+    __slots__ = ("id", "name", "path", "methods", "headers", "hosts", "targets", "strip_prefix", "rewrite_prefix", "timeouts", "retry", "load_balancer", "hash_on", "health_check", "labels", "outlier_detection", "circuit_breaker", "models")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +151,7 @@ class Route(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     OUTLIER_DETECTION_FIELD_NUMBER: _ClassVar[int]
     CIRCUIT_BREAKER_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     path: PathMatch
@@ -156,7 +169,8 @@ class Route(_message.Message):
     labels: _containers.ScalarMap[str, str]
     outlier_detection: OutlierDetection
     circuit_breaker: CircuitBreaker
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., path: _Optional[_Union[PathMatch, _Mapping]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., hosts: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., strip_prefix: _Optional[bool] = ..., rewrite_prefix: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., load_balancer: _Optional[str] = ..., hash_on: _Optional[str] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., outlier_detection: _Optional[_Union[OutlierDetection, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ...) -> None: ...
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., path: _Optional[_Union[PathMatch, _Mapping]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., hosts: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., strip_prefix: _Optional[bool] = ..., rewrite_prefix: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., load_balancer: _Optional[str] = ..., hash_on: _Optional[str] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., outlier_detection: _Optional[_Union[OutlierDetection, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RateLimit(_message.Message):
     __slots__ = ("requests", "period_seconds", "scope")
@@ -246,8 +260,25 @@ class DataPlaneSettings(_message.Message):
     callback_url: str
     def __init__(self, log_level: _Optional[str] = ..., callback_url: _Optional[str] = ...) -> None: ...
 
+class Price(_message.Message):
+    __slots__ = ("input", "output", "cached_input")
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_FIELD_NUMBER: _ClassVar[int]
+    input: float
+    output: float
+    cached_input: float
+    def __init__(self, input: _Optional[float] = ..., output: _Optional[float] = ..., cached_input: _Optional[float] = ...) -> None: ...
+
 class Snapshot(_message.Message):
-    __slots__ = ("cluster", "version", "revision", "routes", "security", "consumers", "jwt_providers", "settings", "api_key_secret")
+    __slots__ = ("cluster", "version", "revision", "routes", "security", "consumers", "jwt_providers", "settings", "api_key_secret", "prices")
+    class PricesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Price
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Price, _Mapping]] = ...) -> None: ...
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -257,6 +288,7 @@ class Snapshot(_message.Message):
     JWT_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     API_KEY_SECRET_FIELD_NUMBER: _ClassVar[int]
+    PRICES_FIELD_NUMBER: _ClassVar[int]
     cluster: str
     version: str
     revision: int
@@ -266,4 +298,5 @@ class Snapshot(_message.Message):
     jwt_providers: _containers.RepeatedCompositeFieldContainer[JwtProvider]
     settings: DataPlaneSettings
     api_key_secret: bytes
-    def __init__(self, cluster: _Optional[str] = ..., version: _Optional[str] = ..., revision: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., security: _Optional[_Iterable[_Union[SecurityPolicy, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ..., jwt_providers: _Optional[_Iterable[_Union[JwtProvider, _Mapping]]] = ..., settings: _Optional[_Union[DataPlaneSettings, _Mapping]] = ..., api_key_secret: _Optional[bytes] = ...) -> None: ...
+    prices: _containers.MessageMap[str, Price]
+    def __init__(self, cluster: _Optional[str] = ..., version: _Optional[str] = ..., revision: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., security: _Optional[_Iterable[_Union[SecurityPolicy, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ..., jwt_providers: _Optional[_Iterable[_Union[JwtProvider, _Mapping]]] = ..., settings: _Optional[_Union[DataPlaneSettings, _Mapping]] = ..., api_key_secret: _Optional[bytes] = ..., prices: _Optional[_Mapping[str, Price]] = ...) -> None: ...

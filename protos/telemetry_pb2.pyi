@@ -68,8 +68,42 @@ class TargetState(_message.Message):
     in_flight: int
     def __init__(self, target: _Optional[str] = ..., state: _Optional[str] = ..., consecutive_failures: _Optional[int] = ..., times_ejected: _Optional[int] = ..., in_flight: _Optional[int] = ...) -> None: ...
 
+class TokenTraffic(_message.Message):
+    __slots__ = ("route", "model", "consumer", "requests", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "estimated_requests", "cost_usd")
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    route: str
+    model: str
+    consumer: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    reasoning_tokens: int
+    estimated_requests: int
+    cost_usd: float
+    def __init__(self, route: _Optional[str] = ..., model: _Optional[str] = ..., consumer: _Optional[str] = ..., requests: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_input_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., estimated_requests: _Optional[int] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+
+class ModelLatency(_message.Message):
+    __slots__ = ("model", "time_to_first_token", "time_per_output_token")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_FIRST_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TIME_PER_OUTPUT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    time_to_first_token: Histogram
+    time_per_output_token: Histogram
+    def __init__(self, model: _Optional[str] = ..., time_to_first_token: _Optional[_Union[Histogram, _Mapping]] = ..., time_per_output_token: _Optional[_Union[Histogram, _Mapping]] = ...) -> None: ...
+
 class TelemetryReport(_message.Message):
-    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight", "complete")
+    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight", "complete", "tokens", "model_latency")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +113,8 @@ class TelemetryReport(_message.Message):
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_LATENCY_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     cluster: str
     version: str
@@ -88,7 +124,9 @@ class TelemetryReport(_message.Message):
     health: _containers.RepeatedCompositeFieldContainer[TargetState]
     in_flight: int
     complete: bool
-    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ..., complete: _Optional[bool] = ...) -> None: ...
+    tokens: _containers.RepeatedCompositeFieldContainer[TokenTraffic]
+    model_latency: _containers.RepeatedCompositeFieldContainer[ModelLatency]
+    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ..., complete: _Optional[bool] = ..., tokens: _Optional[_Iterable[_Union[TokenTraffic, _Mapping]]] = ..., model_latency: _Optional[_Iterable[_Union[ModelLatency, _Mapping]]] = ...) -> None: ...
 
 class TelemetryAck(_message.Message):
     __slots__ = ("interval_seconds", "want_complete")

@@ -14,6 +14,7 @@ from control_plane.admin.responses import (
     json_response,
     read_document,
 )
+from control_plane.domain.route import redact_route
 from control_plane.errors import InvalidInput
 
 routes = web.RouteTableDef()
@@ -131,6 +132,8 @@ async def export_config(request: web.Request) -> web.Response:
     config = await request.app[SERVICE].export(cluster_param(request))
     document = config.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     document["cluster"] = config.cluster
+    if document.get("routes"):
+        document["routes"] = [redact_route(route) for route in document["routes"]]
     if choice_param(request, "format", ("json", "yaml")) == "yaml":
         text = yaml.safe_dump(document, sort_keys=False)
         return web.Response(text=text, content_type="application/yaml")

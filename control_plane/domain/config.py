@@ -20,10 +20,42 @@ def _level_schema(schema: dict[str, Any]) -> None:
     schema["pattern"] = f"^(?:{any_case(*get_args(LogLevel))})$"
 
 
+class PriceSpec(SpecModel):
+    """USD per million tokens; ``cachedInput`` (cache reads) defaults to ``input``."""
+
+    input: float = Field(ge=0, le=1_000_000)
+    output: float = Field(ge=0, le=1_000_000)
+    cached_input: float | None = Field(None, ge=0, le=1_000_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: Any) -> Any:
+        """``input: 3`` is a price as much as ``input: 3.0`` (YAML and JSON write both)."""
+        if isinstance(data, dict):
+            return {
+                k: float(v) if type(v) is int and k in ("input", "output", "cachedInput",
+                                                         "cached_input") else v
+                for k, v in data.items()
+            }  # fmt: skip
+        return data
+
+
+MAX_PRICES = 1000
+
+
 class SettingsSpec(SpecModel):
     """Data-plane settings carried in every snapshot (changed without a restart)."""
 
     log_level: LogLevel = Field("info", json_schema_extra=_level_schema)
+    prices: dict[str, PriceSpec] = Field(default_factory=dict, max_length=MAX_PRICES)
+
+    @field_validator("prices")
+    @classmethod
+    def _model_names(cls, prices: dict[str, PriceSpec]) -> dict[str, PriceSpec]:
+        for model in prices:
+            if not 0 < len(model) <= 256 or model != model.strip() or not model.isprintable():
+                raise ValueError(f"{model[:64]!r} is not a model name (1-256 printable characters)")
+        return prices
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -61,6 +93,11 @@ class GatewayConfig(SpecModel):
             data = {
                 k: v for k, v in data.items() if not (v is None and k in ("routes", "security"))
             }
+            if "prices" in data:  # written at the top, as a price table usually is
+                settings = data.get("settings") or {}
+                if not isinstance(settings, dict) or "prices" in settings:
+                    raise ValueError("give prices either at the top or under settings, not both")
+                data["settings"] = {**settings, "prices": data.pop("prices")}
         return data
 
     @field_validator("cluster")

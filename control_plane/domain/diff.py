@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from control_plane.domain.config import GatewayConfig
+from control_plane.domain.route import redact_route
 
 Action = Literal["create", "update", "delete"]
 Kind = Literal["route", "security", "callback", "settings"]
@@ -64,16 +65,24 @@ def security_documents(config: GatewayConfig) -> dict[str, dict[str, Any]]:
 
 
 def _diff_maps(kind: Kind, current: dict[str, Any], desired: dict[str, Any]) -> list[Change]:
+    """Compared as stored, shown as the API shows them (stored credentials redacted)."""
+    shown = redact_route if kind == "route" else _as_is
     changes = [
-        Change(kind, key, "delete", before=current[key]) for key in current if key not in desired
+        Change(kind, key, "delete", before=shown(current[key]))
+        for key in current
+        if key not in desired
     ]
     for key, after in desired.items():
         before = current.get(key)
         if before is None:
-            changes.append(Change(kind, key, "create", after=after))
+            changes.append(Change(kind, key, "create", after=shown(after)))
         elif before != after:
-            changes.append(Change(kind, key, "update", before=before, after=after))
+            changes.append(Change(kind, key, "update", before=shown(before), after=shown(after)))
     return changes
+
+
+def _as_is(document: dict[str, Any]) -> dict[str, Any]:
+    return document
 
 
 def diff_config(current: GatewayConfig, desired: GatewayConfig) -> ConfigDiff:

@@ -20,6 +20,7 @@ from control_plane.domain.patterns import (
     NAME_RE,
     URL_PREFIX,
 )
+from data_plane.ai.model_match import MAX_MODELS, check_model_pattern
 from data_plane.runtime.regex import compile_regex
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -145,6 +146,11 @@ def _route_shorthands(schema: dict[str, Any]) -> None:
         "description": "a header name, or consumer",
     }
     props["path"] = {"type": "string", "maxLength": MAX_PATH}
+    props["models"] = {
+        **_one_or_many({"type": "string", "minLength": 1, "maxLength": 256}),
+        "default": [],
+        "description": "model names or * globs the body's model must match",
+    }
     schema["required"] = [r for r in schema.get("required", []) if r != "targets"]
     schema["oneOf"] = [{"required": ["targets"]}, {"required": ["target"]}]
     schema["not"] = {"required": ["method", "methods"]}
@@ -153,14 +159,81 @@ def _route_shorthands(schema: dict[str, Any]) -> None:
     schema["else"] = {"properties": {"path": {"pattern": CANONICAL_PATH}}}
 
 
+REDACTED = "<redacted>"
+# A value shown as written: an environment reference, alone or after a scheme word.
+_ENV_ONLY = re.compile(r"(?:[A-Za-z][A-Za-z0-9-]* )?\$\{[A-Za-z_][A-Za-z0-9_]{0,127}\}")
+_ENV_REF = re.compile(r"\$\{([^}]*)\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# Headers the gateway itself writes or that frame the message: never set from config.
+_RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
+     "te", "trailer", "expect", "x-request-id", "x-forwarded-for", "x-forwarded-proto",
+     "x-forwarded-host", "x-ai-gateway-consumer", "proxy-connection"}
+)  # fmt: skip
+
+
+class TargetAuthSpec(SpecModel):
+    """A credential the gateway adds to each request to the target, in place of any the client
+    sent under that header. ``${NAME}`` in ``value`` is the data plane's environment variable
+    NAME (``Bearer ${OPENAI_API_KEY}``); any other value is a secret the control plane keeps and
+    never shows again (it reads back as ``<redacted>``; writing ``<redacted>`` keeps it)."""
+
+    header: str = Field(json_schema_extra={"pattern": HEADER_NAME, "maxLength": 128})
+    value: str = Field(min_length=1, max_length=4096)
+
+    @field_validator("header")
+    @classmethod
+    def _header(cls, header: str) -> str:
+        if not HEADER_NAME_RE.fullmatch(header) or len(header) > 128:
+            raise ValueError(f"{header[:64]!r} is not a header name (like Authorization)")
+        if header.lower() in _RESERVED_HEADERS:
+            raise ValueError(f"{header} is set by the gateway itself; use Authorization, "
+                             "x-api-key or another header")  # fmt: skip
+        return header
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str) -> str:
+        if value != value.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise ValueError(
+                "the value holds a control character or surrounding spaces, which a header "
+                "may not; remove them"
+            )
+        for name in _ENV_REF.findall(value):
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(
+                    f"${{{name}}} is not an environment variable name; use letters, digits and "
+                    "'_', like ${OPENAI_API_KEY}"
+                )
+        return value
+
+    @property
+    def is_stored_secret(self) -> bool:
+        """Whether the value is the secret itself (not a reference to the environment)."""
+        return _ENV_ONLY.fullmatch(self.value) is None
+
+
 class TargetSpec(SpecModel):
-    """One backend of a route; higher ``weight`` gets more traffic, ``priority`` 0 is tried first."""
+    """One backend of a route; higher ``weight`` gets more traffic, ``priority`` 0 is tried first.
+
+    ``model``: the name this backend gets in the request body's ``model`` (a virtual model
+    name: clients ask for the route's name, each backend gets its own).
+    """
 
     model_config = ConfigDict(json_schema_extra=_string_or_object)
 
     url: str = Field(json_schema_extra={"pattern": URL_PREFIX, "maxLength": 2048})
     weight: int = Field(1, ge=0, le=10_000)
     priority: int = Field(0, ge=0, le=100)
+    model: str | None = Field(None, min_length=1, max_length=256)
+    auth: TargetAuthSpec | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, model: str | None) -> str | None:
+        if model is not None and "*" in model:
+            raise ValueError(f"model {model!r}: a target names one model, without '*'")
+        return None if model is None else check_model_pattern(model)
 
     @model_validator(mode="before")
     @classmethod
@@ -313,6 +386,7 @@ class RouteSpec(SpecModel):
     health_check: HealthCheckSpec | None = None
     outlier_detection: OutlierDetectionSpec = OutlierDetectionSpec()
     circuit_breaker: CircuitBreakerSpec = CircuitBreakerSpec()
+    models: tuple[str, ...] = Field((), max_length=MAX_MODELS)
 
     @model_validator(mode="before")
     @classmethod
@@ -329,7 +403,7 @@ class RouteSpec(SpecModel):
             if "methods" in data:
                 raise ValueError("give either method or methods, not both")
             data["methods"] = [data.pop("method")]
-        for key in ("methods", "hosts", "targets"):
+        for key in ("methods", "hosts", "targets", "models"):
             if isinstance(data.get(key), str):
                 data[key] = [data[key]]
         if isinstance(data.get("headers"), dict):
@@ -365,6 +439,13 @@ class RouteSpec(SpecModel):
                     f"'{host}' is not a host name (a leading '*.' wildcard is allowed)"
                 )
         return tuple(h.lower() for h in hosts)
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
+        for model in models:
+            check_model_pattern(model)
+        return tuple(dict.fromkeys(models))
 
     @field_validator("hash_on")
     @classmethod
@@ -404,6 +485,45 @@ class RouteSpec(SpecModel):
     @property
     def effective_name(self) -> str:
         return self.name or name_from_path(self.path)
+
+
+def redact_route(document: dict[str, Any]) -> dict[str, Any]:
+    """A route's document as the API shows it: stored credentials replaced by ``<redacted>``."""
+    targets = document.get("targets")
+    if not targets or not any(isinstance(t, dict) and t.get("auth") for t in targets):
+        return document
+    shown = []
+    for target in targets:
+        auth = target.get("auth") if isinstance(target, dict) else None
+        if auth and _ENV_ONLY.fullmatch(str(auth.get("value", ""))) is None:
+            target = {**target, "auth": {**auth, "value": REDACTED}}
+        shown.append(target)
+    return {**document, "targets": shown}
+
+
+def keep_stored_secrets(spec: RouteSpec, stored: RouteSpec | None, where: str) -> RouteSpec:
+    """``spec`` with each ``<redacted>`` credential replaced by the stored one of the same
+    target (URL and header): what a read-modify-write of a route means. ValueError when there
+    is none to keep."""
+    if not any(t.auth is not None and t.auth.value == REDACTED for t in spec.targets):
+        return spec
+    kept = {
+        (t.url, t.auth.header.lower()): t.auth
+        for t in (stored.targets if stored is not None else ())
+        if t.auth is not None
+    }
+    targets = []
+    for index, target in enumerate(spec.targets):
+        if target.auth is not None and target.auth.value == REDACTED:
+            previous = kept.get((target.url, target.auth.header.lower()))
+            if previous is None:
+                raise ValueError(
+                    f"{where}targets[{index}].auth.value is '<redacted>' but no credential is "
+                    f"stored for {target.url} ({target.auth.header}); give the value"
+                )
+            target = target.model_copy(update={"auth": previous})
+        targets.append(target)
+    return spec.model_copy(update={"targets": tuple(targets)})
 
 
 def name_from_path(path: str) -> str:

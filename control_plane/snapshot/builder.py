@@ -14,7 +14,10 @@ def build_snapshot(state: ClusterState) -> pb.Snapshot:
     snapshot = pb.Snapshot(
         cluster=state.name,
         revision=state.revision,
-        routes=[route_to_proto(r.spec, route_id=r.id, name=r.name) for r in state.routes],
+        routes=[
+            route_to_proto(r.spec, route_id=r.id, name=r.name, reveal_secrets=True)
+            for r in state.routes
+        ],
         security=[security_to_proto(p.spec, policy_id=p.id) for p in state.security],
         settings=pb.DataPlaneSettings(
             log_level=str(state.settings.get("logLevel", "info")),
@@ -39,6 +42,14 @@ def build_snapshot(state: ClusterState) -> pb.Snapshot:
         ],
         jwt_providers=[jwt_provider_to_proto(p) for p in state.identities.jwt_providers],
         api_key_secret=state.identities.api_key_secret,
+        prices={
+            model: pb.Price(
+                input=float(price.get("input", 0.0)),
+                output=float(price.get("output", 0.0)),
+                cached_input=price.get("cachedInput"),
+            )
+            for model, price in (state.settings.get("prices") or {}).items()
+        },
     )
     digest = hashlib.sha256(snapshot.SerializeToString(deterministic=True)).hexdigest()
     snapshot.version = f"{state.revision}-{digest[:16]}"

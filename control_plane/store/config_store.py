@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from control_plane.domain.config import GatewayConfig, SettingsSpec, check_cluster_name
 from control_plane.domain.diff import ConfigDiff, diff_config, route_documents
-from control_plane.domain.route import RouteSpec
+from control_plane.domain.route import RouteSpec, keep_stored_secrets
 from control_plane.domain.security import SecuritySpec, normalise_endpoint
 from control_plane.domain.validation import parse, read_stored
 from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInvalid
@@ -64,6 +64,24 @@ def _security_record(row: SecurityPolicyRow) -> SecurityRecord:
         f"replace it (PUT /api/v1/security{row.endpoint}) or delete it",
     )
     return SecurityRecord(row.id, row.cluster, spec, row.created_at, row.updated_at)
+
+
+def _kept_secrets(spec: RouteSpec, stored: RouteSpec | None, where: str = "") -> RouteSpec:
+    try:
+        return keep_stored_secrets(spec, stored, where)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="targets", unprocessable=True) from None
+
+
+def _desired_with_secrets(desired: GatewayConfig, current: GatewayConfig) -> GatewayConfig:
+    """A document read back from export holds ``<redacted>`` for stored credentials: those
+    keep the stored values of the same route (by name) and target."""
+    stored = {r.effective_name: r for r in current.routes}
+    routes = tuple(
+        _kept_secrets(r, stored.get(r.effective_name), f"routes[{i}].")
+        for i, r in enumerate(desired.routes)
+    )
+    return desired if routes == desired.routes else desired.model_copy(update={"routes": routes})
 
 
 def _route_json(spec: RouteSpec, name: str) -> dict[str, Any]:
@@ -232,7 +250,7 @@ class ConfigStore:
                 cluster=cluster,
                 name=name,
                 position=int(position or 0),
-                spec=_route_json(spec, name),
+                spec=_route_json(_kept_secrets(spec, None), name),
                 created_at=now,
                 updated_at=now,
             )
@@ -254,7 +272,7 @@ class ConfigStore:
                     raise Conflict(
                         f"route name '{name}' already exists in cluster '{cluster}'", field="name"
                     )
-            new_spec = _route_json(spec, name)
+            new_spec = _route_json(_kept_secrets(spec, _route_record(row).spec), name)
             revision = cluster_row.revision
             if new_spec != row.spec:
                 now = time.time()
@@ -393,7 +411,9 @@ class ConfigStore:
             )
         if dry_run:
             state = await self.state(cluster)
-            return diff_config(config_of(state), desired), state.revision
+            current_config = config_of(state)
+            desired = _desired_with_secrets(desired, current_config)
+            return diff_config(current_config, desired), state.revision
         async with self.write(cluster) as (session, cluster_row):
             rows = {
                 r.name: r
@@ -406,6 +426,7 @@ class ConfigStore:
                 )
             }
             current = _config_from_rows(cluster_row, list(rows.values()), list(policies.values()))
+            desired = _desired_with_secrets(desired, current)
             diff = diff_config(current, desired)
             if diff.empty:
                 return diff, cluster_row.revision

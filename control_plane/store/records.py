@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from control_plane.domain.identity import JwtProviderSpec
-from control_plane.domain.route import RouteSpec
+from control_plane.domain.route import RouteSpec, redact_route
 from control_plane.domain.security import SecuritySpec
 
 LATEST_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last instant ISO 8601 can write
@@ -32,7 +32,7 @@ class RouteRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            **self.spec.model_dump(mode="json"),
+            **redact_route(self.spec.model_dump(mode="json")),
             "name": self.name,
             "cluster": self.cluster,
             "createdAt": iso(self.created_at),

@@ -81,6 +81,17 @@ class Balancer:
                 break
             tried.add(id(target))
             exchange.target, exchange.target_url, exchange.retries = target, target.url, attempt
+            if target.auth_missing:  # not the backend's fault: no ejection; another may serve
+                log.error("route %s: %s needs ${%s}, which this data plane's environment lacks",
+                          route.name, target.url, target.auth_missing)  # fmt: skip
+                failure = refuse(
+                    exchange,
+                    502,
+                    "upstream_credentials_missing",
+                    f"route {route.name}: the credential for a backend is not configured on "
+                    f"this gateway (environment variable {target.auth_missing})",
+                )
+                continue
             if attempt:
                 budget.active_retries += 1
                 metrics.retried()

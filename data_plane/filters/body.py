@@ -38,14 +38,10 @@ class BodyPolicy:
         length = request.content_length
         if length is not None and length > self.max_bytes:
             return self.too_large(exchange)
-        if not request.body_exists:
-            return await next(exchange)
-        if request.headers.get("Expect", "").lower() == "100-continue":
-            await request.writer.write(_CONTINUE)
-        if length is not None and length <= READ_FIRST_LIMIT:
-            data = await request.read()
-            exchange.body = RequestBody(data, length, seen=len(data))
-        else:
+        if exchange.body is not None or not request.body_exists:
+            return await next(exchange)  # read already (to route on its model), or none
+        if not await read_whole(exchange):
+            await _continue(exchange)
             exchange.body = RequestBody(None, length)
         return await next(exchange)
 
@@ -56,6 +52,25 @@ class BodyPolicy:
             "request_too_large",
             f"the request body is over the limit of {self.max_bytes} bytes",
         )
+
+
+async def read_whole(exchange: Exchange) -> bool:
+    """Read a small body with a length whole, onto the exchange; False when it is not one
+    (none, chunked, or over READ_FIRST_LIMIT: it will be streamed)."""
+    request = exchange.request
+    length = request.content_length
+    if not request.body_exists or length is None or length > READ_FIRST_LIMIT:
+        return False
+    await _continue(exchange)
+    data = await request.read()
+    exchange.body = RequestBody(data, length, seen=len(data))
+    return True
+
+
+async def _continue(exchange: Exchange) -> None:
+    request = exchange.request
+    if request.headers.get("Expect", "").lower() == "100-continue" and request.writer is not None:
+        await request.writer.write(_CONTINUE)
 
 
 async def streamed_chunks(exchange: Exchange, limit: int) -> AsyncIterator[bytes]:

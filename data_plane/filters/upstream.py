@@ -53,7 +53,11 @@ class Upstream:
         request = exchange.request
         body = exchange.body
         chunked = body is not None and body.length is None
-        head = upstream_head(exchange, target)
+        data = body.data if body is not None else None
+        ai = exchange.ai
+        if ai is not None and data is not None:
+            data = ai.body_for(target.model)  # the target's own model name, usage asked for
+        head = upstream_head(exchange, target, len(data) if data is not None else None)
         pool = target.pool
         for attempt in (1, 2):
             connection, reused = await pool.acquire(route.timeouts.connect, route.pool_limits)
@@ -63,7 +67,7 @@ class Upstream:
                     connection.write(head)
                     await write_body(connection, streamed_chunks(exchange, self._max_body), chunked)
                 else:
-                    connection.write(head + body.data if body is not None and body.data else head)
+                    connection.write(head + data if data else head)
                 await connection.response_head()
             except ResetBeforeResponse:
                 connection.close()

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from data_plane.proxy.observers import ResponseObserver
+    from data_plane.ai.model_request import AiRequest, ParsedBody
+    from data_plane.ai.usage import Usage
+    from data_plane.proxy.observers import ResponseObserver, StreamEditor
     from data_plane.runtime.routes import CompiledRoute
     from data_plane.upstream.targets import Target
 
@@ -55,6 +57,15 @@ class Exchange:
     status: int = 499  # the client went away before an answer
     error: str = ""  # the error code of a refusal or a failure, for the access log
     observers: list[ResponseObserver] = field(default_factory=list)
+    editor: StreamEditor | None = None  # rewrites the streamed body (hides a usage chunk)
+    # AI traffic (data_plane.ai): what was asked, what it used
+    parsed_body: ParsedBody | None = None  # read before routing, for a route that needs a model
+    ai: AiRequest | None = None
+    usage: Usage | None = None
+    response_model: str | None = None
+    cost_usd: float | None = None
+    ttft_seconds: float | None = None
+    tpot_seconds: float | None = None  # time per output token after the first (streams)
 
     @property
     def request_bytes(self) -> int:

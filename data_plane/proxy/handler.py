@@ -1,9 +1,14 @@
 """The request path's entry: shed load, normalise, match a route, run its chain, relay, record.
 
-    request ─► shed? ─► normalise path ─► match route ─► route.chain(exchange)
+    request ─► shed? ─► normalise path ─► match route [read the model] ─► route.chain(exchange)
                                                      ([auth] ─► [rate limit] ─► body
                                                       ─► balance/retry ─► upstream)
             ─► relay the upstream answer (observers watch) ─► metrics and access log
+
+A route that matches on the model (``models:``) makes the match read it: from
+the ``x-aigw-model`` header, else from the JSON body when that is small
+enough to read first (it is then not read again). ``GET /v1/models`` is
+answered here when routes name models.
 
 Everything it reads per request was built once per snapshot (RuntimeConfig,
 each route's chain) or once per process (the control-plane API route). All of
@@ -19,7 +24,10 @@ import time
 from aiohttp import web
 
 from data_plane.access_log import AccessLog
+from data_plane.ai.model_list import PATH as MODELS_PATH
+from data_plane.ai.model_request import MODEL_HEADER, ParsedBody, parse_body, valid_model_name
 from data_plane.errors import UnsafePath
+from data_plane.filters.body import read_whole
 from data_plane.filters.upstream import UpstreamAnswer
 from data_plane.metrics import RouteMetrics
 from data_plane.proxy.client_ip import ClientAddress
@@ -29,7 +37,13 @@ from data_plane.proxy.headers import request_id_of
 from data_plane.proxy.relay import relay
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.path import normalise_path
-from data_plane.runtime.routes import CompiledRoute, MethodNotAllowed
+from data_plane.runtime.routes import (
+    NEEDS_MODEL,
+    CompiledRoute,
+    MethodNotAllowed,
+    NeedsModel,
+    NoRouteForModel,
+)
 
 log = logging.getLogger("ai_gateway.data_plane.proxy")
 
@@ -92,7 +106,7 @@ class ProxyHandler:
 
     def _log_fields(self, exchange: Exchange, seconds: float) -> dict[str, object]:
         config = self.config
-        return {
+        fields: dict[str, object] = {
             "requestId": exchange.request_id,
             "cluster": config.cluster if config else "",
             "route": exchange.route_name,
@@ -111,6 +125,23 @@ class ProxyHandler:
             "clientIp": exchange.client_ip,
             "error": exchange.error or None,
         }
+        ai = exchange.ai
+        if ai is not None:
+            usage = exchange.usage
+            ttft = exchange.ttft_seconds
+            fields.update(
+                model=ai.model,
+                responseModel=exchange.response_model,
+                inputTokens=usage.input if usage else None,
+                outputTokens=usage.output if usage else None,
+                cachedTokens=usage.cached_input if usage else None,
+                reasoningTokens=usage.reasoning if usage else None,
+                ttftMs=round(ttft * 1000, 3) if ttft is not None else None,
+                tpotMs=round(tpot * 1000, 3) if (tpot := exchange.tpot_seconds) else None,
+                costUsd=round(exchange.cost_usd, 8) if exchange.cost_usd is not None else None,
+                usageEstimated=usage.estimated if usage else None,
+            )
+        return fields
 
     async def _serve(self, exchange: Exchange) -> web.StreamResponse:
         request = exchange.request
@@ -126,7 +157,7 @@ class ProxyHandler:
                 return refuse(exchange, 400, "invalid_path", f"invalid request path: {exc}")
             route = self._api(exchange.path)  # //api/v1/... is the API too, never a user route
         if route is None:
-            found = self._match(exchange)
+            found = await self._match(exchange)
             if not isinstance(found, CompiledRoute):
                 return found
             route = found
@@ -142,7 +173,7 @@ class ProxyHandler:
             return await relay(exchange, response)
         return response
 
-    def _match(self, exchange: Exchange) -> CompiledRoute | web.Response:
+    async def _match(self, exchange: Exchange) -> CompiledRoute | web.StreamResponse:
         request, path = exchange.request, exchange.path
         config = self.config
         if config is None:
@@ -153,8 +184,26 @@ class ProxyHandler:
                 "the gateway has no configuration yet",
                 {"Retry-After": "1"},
             )
+        if path == MODELS_PATH and request.method == "GET" and config.model_list:
+            return await config.model_list.answer(exchange)
         found = config.routes.match(path, request.method, request.headers, request.host)
-        if found is None:
+        if found is NEEDS_MODEL:
+            model = await _read_model(exchange)
+            found = config.routes.match(path, request.method, request.headers, request.host, model)
+        if isinstance(found, NoRouteForModel):
+            if found.model is None:
+                parsed = exchange.parsed_body
+                problem = parsed.problem if parsed is not None else "the request names no model"
+                return refuse(exchange, 400, "invalid_request",
+                              f"{problem} (this path routes on the model)")  # fmt: skip
+            return refuse(
+                exchange,
+                404,
+                "model_not_found",
+                f"no route serves model {found.model[:256]!r} on {path}; list them with "
+                f"GET {MODELS_PATH}",
+            )
+        if found is None or isinstance(found, NeedsModel):
             return refuse(exchange, 404, "no_route", f"no route for {request.method} {path}")
         if isinstance(found, MethodNotAllowed):
             allow = ", ".join(sorted(found.allowed))
@@ -174,3 +223,24 @@ class ProxyHandler:
         ):
             return self.api_route
         return None
+
+
+async def _read_model(exchange: Exchange) -> str | None:
+    """The model the request asks for: the x-aigw-model header, else the body's ``model``
+    (the body is then read whole, once, for the filters after). None: it names none (why is
+    on ``exchange.parsed_body``)."""
+    request = exchange.request
+    header = request.headers.get(MODEL_HEADER)
+    if header is not None:
+        model = valid_model_name(header)
+        if model is None:
+            exchange.parsed_body = ParsedBody(
+                None, None, f"the {MODEL_HEADER} header is not a model name (1-256 characters)"
+            )
+        return model
+    if exchange.body is None and not await read_whole(exchange):
+        exchange.parsed_body = parse_body(None, too_large=request.body_exists)
+        return None
+    body = exchange.body
+    exchange.parsed_body = parse_body(body.data if body is not None else None)
+    return exchange.parsed_body.model

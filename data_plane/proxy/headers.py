@@ -70,13 +70,14 @@ def _connection_tokens(values: Iterable[str]) -> frozenset[str]:
     return frozenset(tokens)
 
 
-def upstream_head(exchange: Exchange, target: Target) -> bytes:
+def upstream_head(exchange: Exchange, target: Target, length: int | None = None) -> bytes:
     """The request line and headers the exchange sends to ``target``, as bytes.
 
     A client's own ``X-AI-Gateway-Consumer`` is always dropped: only the
     gateway says who the caller is, and only after authenticating it; so is its
-    credential (``exchange.drop_headers``). Raises UnsafeHeaderValue rather than
-    write a control character.
+    credential (``exchange.drop_headers``), and any header the target's own
+    credential goes in. ``length``: the body's, when the gateway rewrote it.
+    Raises UnsafeHeaderValue rather than write a control character.
     """
     request, route, body = exchange.request, exchange.route, exchange.body
     assert route is not None
@@ -85,9 +86,11 @@ def upstream_head(exchange: Exchange, target: Target) -> bytes:
     path = target.base_path + route.upstream_path(exchange.path) + (f"?{query}" if query else "")
     skip = _UPSTREAM_DROP
     drop = exchange.drop_headers
-    skip = _UPSTREAM_DROP
     if drop:
         skip = skip | {name.lower() for name in drop}
+    credential = target.auth
+    if credential is not None:
+        skip = skip | {credential[0].lower()}
     if "Connection" in headers:
         skip = skip | _connection_tokens(headers.getall("Connection"))
     lines = [f"{request.method} {path} HTTP/1.1", f"Host: {target.host_header}"]
@@ -105,12 +108,11 @@ def upstream_head(exchange: Exchange, target: Target) -> bytes:
     append(f"X-Request-Id: {exchange.request_id}")
     if exchange.consumer is not None:
         append(f"X-AI-Gateway-Consumer: {exchange.consumer}")
+    if credential is not None:
+        append(f"{credential[0]}: {credential[1]}")
     if body is not None:
-        append(
-            f"Content-Length: {body.length}"
-            if body.length is not None
-            else "Transfer-Encoding: chunked"
-        )
+        size = length if length is not None else body.length
+        append(f"Content-Length: {size}" if size is not None else "Transfer-Encoding: chunked")
     text = "\r\n".join(lines)
     breaks = len(lines) - 1
     if text.count("\n") != breaks or text.count("\r") != breaks or _CONTROL.search(text):

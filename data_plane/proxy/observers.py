@@ -38,6 +38,17 @@ class ResponseObserver(Protocol):
         """The body was cut: the backend failed or stalled, or the client left."""
 
 
+class StreamEditor(Protocol):
+    """What may change a streamed body on its way (one per exchange, rarely: the AI meter when
+    it hides the usage chunk the client did not ask for)."""
+
+    def edit(self, chunk: bytes) -> bytes:
+        """What of ``chunk`` goes to the client now (b"": nothing yet)."""
+
+    def flush(self) -> bytes:
+        """What is still held back, when the body ends."""
+
+
 class SseEvents:
     """An observer that hands ``on_event`` each complete server-sent event (its bytes, without
     the blank line that ends it), in order; the rest of the protocol passes through."""

@@ -5,6 +5,8 @@ out in one write. Anything else streams: each chunk is written to the client
 as it comes, so server-sent events pass event by event, and reading from the
 backend pauses while the client is slower. The observers attached to the
 exchange see the head, each chunk after it went out, and the end or the cut.
+An editor (at most one, ``exchange.editor``) may change the chunks on their way:
+the AI meter keeps back the usage chunk a client did not ask for.
 
 Nothing is retried once the first byte went to the client. A stream that the
 backend cuts, stalls on (the route's ``idle`` timeout) or that runs past the
@@ -50,9 +52,13 @@ async def _relay(
     whole = upstream.take_whole_body() if request.method != "HEAD" else None
     if whole is not None:  # already all here: one write to the client
         answer.headers.popall("Content-Length", None)
-        answer.content_length = len(whole)
     for observer in observers:
         observer.on_headers(exchange, answer.status, answer.headers)
+    editor = exchange.editor
+    if whole is not None:
+        if editor is not None:
+            whole = editor.edit(whole) + editor.flush()
+        answer.content_length = len(whole)
     await answer.prepare(request)  # the head waits for the body's first bytes (one write)
     if whole is not None or request.method == "HEAD":
         await answer.write_eof(whole or b"")  # with the head, in one write
@@ -70,7 +76,7 @@ async def _relay(
 async def _stream(
     exchange: Exchange, answer: UpstreamAnswer, route: CompiledRoute
 ) -> web.StreamResponse:
-    upstream, observers = answer.connection, exchange.observers
+    upstream, observers, editor = answer.connection, exchange.observers, exchange.editor
     loop = asyncio.get_running_loop()
     idle, total = route.timeouts.idle, route.timeouts.total
     ends_at = loop.time() + total - (time.perf_counter() - exchange.started) if total else math.inf
@@ -82,6 +88,10 @@ async def _stream(
                 chunk = await upstream.read_chunk()
                 if not chunk:
                     break
+                if editor is not None:
+                    chunk = editor.edit(chunk)
+                    if not chunk:
+                        continue
                 sent += len(chunk)
                 await answer.write(chunk)
                 for observer in observers:
@@ -109,7 +119,11 @@ async def _stream(
         raise
     finally:
         _counted(exchange, route, sent)  # once, whether the stream ended well or not
-    await answer.write_eof()
+    rest = editor.flush() if editor is not None else b""
+    if rest:
+        exchange.response_bytes += len(rest)
+        route.metrics.response_bytes(len(rest))
+    await answer.write_eof(rest)
     for observer in observers:
         observer.on_end(exchange)
     return answer

@@ -2,7 +2,9 @@
 
 A route under no security policy runs ``body -> balance -> upstream``; under
 one policy, that policy's authentication and rate limit come first, bound to
-the policy at compile time. Only a route whose requests fall under several
+the policy at compile time. A route that can see AI-shaped requests (any but an
+exact route at a non-AI path) also runs ``ai`` after ``body``: model, tokens,
+time to first token. Only a route whose requests fall under several
 policies (one sits on a path below the route's, or the route is a regex)
 looks the policy up per request (``PolicyDispatch``), choosing between
 chains also composed here.
@@ -12,7 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from data_plane.ai.catalog import ModelCatalog
+from data_plane.ai.shapes import may_carry_ai
 from data_plane.filters import Filter, Next, compose
+from data_plane.filters.ai_traffic import AiTraffic
 from data_plane.filters.authentication import ApiKeyAuthentication, JwtAuthentication
 from data_plane.filters.balancing import Balancer
 from data_plane.filters.body import BodyPolicy
@@ -41,9 +46,10 @@ class ProcessFilters:
     def body(self) -> BodyPolicy:
         return BodyPolicy(self.max_body_bytes)
 
-    def tail(self) -> list[Filter]:
+    def tail(self, ai: AiTraffic | None = None) -> list[Filter]:
         body = self.body
-        return [body, Balancer(self.budget, body)]
+        balancer = Balancer(self.budget, body)
+        return [body, ai, balancer] if ai is not None else [body, balancer]
 
     def upstream(self) -> Next:
         return Upstream(self.max_body_bytes)
@@ -60,45 +66,45 @@ class ChainBuilder:
         verifiers: dict[str, JwtVerifier],
         limiter: RateLimiter,
         shared: ProcessFilters,
+        catalog: ModelCatalog | None = None,
     ) -> None:
         self._cluster = cluster
-        self._policies = policies
-        self._keys = keys
-        self._verifiers = verifiers
+        self.policies = policies
+        self.keys = keys
+        self.verifiers = verifiers
         self._limiter = limiter
-        self._tail = shared.tail()
+        self._tails = (shared.tail(), shared.tail(AiTraffic(catalog or ModelCatalog())))
         self._upstream = shared.upstream()
-        self._unsecured = compose(self._tail, self._upstream)
-        self._by_policy: dict[str, Next] = {}
+        self._unsecured = tuple(compose(tail, self._upstream) for tail in self._tails)
+        self._by_policy: dict[tuple[str, bool], Next] = {}
 
     def for_route(self, kind: PathKind, path: str) -> Next:
-        table = self._policies
+        ai = may_carry_ai(kind, path)
+        table = self.policies
         if not len(table):
-            return self._unsecured
+            return self._unsecured[ai]
         if kind == "exact" or (kind == "prefix" and not table.any_below(path)):
-            return self._for_policy(table.lookup(path))
-        chains = {p.endpoint: self._for_policy(p) for p in table.policies()}
-        return PolicyDispatch(table, chains, self._unsecured)
+            return self._for_policy(table.lookup(path), ai)
+        chains = {p.endpoint: self._for_policy(p, ai) for p in table.policies()}
+        return PolicyDispatch(table, chains, self._unsecured[ai])
 
-    def _for_policy(self, policy: CompiledPolicy | None) -> Next:
+    def _for_policy(self, policy: CompiledPolicy | None, ai: bool) -> Next:
         if policy is None:
-            return self._unsecured
-        chain = self._by_policy.get(policy.endpoint)
+            return self._unsecured[ai]
+        key = (policy.endpoint, ai)
+        chain = self._by_policy.get(key)
         if chain is None:
-            chain = self._by_policy[policy.endpoint] = compose(
-                [*self._security(policy), *self._tail], self._upstream
+            chain = self._by_policy[key] = compose(
+                [*self._security(policy), *self._tails[ai]], self._upstream
             )
         return chain
 
     def _security(self, policy: CompiledPolicy) -> list[Filter]:
         filters: list[Filter] = []
         if policy.auth == "api-key":
-            filters.append(ApiKeyAuthentication(self._keys))
+            filters.append(ApiKeyAuthentication(self.keys))
         elif policy.auth == "jwt":
-            names = policy.jwt_providers or tuple(self._verifiers)
-            filters.append(
-                JwtAuthentication(tuple(self._verifiers[n] for n in names if n in self._verifiers))
-            )
+            filters.append(JwtAuthentication(self.verifiers_of(policy)))
         if policy.requests:
             filters.append(
                 RateLimit(
@@ -106,3 +112,7 @@ class ChainBuilder:
                 )
             )
         return filters
+
+    def verifiers_of(self, policy: CompiledPolicy) -> tuple[JwtVerifier, ...]:
+        names = policy.jwt_providers or tuple(self.verifiers)
+        return tuple(self.verifiers[n] for n in names if n in self.verifiers)

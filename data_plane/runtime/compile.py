@@ -10,6 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+from data_plane.ai.catalog import ModelCatalog, ServedModel
+from data_plane.ai.model_list import ModelList
+from data_plane.ai.model_match import ModelMatcher, check_model_pattern
+from data_plane.ai.model_request import valid_model_name
+from data_plane.ai.prices import Price, PriceTable
 from data_plane.errors import SnapshotRejected
 from data_plane.metrics import RouteMetrics
 from data_plane.runtime.chains import ChainBuilder, ProcessFilters
@@ -29,6 +34,7 @@ from data_plane.security.jwt_auth import JwtVerifier
 from data_plane.security.policies import PolicyTable
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.upstream.check_plan import CheckPlan
+from data_plane.upstream.credentials import resolve_credential
 from data_plane.upstream.health import (
     CONSECUTIVE_FAILURES,
     HealthRegistry,
@@ -123,8 +129,18 @@ def _targets(route: pb.Route, context: CompileContext) -> tuple[Target, ...]:
     each with its health and its connection pool bound."""
     registry, addresses, pools = context.health, context.addresses, context.pools
     targets: list[Target] = []
+    where = f"route {route.name or route.id}"
     for configured in route.targets:
         target = Target.parse(configured.url, configured.weight, configured.priority)
+        if configured.model:
+            if valid_model_name(configured.model) is None:
+                raise SnapshotRejected(
+                    f"{where}: target model {configured.model[:64]!r} is invalid"
+                )
+            target = replace(target, model=configured.model)
+        if configured.HasField("auth") and configured.auth.header:
+            auth, missing = resolve_credential(configured.auth, f"{where}: {configured.url}")
+            target = replace(target, auth=auth, auth_missing=missing)
         resolved = None
         if addresses is not None and not is_ip_literal(target.host):
             resolved = addresses.addresses(target.host)
@@ -202,7 +218,40 @@ def compile_route(
         ),
         chain=chains.for_route(kind, route.path.value),
         metrics=RouteMetrics(route.name),
+        models=_models(route, where),
     )
+
+
+def _models(route: pb.Route, where: str) -> ModelMatcher | None:
+    if not route.models:
+        return None
+    try:
+        return ModelMatcher(tuple(check_model_pattern(m) for m in route.models))
+    except ValueError as exc:
+        raise SnapshotRejected(f"{where}: models: {exc}") from None
+
+
+def _catalog(snapshot: pb.Snapshot) -> ModelCatalog:
+    """The snapshot's models: the exact names of routes' ``models:`` (what ``/v1/models``
+    lists), the targets' model names and the priced ones (the metrics' label values)."""
+    served = [
+        ServedModel(name, route.name, route.path.value)
+        for route in snapshot.routes
+        for name in route.models
+        if "*" not in name
+    ]
+    target_models = {t.model for r in snapshot.routes for t in r.targets if t.model}
+    prices = PriceTable(
+        {
+            model: Price(
+                price.input,
+                price.output,
+                price.cached_input if price.HasField("cached_input") else None,
+            )
+            for model, price in snapshot.prices.items()
+        }
+    )
+    return ModelCatalog.of(served, target_models, prices, int(time.time()))
 
 
 def _unsecured_chains(context: CompileContext) -> ChainBuilder:
@@ -218,6 +267,7 @@ def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = Non
     context = context or CompileContext()
     if not snapshot.version:
         raise SnapshotRejected("snapshot has no version")
+    catalog = _catalog(snapshot)
     try:
         chains = ChainBuilder(
             snapshot.cluster,
@@ -226,6 +276,7 @@ def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = Non
             {p.name: JwtVerifier.compile(p, context.jwks) for p in snapshot.jwt_providers},
             context.limiter,
             context.filters,
+            catalog,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotRejected(f"security: {exc}") from None
@@ -244,4 +295,5 @@ def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = Non
         source=snapshot,
         hostnames=hostnames(table),
         compiled_since=started,
+        model_list=ModelList(catalog, chains),
     )

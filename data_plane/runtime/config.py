@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from data_plane.runtime.routes import RouteTable
 from protos import snapshot_pb2 as pb
+
+if TYPE_CHECKING:
+    from data_plane.ai.model_list import ModelList
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +28,4 @@ class RuntimeConfig:
     source: pb.Snapshot = field(default_factory=pb.Snapshot, compare=False, repr=False)
     hostnames: frozenset[str] = frozenset()  # target hosts the resolver keeps looking up
     compiled_since: float = 0.0  # when its compile began (monotonic): what pools it may drop
+    model_list: ModelList | None = None  # GET /v1/models, when routes name models

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from data_plane.ai.model_match import ModelMatcher
 from data_plane.metrics import RouteMetrics
 from data_plane.runtime.matchers import HeaderMatcher, HostMatcher
 from data_plane.runtime.regex import LinearRegex
@@ -65,6 +66,7 @@ class CompiledRoute:
     pool_limits: PoolLimits = DEFAULT_LIMITS
     chain: Chain | None = None  # None only before the snapshot's chains are composed
     metrics: RouteMetrics = None  # type: ignore[assignment]  # made from the name when not given
+    models: ModelMatcher | None = None  # the body's model must match (None: any request)
 
     def __post_init__(self) -> None:
         if self.metrics is None:
@@ -94,6 +96,22 @@ class RouteMatch:
 @dataclass(frozen=True, slots=True)
 class MethodNotAllowed:
     allowed: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsModel:
+    """A route that matches on the model may take the request: read the model, match again."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoRouteForModel:
+    """Only routes that match on the model had the path; none serves this one (None: unknown)."""
+
+    model: str | None
+
+
+NEEDS_MODEL = NeedsModel()
+UNREAD = "\x00unread"  # the model argument before the model was read (no model is named this)
 
 
 @dataclass(slots=True)
@@ -138,14 +156,32 @@ class RouteTable:
         return routes + self.regex
 
     def match(
-        self, path: str, method: str, headers: Mapping[str, str], host: str
-    ) -> RouteMatch | MethodNotAllowed | None:
+        self,
+        path: str,
+        method: str,
+        headers: Mapping[str, str],
+        host: str,
+        model: str | None = UNREAD,
+    ) -> RouteMatch | MethodNotAllowed | NeedsModel | NoRouteForModel | None:
+        """``model``: what the request asks for, once read (None: it names none). Until then a
+        route that matches on the model answers NEEDS_MODEL, so only requests that reach such
+        a route pay for reading it."""
         allowed: set[str] = set()
+        wanted_model = False
         for routes in self._candidates(path):
             for route in routes:
                 if not route.matches_context(headers, host):
                     continue
-                if route.methods is None or method in route.methods:
-                    return RouteMatch(route)
-                allowed |= route.methods
+                if route.methods is not None and method not in route.methods:
+                    allowed |= route.methods
+                    continue
+                if route.models is not None:
+                    if model is UNREAD:
+                        return NEEDS_MODEL
+                    if model is None or not route.models.matches(model):
+                        wanted_model = True
+                        continue
+                return RouteMatch(route)
+        if wanted_model:
+            return NoRouteForModel(None if model is UNREAD else model)
         return MethodNotAllowed(frozenset(allowed)) if allowed else None

@@ -57,6 +57,34 @@ def build_report(
                 response_bytes=counts.response_bytes,
             )
         )
+    tokens = [
+        tpb.TokenTraffic(
+            route=route,
+            model=model,
+            consumer=consumer,
+            requests=counts.requests,
+            input_tokens=counts.input,
+            output_tokens=counts.output,
+            cached_input_tokens=counts.cached_input,
+            reasoning_tokens=counts.reasoning,
+            estimated_requests=counts.estimated,
+            cost_usd=counts.cost,
+        )
+        for route in route_names
+        for (model, consumer), counts in tally.tokens_by_route.get(route, {}).items()
+    ]
+    latency = [
+        tpb.ModelLatency(
+            model=model,
+            time_to_first_token=tpb.Histogram(
+                bounds=list(tally.ttft_bounds), counts=counts.ttft, sum=counts.ttft_sum
+            ),
+            time_per_output_token=tpb.Histogram(
+                bounds=list(tally.tpot_bounds), counts=counts.tpot, sum=counts.tpot_sum
+            ),
+        )
+        for model, counts in tally.latency.items()
+    ]
     targets = []
     for key in target_keys:
         outcomes = tally.targets.get(key)
@@ -83,6 +111,8 @@ def build_report(
         ],
         in_flight=int(state.get("inFlight") or 0),
         complete=moved is None,
+        tokens=tokens,
+        model_latency=latency,
     )
 
 

@@ -33,6 +33,10 @@ class Target:
     server_name: str = ""  # the name TLS verifies when ``host`` is one of its addresses
     health: TargetHealth = field(default_factory=lambda: TargetHealth(""), compare=False)
     pool: UpstreamPool | None = field(default=None, compare=False, repr=False)  # bound at compile
+    model: str | None = None  # the model name the body carries to this target
+    # The credential header the gateway adds (name, value), never shown (repr=False).
+    auth: tuple[str, str] | None = field(default=None, compare=False, repr=False)
+    auth_missing: str = ""  # the environment variable the credential needs and is not set
 
     @classmethod
     def parse(

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.support.control_plane import ControlPlaneProcess
-from tests.support.processes import ChildProcess, data_plane, upstream
+from tests.support.processes import ROOT, ChildProcess, data_plane, upstream
 
 
 def dp_version(plane: ChildProcess) -> str | None:
@@ -53,15 +53,31 @@ class Gateway:
         ).start()
         return self.control_plane
 
+    def add_model_server(self, name: str, model: str = "") -> str:
+        """A fake OpenAI/Anthropic model server (tests/support/model_server.py); its URL."""
+        process = ChildProcess(
+            name,
+            [str(ROOT / "tests" / "support" / "model_server.py")],
+            self.workdir,
+            env={"MODEL_SERVER_MODEL": model},
+        ).start()
+        self.upstreams[name] = process
+        return f"http://127.0.0.1:{process.ready['port']}"
+
     def add_upstream(self, name: str, *extra: str, scheme: str = "http") -> str:
         process = upstream(self.workdir, name, *extra).start()
         self.upstreams[name] = process
         return f"{scheme}://127.0.0.1:{process.ready['port']}"
 
     def add_data_plane(
-        self, name: str, *extra: str, wait: bool = True, cluster: str | None = None
+        self,
+        name: str,
+        *extra: str,
+        wait: bool = True,
+        cluster: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> ChildProcess:
-        """A data plane of ``cluster`` (default: the gateway's)."""
+        """A data plane of ``cluster`` (default: the gateway's), ``env`` added to its environment."""
         assert self.control_plane is not None
         admin = ("--admin-url", self.control_plane.url)
         plane = data_plane(
@@ -71,7 +87,9 @@ class Gateway:
             cluster or self.cluster,
             *admin,
             *extra,
-        ).start()
+        )
+        plane.env.update(env or {})
+        plane.start()
         self.data_planes.append(plane)
         if wait:
             wait_until_serving(plane, 0)

@@ -1,0 +1,78 @@
+"""AI traffic: read the request's model and stream flag, and meter the answer's tokens.
+
+Composed only into the chains of routes that can see AI-shaped requests (see
+``data_plane.ai.shapes.may_carry_ai``); on those, a request whose path is not
+one of the AI APIs passes through after one suffix check. For an AI request it
+parses the body when it was read whole anyway, asks an OpenAI-shaped stream
+for usage when the client did not, and attaches a ``UsageMeter`` that counts
+the answer as it streams. When the answer ends, the exchange's usage goes to
+the metrics, the telemetry tally and the access log.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from data_plane.ai.catalog import ModelCatalog
+from data_plane.ai.model_request import MODEL_HEADER, AiRequest, valid_model_name
+from data_plane.ai.shapes import shape_of
+from data_plane.ai.usage_meter import UsageMeter
+from data_plane.filters import Next
+from data_plane.metrics import TALLY
+from data_plane.proxy.exchange import Exchange
+
+
+class AiTraffic:
+    def __init__(self, catalog: ModelCatalog) -> None:
+        self._catalog = catalog
+
+    async def __call__(self, exchange: Exchange, next: Next) -> web.StreamResponse:
+        shape = shape_of(exchange.path)
+        if shape is None:
+            return await next(exchange)
+        body = exchange.body
+        data = body.data if body is not None else None
+        header_model = exchange.request.headers.get(MODEL_HEADER)
+        ai = AiRequest.of(
+            shape,
+            data,
+            exchange.parsed_body,
+            valid_model_name(header_model) if header_model is not None else None,
+        )
+        exchange.ai = ai
+        meter = UsageMeter(ai, exchange, self._account)
+        exchange.observe(meter)
+        if ai.hide_usage:
+            exchange.editor = meter
+        return await next(exchange)
+
+    def _account(self, exchange: Exchange, meter: UsageMeter) -> None:
+        """The answer ended (or was cut): its usage to the metrics and the telemetry tally."""
+        ai, usage, route = exchange.ai, exchange.usage, exchange.route
+        if ai is None or usage is None or route is None:
+            return
+        catalog = self._catalog
+        target = exchange.target
+        sent_model = target.model if target is not None and target.model else ai.model
+        exchange.cost_usd = catalog.prices.cost(usage, meter.response_model, sent_model, ai.model)
+        ttft = tpot = None
+        if meter.first_token_at is not None and ai.stream:
+            ttft = exchange.ttft_seconds = meter.first_token_at - exchange.started
+            last = meter.last_token_at
+            if last is not None and usage.output > 1 and last > meter.first_token_at:
+                tpot = (last - meter.first_token_at) / (usage.output - 1)
+                exchange.tpot_seconds = tpot
+        labels = catalog.labels
+        requested = labels.requested(ai.model)
+        responded = labels.responded(meter.response_model)
+        route.metrics.ai.record(ai.shape, requested, responded, usage, exchange.cost_usd, ttft,
+                                tpot)  # fmt: skip
+        TALLY.tokens(
+            route.name,
+            responded or requested,
+            exchange.consumer or "",
+            usage,
+            exchange.cost_usd,
+            ttft,
+            tpot,
+        )
