@@ -77,8 +77,16 @@ class AsyncClusterClient:
         self, type: str | None = None, endpoint: str | None = None, window: str | None = None
     ) -> dict[str, Any]:
         """Fleet metrics over ``window`` (default 5m): p50/p90/p99 latency, traffic and errors
-        per route and in total; ``type`` one of latency, traffic, errors; ``endpoint`` a path."""
+        per route and in total; ``type`` one of latency, traffic, errors, tokens (per model);
+        ``endpoint`` a path."""
         return as_object(await self._send(self._calls.metrics(type, endpoint, window)))
+
+    async def usage(
+        self, consumer: str | None = None, model: str | None = None, window: str | None = None
+    ) -> dict[str, Any]:
+        """Requests, tokens by type and cost per consumer and model over ``window`` (default
+        1h), from every data plane; ``consumer`` and ``model`` narrow it."""
+        return as_object(await self._send(self._calls.usage(consumer, model, window)))
 
 
 class AsyncAIGateway:

@@ -146,6 +146,10 @@ class ClusterCalls:
         given = {"type": kind, "endpoint": endpoint, "window": window}
         return self._call("GET", "/api/v1/metrics", params={k: v for k, v in given.items() if v})
 
+    def usage(self, consumer: str | None, model: str | None, window: str | None) -> Call:
+        given = {"consumer": consumer, "model": model, "window": window}
+        return self._call("GET", "/api/v1/usage", params={k: v for k, v in given.items() if v})
+
 
 def create_cluster(name: str) -> Call:
     return Call("POST", "/api/v1/clusters", json={"name": name})

@@ -23,6 +23,8 @@ from cli.output import (
     routes_table,
     security_table,
     stdout,
+    tokens_table,
+    usage_table,
     webhooks_table,
 )
 from cli.routes import OutputOption, routes_app, security_app
@@ -340,12 +342,35 @@ def status(
 
 @app.command()
 @reports_errors
+def usage(
+    consumer: Annotated[str | None, typer.Option("--consumer", help="only this consumer")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="only this model")] = None,
+    window: Annotated[
+        str, typer.Option("--window", help="how far back: 10s to 1h, like 30s, 5m, 1h")
+    ] = "1h",
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Tokens and cost per consumer and model, from every data plane."""
+    answer = cluster_client(cluster, url).usage(consumer, model, window)
+    if emit_data(answer, output):
+        return
+    usage_table(answer)
+
+
+@app.command()
+@reports_errors
 def metrics(
     endpoint: Annotated[
         str | None, typer.Option("--endpoint", help="one route, by path (like /chat) or name")
     ] = None,
     kind: Annotated[
-        str | None, typer.Option("--type", help="latency, traffic or errors; all when absent")
+        str | None,
+        typer.Option(
+            "--type",
+            help="latency, traffic, errors or tokens (per model); the first three when absent",
+        ),
     ] = None,
     window: Annotated[
         str, typer.Option("--window", help="how far back: 10s to 1h, like 30s, 5m, 1h")
@@ -357,6 +382,9 @@ def metrics(
     """Fleet metrics: p50/p90/p99 latency, request rate and errors per route, from every data plane."""
     answer = cluster_client(cluster, url).metrics(kind.lower() if kind else None, endpoint, window)
     if emit_data(answer, output):
+        return
+    if answer["type"] == "tokens":
+        tokens_table(answer)
         return
     if not answer["routes"]:
         stdout.print(

@@ -167,6 +167,81 @@ def metrics_tables(answer: dict[str, Any]) -> None:
         )
 
 
+def _tokens(figures: dict[str, Any]) -> tuple[Any, ...]:
+    tokens = figures["tokens"]
+    cost = figures["costUsd"]
+    return (
+        figures["requests"],
+        tokens["input"],
+        tokens["output"],
+        tokens["cachedInput"],
+        tokens["reasoning"],
+        f"{cost:.6f}" if cost else "-",
+    )
+
+
+_TOKEN_COLUMNS = ["REQUESTS", "INPUT", "OUTPUT", "CACHED", "REASONING", "COST USD"]
+
+
+def usage_table(answer: dict[str, Any]) -> None:
+    """Per consumer and model; estimated counts are marked."""
+    title = f"cluster {answer['cluster']}, last {answer['window']}, usage per consumer"
+    if not answer["consumers"]:
+        stdout.print(f"no token usage reported in the last {answer['window']}")
+        return
+    rows = []
+    for consumer in answer["consumers"]:
+        for model in consumer["models"]:
+            estimated = model["estimatedRequests"]
+            rows.append(
+                (
+                    consumer["consumer"] or "(anonymous)",
+                    model["model"] + (f" ({estimated} estimated)" if estimated else ""),
+                    *_tokens(model),
+                )
+            )
+    rows.append(("(all)", "", *_tokens(answer["total"])))
+    table(title, ["CONSUMER", "MODEL", *_TOKEN_COLUMNS], rows)
+
+
+def tokens_table(answer: dict[str, Any]) -> None:
+    title = (
+        f"cluster {answer['cluster']}, last {answer['window']}, "
+        f"{answer['dataPlanes']} data plane(s) reporting"
+    )
+    if not answer["models"]:
+        stdout.print(f"no token usage reported in the last {answer['window']}")
+        return
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    table(
+        title,
+        [
+            "MODEL",
+            "TOKENS/S",
+            *_TOKEN_COLUMNS,
+            "TTFT P50 MS",
+            "TTFT P90 MS",
+            "TTFT P99 MS",
+            "TPOT P50 MS",
+        ],
+        [
+            (
+                m["model"],
+                m["tokensPerSecond"],
+                *_tokens(m),
+                ms(m["ttftP50Ms"]),
+                ms(m["ttftP90Ms"]),
+                ms(m["ttftP99Ms"]),
+                ms(m["tpotP50Ms"]),
+            )
+            for m in answer["models"]
+        ],
+    )
+
+
 def webhooks_table(events: list[dict[str, Any]]) -> None:
     table(
         None,

@@ -33,6 +33,7 @@ from control_plane.store.records import (
 from control_plane.store.telemetry_store import TelemetryStore
 from control_plane.store.webhook_outbox import WebhookOutbox
 from control_plane.telemetry.summary import parse_types, parse_window, summarize
+from control_plane.telemetry.usage import token_summary, usage_summary
 
 
 class AdminService:
@@ -214,19 +215,46 @@ class AdminService:
                     "see ai-gateway-cli routes list",
                     field="endpoint",
                 )
-        summary = summarize(
-            await self.telemetry.window(name, seconds),
-            types,
-            seconds,
-            {r.name: r.spec.path for r in routes},
-            only,
-        )
+        traffic = await self.telemetry.window(name, seconds)
+        if types == ("tokens",):
+            if only is not None:
+                traffic = traffic.only_routes(only)
+            summary = token_summary(traffic, seconds)
+        else:
+            summary = summarize(
+                traffic, types, seconds, {r.name: r.spec.path for r in routes}, only
+            )
         return {
             "cluster": name,
             "type": types[0] if len(types) == 1 else "all",
             "endpoint": endpoint or None,
             "window": window,
             "windowSeconds": seconds,
+            "dataPlanes": await self.telemetry.reporting(name, seconds),
+            **summary,
+        }
+
+    async def usage(
+        self,
+        cluster: str | None,
+        *,
+        consumer: str | None = None,
+        model: str | None = None,
+        window: str = "1h",
+    ) -> dict[str, Any]:
+        """Requests, tokens and cost per consumer (and model) the data planes reported."""
+        name = self.cluster(cluster)
+        seconds = parse_window(window)
+        for field, value in (("consumer", consumer), ("model", model)):
+            if value is not None and not 0 < len(value) <= 256:
+                raise InvalidInput(f"{field}: give 1-256 characters, or leave it out", field=field)
+        summary = usage_summary(await self.telemetry.window(name, seconds), consumer, model)
+        return {
+            "cluster": name,
+            "window": window,
+            "windowSeconds": seconds,
+            "consumer": consumer,
+            "model": model,
             "dataPlanes": await self.telemetry.reporting(name, seconds),
             **summary,
         }

@@ -194,6 +194,18 @@ async def fleet_metrics(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
+@routes.get("/api/v1/usage")
+async def usage(request: web.Request) -> web.Response:
+    query = request.query
+    answer = await request.app[SERVICE].usage(
+        cluster_param(request),
+        consumer=query.get("consumer") or None,
+        model=query.get("model") or None,
+        window=query.get("window", "1h"),
+    )
+    return json_response(answer)
+
+
 @routes.get("/api/v1/webhooks")
 async def list_webhooks(request: web.Request) -> web.Response:
     text = request.query.get("limit", "100")

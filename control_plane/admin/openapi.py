@@ -347,23 +347,35 @@ def openapi_document() -> dict[str, Any]:
                     params=(
                         _query(
                             "type",
-                            "one kind; all three when absent",
-                            {"type": "string", "enum": ["latency", "traffic", "errors"]},
+                            "one kind; latency, traffic and errors when absent; tokens: per "
+                            "model tokens, time to first token and cost",
+                            {"type": "string", "enum": ["latency", "traffic", "errors", "tokens"]},
                         ),
                         _query(
                             "endpoint",
                             "only the route with this path or name",
                             {"type": "string", "minLength": 1},
                         ),
+                        _window_query("5m (default)"),
+                    ),
+                )
+            },
+            "/api/v1/usage": {
+                "get": _op(
+                    "requests, tokens by type and cost per consumer and model",
+                    {200: ("the usage", record("Usage"))},
+                    params=(
                         _query(
-                            "window",
-                            "how far back: 10s to 1h, like 30s, 5m (default), 1h",
-                            {
-                                "type": "string",
-                                "pattern": "^([1-9][0-9]|[1-9][0-9]{2}|[1-2][0-9]{3}|3[0-5][0-9]{2}|3600)s$"
-                                "|^([1-9]|[1-5][0-9]|60)m$|^1h$",
-                            },
+                            "consumer",
+                            "only this consumer",
+                            {"type": "string", "minLength": 1, "maxLength": 256},
                         ),
+                        _query(
+                            "model",
+                            "only this model",
+                            {"type": "string", "minLength": 1, "maxLength": 256},
+                        ),
+                        _window_query("1h (default)"),
                     ),
                 )
             },
@@ -466,3 +478,15 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def _window_query(default: str) -> dict[str, Any]:
+    return _query(
+        "window",
+        f"how far back: 10s to 1h, like 30s, 5m, 1h; {default}",
+        {
+            "type": "string",
+            "pattern": "^([1-9][0-9]|[1-9][0-9]{2}|[1-2][0-9]{3}|3[0-5][0-9]{2}|3600)s$"
+            "|^([1-9]|[1-5][0-9]|60)m$|^1h$",
+        },
+    )

@@ -113,12 +113,28 @@ RECORDS: dict[str, Any] = {
     "FleetMetrics": _shape(
         {
             "cluster": _STRING,
-            "type": {"type": "string", "enum": ["latency", "traffic", "errors", "all"]},
+            "type": {"type": "string", "enum": ["latency", "traffic", "errors", "tokens", "all"]},
             "window": _STRING,
             "windowSeconds": _NUMBER,
             "dataPlanes": _INTEGER,
         },
-        {"endpoint": _OPTIONAL_STRING, "routes": {"type": "array"}, "total": _OBJECT},
+        {
+            "endpoint": _OPTIONAL_STRING,
+            "routes": {"type": "array"},
+            "models": {"type": "array"},
+            "total": _OBJECT,
+        },
+    ),
+    "Usage": _shape(
+        {
+            "cluster": _STRING,
+            "window": _STRING,
+            "windowSeconds": _NUMBER,
+            "dataPlanes": _INTEGER,
+            "total": _OBJECT,
+            "consumers": {"type": "array", "items": _OBJECT},
+        },
+        {"consumer": _OPTIONAL_STRING, "model": _OPTIONAL_STRING},
     ),
     "Webhook": _shape(
         {

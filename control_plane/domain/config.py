@@ -64,7 +64,8 @@ class SettingsSpec(SpecModel):
 
 
 def _document_schema(schema: dict[str, Any]) -> None:
-    """JSON Schema: ``routes:`` or ``security:`` with nothing under it (null) means none."""
+    """JSON Schema: ``routes:`` or ``security:`` with nothing under it (null) means none;
+    ``prices:`` may sit at the top (added in ``schema.config_schema``: it is the settings')."""
     for key in ("routes", "security"):
         listed = schema["properties"][key]
         schema["properties"][key] = {"anyOf": [listed, {"type": "null"}], "default": []}

@@ -17,6 +17,13 @@ SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
 
 def config_schema() -> dict[str, Any]:
     schema = GatewayConfig.model_json_schema(by_alias=True, mode="validation")
+    # ``prices:`` at the top is the settings' price table, moved there when read.
+    prices = schema["$defs"]["SettingsSpec"]["properties"]["prices"]
+    schema["properties"]["prices"] = {**prices, "description": "the same as settings.prices"}
+    schema["not"] = {
+        "required": ["prices", "settings"],
+        "properties": {"settings": {"required": ["prices"]}},
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ai-gateway configuration",

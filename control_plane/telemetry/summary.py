@@ -16,8 +16,9 @@ from control_plane.errors import InvalidInput
 from control_plane.telemetry.histogram import BucketCounts
 from control_plane.telemetry.traffic import Traffic
 
-MetricType = Literal["latency", "traffic", "errors"]
-METRIC_TYPES: tuple[MetricType, ...] = ("latency", "traffic", "errors")
+MetricType = Literal["latency", "traffic", "errors", "tokens"]
+METRIC_TYPES: tuple[MetricType, ...] = ("latency", "traffic", "errors", "tokens")
+DEFAULT_TYPES: tuple[MetricType, ...] = ("latency", "traffic", "errors")  # tokens: when asked
 QUANTILES = (("p50Ms", 0.5), ("p90Ms", 0.9), ("p99Ms", 0.99))
 _WINDOW = re.compile(r"([1-9][0-9]{0,5})(s|m|h)")  # no leading zeros: the document's pattern
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
@@ -37,7 +38,7 @@ def parse_window(text: str) -> float:
 
 def parse_types(text: str | None) -> tuple[MetricType, ...]:
     if text is None:
-        return METRIC_TYPES
+        return DEFAULT_TYPES
     chosen = tuple(t for t in METRIC_TYPES if t == text)
     if not chosen:
         raise InvalidInput(

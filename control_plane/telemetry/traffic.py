@@ -31,6 +31,12 @@ class Traffic:
     responses: Counter[tuple[str, str, str]] = field(
         default_factory=Counter
     )  # route, target, "5xx"
+    # (route, model, consumer, kind): kind is requests, input, output, cached_input, reasoning
+    # or estimated (requests whose usage the gateway estimated)
+    tokens: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    cost: dict[tuple[str, str, str], float] = field(default_factory=dict)  # USD
+    ttft: dict[str, BucketCounts] = field(default_factory=dict)  # model -> time to first token
+    tpot: dict[str, BucketCounts] = field(default_factory=dict)  # model -> time per output token
 
     @classmethod
     def from_report(cls, report: tpb.TelemetryReport) -> Traffic:
@@ -48,23 +54,48 @@ class Traffic:
         for target in report.targets:
             for status, count in target.responses_by_status.items():
                 traffic.responses[(target.route, target.target, status)] += count
+        for row in report.tokens:
+            key = (row.route, row.model, row.consumer)
+            for kind, count in (
+                ("requests", row.requests),
+                ("input", row.input_tokens),
+                ("output", row.output_tokens),
+                ("cached_input", row.cached_input_tokens),
+                ("reasoning", row.reasoning_tokens),
+                ("estimated", row.estimated_requests),
+            ):
+                if count:
+                    traffic.tokens[(*key, kind)] += count
+            if row.cost_usd > 0:
+                traffic.cost[key] = traffic.cost.get(key, 0.0) + row.cost_usd
+        for latency in report.model_latency:
+            for histogram, into in (
+                (latency.time_to_first_token, traffic.ttft),
+                (latency.time_per_output_token, traffic.tpot),
+            ):
+                if histogram.counts:
+                    into[latency.model] = BucketCounts(
+                        tuple(histogram.bounds), tuple(histogram.counts), histogram.sum
+                    )
         return traffic
 
     def minus(self, earlier: Traffic) -> Traffic:
         """What changed since ``earlier``; series that did not move are left out (an hour of
         reports from a fleet with many routes stays small)."""
-        durations = {}
-        for route, counts in self.durations.items():
-            before = earlier.durations.get(route)
-            moved = counts if before is None else counts.minus(before)
-            if moved.total:
-                durations[route] = moved
         return Traffic(
             requests=self.requests - earlier.requests,
-            durations=durations,
+            durations=_moved(self.durations, earlier.durations),
             request_bytes=self.request_bytes - earlier.request_bytes,
             response_bytes=self.response_bytes - earlier.response_bytes,
             responses=self.responses - earlier.responses,
+            tokens=self.tokens - earlier.tokens,
+            cost={
+                key: usd - earlier.cost.get(key, 0.0)
+                for key, usd in self.cost.items()
+                if usd > earlier.cost.get(key, 0.0)
+            },
+            ttft=_moved(self.ttft, earlier.ttft),
+            tpot=_moved(self.tpot, earlier.tpot),
         )
 
     def add(self, other: Traffic) -> None:
@@ -78,6 +109,25 @@ class Traffic:
         self.request_bytes.update(other.request_bytes)
         self.response_bytes.update(other.response_bytes)
         self.responses.update(other.responses)
+        self.tokens.update(other.tokens)
+        for key, usd in other.cost.items():
+            self.cost[key] = self.cost.get(key, 0.0) + usd
+        for table, theirs in ((self.ttft, other.ttft), (self.tpot, other.tpot)):
+            for model, counts in theirs.items():
+                current = table.get(model)
+                try:
+                    table[model] = counts if current is None else current.plus(counts)
+                except ValueError:
+                    log.warning("model %s: data planes report different latency buckets", model)
+
+    def only_routes(self, names: set[str]) -> Traffic:
+        """The token series of these routes (``metrics?type=tokens&endpoint=``)."""
+        return Traffic(
+            tokens=Counter({k: n for k, n in self.tokens.items() if k[0] in names}),
+            cost={k: usd for k, usd in self.cost.items() if k[0] in names},
+            ttft=self.ttft,
+            tpot=self.tpot,
+        )
 
     def went_down_from(self, earlier: Traffic) -> bool:
         """A count smaller than before: the reporting process restarted."""
@@ -87,7 +137,7 @@ class Traffic:
 
     @property
     def empty(self) -> bool:
-        return not (self.requests or self.durations or self.responses)
+        return not (self.requests or self.durations or self.responses or self.tokens)
 
     def replaced_by(self, newer: Traffic, report: tpb.TelemetryReport) -> Traffic:
         """These totals with the series a partial report carries replaced by its values."""
@@ -103,6 +153,11 @@ class Traffic:
             responses=Counter(
                 {k: n for k, n in self.responses.items() if (k[0], k[1]) not in targets}
             ),
+            tokens=Counter({k: n for k, n in self.tokens.items() if k[0] not in routes}),
+            cost={k: usd for k, usd in self.cost.items() if k[0] not in routes},
+            # Every model's timings are in every report: the newer ones replace these.
+            ttft={} if report.model_latency else dict(self.ttft),
+            tpot={} if report.model_latency else dict(self.tpot),
         )
         merged.add(newer)
         return merged
@@ -117,6 +172,10 @@ class Traffic:
             "requestBytes": dict(self.request_bytes),
             "responseBytes": dict(self.response_bytes),
             "responses": [[r, t, status, n] for (r, t, status), n in self.responses.items()],
+            "tokens": [[*key, n] for key, n in self.tokens.items()],
+            "cost": [[*key, usd] for key, usd in self.cost.items()],
+            "ttft": {m: _histogram_json(c) for m, c in self.ttft.items()},
+            "tpot": {m: _histogram_json(c) for m, c in self.tpot.items()},
         }
 
     @classmethod
@@ -130,7 +189,31 @@ class Traffic:
             request_bytes=Counter(data.get("requestBytes", {})),
             response_bytes=Counter(data.get("responseBytes", {})),
             responses=Counter({(r, t, s): int(n) for r, t, s, n in data.get("responses", [])}),
+            tokens=Counter({(r, m, c, k): int(n) for r, m, c, k, n in data.get("tokens", [])}),
+            cost={(r, m, c): float(usd) for r, m, c, usd in data.get("cost", [])},
+            ttft={m: _histogram_of(h) for m, h in data.get("ttft", {}).items()},
+            tpot={m: _histogram_of(h) for m, h in data.get("tpot", {}).items()},
         )
+
+
+def _moved(
+    now: dict[str, BucketCounts], before: dict[str, BucketCounts]
+) -> dict[str, BucketCounts]:
+    moved = {}
+    for key, counts in now.items():
+        earlier = before.get(key)
+        difference = counts if earlier is None else counts.minus(earlier)
+        if difference.total:
+            moved[key] = difference
+    return moved
+
+
+def _histogram_json(counts: BucketCounts) -> dict[str, Any]:
+    return {"bounds": list(counts.bounds), "counts": list(counts.counts), "sum": counts.sum}
+
+
+def _histogram_of(data: dict[str, Any]) -> BucketCounts:
+    return BucketCounts(tuple(data["bounds"]), tuple(data["counts"]), float(data["sum"]))
 
 
 @dataclass(frozen=True, slots=True)
