@@ -13,6 +13,8 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from control_plane.telemetry.traffic import Traffic
+
 _FAST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 SNAPSHOT_BUILD = Histogram(
@@ -67,6 +69,37 @@ AUTH_THROTTLED_TOTAL = Counter(
 TELEMETRY_REPORTS = Counter(
     "aigw_cp_telemetry_reports_total", "Telemetry reports received from data planes"
 )
+CONSUMER_TOKENS = Counter(
+    "aigw_cp_consumer_tokens_total",
+    "Tokens the data planes reported, per consumer (anonymous: empty) and type (input, output)",
+    ["cluster", "consumer", "type"],
+)
+CONSUMER_COST = Counter(
+    "aigw_cp_consumer_cost_usd_total",
+    "Cost in USD from the price table, per consumer",
+    ["cluster", "consumer"],
+)
+MAX_CONSUMER_SERIES = 1000  # consumers with their own series; the rest count as "other"
+_consumers: set[tuple[str, str]] = set()
+
+
+def _consumer_label(cluster: str, consumer: str) -> str:
+    key = (cluster, consumer)
+    if key in _consumers:
+        return consumer
+    if len(_consumers) < MAX_CONSUMER_SERIES:
+        _consumers.add(key)
+        return consumer
+    return "other"
+
+
+def count_usage(cluster: str, delta: Traffic) -> None:
+    """What one report added, per consumer: the dashboards' top consumers."""
+    for (_route, _model, consumer, kind), count in delta.tokens.items():
+        if kind in ("input", "output"):
+            CONSUMER_TOKENS.labels(cluster, _consumer_label(cluster, consumer), kind).inc(count)
+    for (_route, _model, consumer), usd in delta.cost.items():
+        CONSUMER_COST.labels(cluster, _consumer_label(cluster, consumer)).inc(usd)
 
 
 class FleetCollector(Collector):

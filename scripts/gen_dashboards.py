@@ -318,7 +318,131 @@ CONFIG = Dashboard(
     ),
 )
 
-DASHBOARDS = (TRAFFIC, CONFIG)
+MODEL = 'gen_ai_request_model=~".+"'
+AI = Dashboard(
+    uid="aigw-ai",
+    title="ai-gateway: models, tokens and cost",
+    description="AI traffic: tokens per model, time to first token and per output token "
+    "(streams), cost from the price table, and the consumers that use the most (from the "
+    "control plane).",
+    rows=(
+        Row(
+            "Tokens",
+            (
+                Panel(
+                    "Tokens per second by model",
+                    (
+                        (
+                            "sum by (model) (rate(aigw_tokens_total"
+                            f'{{type=~"input|output"}}[{RATE}]))',
+                            "{{model}}",
+                        ),
+                    ),
+                ),
+                Panel(
+                    "Output tokens per second by route",
+                    (
+                        (
+                            f'sum by (route) (rate(aigw_tokens_total{{type="output"}}[{RATE}]))',
+                            "{{route}}",
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        Row(
+            "Latency of streams",
+            (
+                Panel(
+                    "Time to first token by model, p50 and p99",
+                    (
+                        (
+                            _quantile(
+                                0.5,
+                                "gen_ai_server_time_to_first_token_seconds",
+                                "gen_ai_request_model",
+                                MODEL,
+                            ),
+                            "p50 {{gen_ai_request_model}}",
+                        ),
+                        (
+                            _quantile(
+                                0.99,
+                                "gen_ai_server_time_to_first_token_seconds",
+                                "gen_ai_request_model",
+                                MODEL,
+                            ),
+                            "p99 {{gen_ai_request_model}}",
+                        ),
+                    ),
+                    unit="s",
+                ),
+                Panel(
+                    "Time per output token by model, p50 and p99",
+                    (
+                        (
+                            _quantile(
+                                0.5,
+                                "gen_ai_server_time_per_output_token_seconds",
+                                "gen_ai_request_model",
+                                MODEL,
+                            ),
+                            "p50 {{gen_ai_request_model}}",
+                        ),
+                        (
+                            _quantile(
+                                0.99,
+                                "gen_ai_server_time_per_output_token_seconds",
+                                "gen_ai_request_model",
+                                MODEL,
+                            ),
+                            "p99 {{gen_ai_request_model}}",
+                        ),
+                    ),
+                    unit="s",
+                ),
+            ),
+        ),
+        Row(
+            "Cost and consumers",
+            (
+                Panel(
+                    "Cost per model in the range (USD)",
+                    (("sum by (model) (increase(aigw_cost_usd_total[$__range]))", "{{model}}"),),
+                    unit="currencyUSD",
+                    kind="table",
+                ),
+                Panel(
+                    "Top consumers by tokens in the range",
+                    (
+                        (
+                            "topk(10, sum by (consumer) "
+                            "(increase(aigw_cp_consumer_tokens_total[$__range])))",
+                            "{{consumer}}",
+                        ),
+                    ),
+                    kind="table",
+                    description="From the control plane: the data planes keep no per-consumer "
+                    "series.",
+                ),
+                Panel(
+                    "Top consumers by cost in the range (USD)",
+                    (
+                        (
+                            "topk(10, sum by (consumer) "
+                            "(increase(aigw_cp_consumer_cost_usd_total[$__range])))",
+                            "{{consumer}}",
+                        ),
+                    ),
+                    unit="currencyUSD",
+                    kind="table",
+                ),
+            ),
+        ),
+    ),
+)
+
+DASHBOARDS = (TRAFFIC, CONFIG, AI)
 
 
 def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:

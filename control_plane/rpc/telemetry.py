@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from control_plane.domain.config import check_cluster_name
-from control_plane.metrics import STORE_ERRORS, TELEMETRY_REPORTS
+from control_plane.metrics import STORE_ERRORS, TELEMETRY_REPORTS, count_usage
 from control_plane.rpc.dataplane_access import DataPlaneAccess
 from control_plane.store.telemetry_store import TelemetryStore
 from protos import telemetry_pb2 as tpb
@@ -51,6 +51,8 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[mi
             log.warning("report of %s not stored: %s", request.node_id, exc)
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the telemetry store failed")
         TELEMETRY_REPORTS.inc()
+        if ingested.delta is not None:
+            count_usage(request.cluster, ingested.delta)
         for change in ingested.changes:
             what = "back in service" if change.healthy else f"out of service ({change.state})"
             log.info("backend %s %s, reported by %s", change.target, what, change.node)

@@ -43,6 +43,7 @@ def _health(report: tpb.TelemetryReport) -> list[dict[str, Any]]:
 class Ingested:
     changes: list[TargetTransition]
     want_complete: bool
+    delta: Traffic | None = None  # what the report added
 
 
 class TelemetryStore:
@@ -102,7 +103,7 @@ class TelemetryStore:
         if now - self._pruned_at > 60:
             self._pruned_at = now
             await self.prune(now - RETENTION_SECONDS)
-        return Ingested(changes, accounted.want_complete)
+        return Ingested(changes, accounted.want_complete, accounted.delta)
 
     async def window(self, cluster: str, seconds: float) -> Traffic:
         """Everything the cluster's data planes served in the last ``seconds``."""

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 import yaml
 
 from scripts.gen_dashboards import DASHBOARDS, render
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, wait_until_serving
 from tests.support.processes import ChildProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +95,9 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(tmp_path: Path) -
     gw = Gateway(tmp_path)
     prometheus_process: ChildProcess | None = None
     try:
-        gw.start_control_plane()
+        gw.start_control_plane("--telemetry-interval", "0.3")
         good = gw.add_upstream("model")
+        models = gw.add_model_server("llm")
         gw.add_data_plane("dp", "--ejection-seconds", "1")
         dead = f"http://127.0.0.1:{free_port()}"
         gw.add_route(name="chat", path="/chat", target=good)
@@ -105,6 +107,20 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(tmp_path: Path) -
         gw.add_route(name="keyed", path="/keyed", target=good)
         gw.secure("/keyed", authType="api-key")
         gw.secure("/chat", rateLimit={"requests": 5, "periodSeconds": 60})
+        gw.add_route(name="llm", path="/v1", target=models)
+        gw.secure("/v1", authType="api-key")
+        with gw.admin() as http:
+            answer = http.patch(
+                "/api/v1/settings",
+                params={"cluster": gw.cluster},
+                json={"prices": {"gpt-4o": {"input": 2.5, "output": 10.0}}},
+            )
+            assert answer.status_code == 200, answer.text
+            created = http.post(
+                "/api/v1/consumers/team-a/keys", params={"cluster": gw.cluster}, json={}
+            )
+            key = created.json()["key"]
+        wait_until_serving(gw.data_planes[0], int(created.headers["X-AI-Gateway-Revision"]))
 
         port = free_port()
         prometheus = f"http://127.0.0.1:{port}"
@@ -124,10 +140,15 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(tmp_path: Path) -
             time.sleep(0.2)
 
         url = gw.proxy_url()
+        llm = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
         with httpx.Client() as client:
             for round_ in range(8):
                 for path in ("/chat", "/flaky", "/down", "/keyed"):
                     client.get(url + path)
+                for _ in llm.chat.completions.create(
+                    model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+                ):
+                    pass
                 gw.add_route(name=f"extra-{round_}", path=f"/extra/{round_}", target=good)
                 time.sleep(0.5)
 
@@ -167,7 +188,14 @@ def test_metrics_pass_promtool(tmp_path: Path) -> None:
         gw.start_control_plane()
         gw.add_data_plane("dp")
         gw.add_route(name="chat", path="/chat", target=gw.add_upstream("model"))
+        gw.add_route(name="llm", path="/v1", target=gw.add_model_server("llm"))
         httpx.get(gw.proxy_url() + "/chat")
+        llm = openai.OpenAI(base_url=gw.proxy_url() + "/v1", api_key="x", max_retries=0)
+        for _ in llm.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
+            pass
+        llm.embeddings.create(model="embed", input="hi")
         assert gw.control_plane is not None
         for endpoint in (
             f"http://127.0.0.1:{gw.data_planes[0].ready['ops_port']}/metrics",
@@ -182,6 +210,8 @@ def test_metrics_pass_promtool(tmp_path: Path) -> None:
                 check=False,
             )
             assert checked.returncode == 0, (endpoint, checked.stdout, checked.stderr)
+        metrics = httpx.get(f"http://127.0.0.1:{gw.data_planes[0].ready['ops_port']}/metrics").text
+        assert "gen_ai_client_token_usage_bucket" in metrics and "aigw_tokens_total" in metrics
     finally:
         gw.stop()
 
