@@ -81,10 +81,15 @@ async def _stream(
     idle, total = route.timeouts.idle, route.timeouts.total
     ends_at = loop.time() + total - (time.perf_counter() - exchange.started) if total else math.inf
     sent = 0
+    total_set = False
     try:
         async with asyncio.timeout(None) as deadline:
             while True:
-                deadline.reschedule(min(loop.time() + idle, ends_at))
+                idle_ends = loop.time() + idle
+                # Which deadline is set, decided here: the loop may fire a timer up to its
+                # clock resolution early, so the time when it fires cannot tell.
+                total_set = ends_at <= idle_ends
+                deadline.reschedule(ends_at if total_set else idle_ends)
                 chunk = await upstream.read_chunk()
                 if not chunk:
                     break
@@ -97,7 +102,7 @@ async def _stream(
                 for observer in observers:
                     observer.on_chunk(exchange, chunk)
     except TimeoutError:
-        if loop.time() >= ends_at:
+        if total_set:
             log.warning(
                 "route %s: the stream ran past its total timeout of %gs; cut", route.name, total
             )
