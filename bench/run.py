@@ -30,6 +30,9 @@ from data_plane.sync.snapshot_file import cache_path, write_snapshot  # noqa: E4
 from protos import snapshot_pb2 as pb  # noqa: E402
 
 BODY = '{"model":"stub","messages":[{"role":"user","content":"Say hello in one word."}]}'
+STREAM_BODY = (
+    '{"model":"stub","stream":true,"messages":[{"role":"user","content":"Say hello in one word."}]}'
+)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LOAD_CPU, SERVER_CPU = "0", "1"
 
@@ -87,23 +90,40 @@ def wait_port(port: int) -> None:
 
 
 def write_routes(cache_dir: Path, upstream: str, count: int) -> None:
+    """``count`` routes: filler prefixes, and the three measured. ``/predict`` (exact) uses none
+    of the AI features: no AI filter is composed for it. ``/v1/chat/completions`` routes on the
+    model and counts usage. ``/stream`` (prefix) relays the plain event stream."""
+    target = [pb.Target(url=upstream, weight=1)]
     routes = [
         pb.Route(
             id=f"r{i}",
             name=f"model-{i}",
             path=pb.PathMatch(kind=pb.PathMatch.PREFIX, value=f"/model-{i}"),
-            targets=[pb.Target(url=upstream, weight=1)],
+            targets=target,
         )
-        for i in range(count - 1)
+        for i in range(count - 3)
     ]
-    routes.append(
+    routes += [
+        pb.Route(
+            id="plain",
+            name="plain",
+            path=pb.PathMatch(kind=pb.PathMatch.EXACT, value="/predict"),
+            targets=target,
+        ),
         pb.Route(
             id="chat",
             name="chat",
-            path=pb.PathMatch(kind=pb.PathMatch.PREFIX, value="/v1"),
-            targets=[pb.Target(url=upstream, weight=1)],
-        )
-    )
+            path=pb.PathMatch(kind=pb.PathMatch.EXACT, value="/v1/chat/completions"),
+            models=["stub", "gpt-4o*"],
+            targets=target,
+        ),
+        pb.Route(
+            id="stream",
+            name="stream",
+            path=pb.PathMatch(kind=pb.PathMatch.PREFIX, value="/stream"),
+            targets=target,
+        ),
+    ]
     snapshot = pb.Snapshot(cluster="bench", version=f"bench-{count}", revision=1, routes=routes)
     write_snapshot(cache_path(cache_dir, "bench"), snapshot)
 
@@ -174,13 +194,22 @@ http {{
     return config
 
 
-def sse_run(port: int, streams: int, events: int) -> list[float]:
-    """Seconds to the first event of each stream."""
+def sse_run(port: int, streams: int, events: int, ai: bool = False) -> list[float]:
+    """Seconds to the first event of each stream: the plain event stream, or (``ai``) an
+    OpenAI chat-completion stream that did not ask for usage."""
+    if ai:
+        request = (
+            f"POST /v1/chat/completions?n={events} HTTP/1.1\r\nHost: bench\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(STREAM_BODY)}\r\n\r\n"
+            f"{STREAM_BODY}"
+        ).encode()
+    else:
+        request = f"GET /stream/sse?n={events} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
     firsts = []
     for _ in range(streams):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             started = time.perf_counter()
-            sock.sendall(f"GET /v1/sse?n={events} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            sock.sendall(request)
             data = b""
             while b"data:" not in data:
                 data += sock.recv(65536)
@@ -256,8 +285,12 @@ def main() -> None:
 
         gateway, gateway_port = start_gateway(10)
         targets: dict[str, tuple[str, int | None]] = {
-            "direct": (f"{upstream}/v1/chat/completions", None),
-            "gateway": (f"http://127.0.0.1:{gateway_port}/v1/chat/completions", gateway.pid),
+            "direct": (f"{upstream}/predict", None),
+            "gateway": (f"http://127.0.0.1:{gateway_port}/predict", gateway.pid),
+            "gateway, model routing + usage": (
+                f"http://127.0.0.1:{gateway_port}/v1/chat/completions",
+                gateway.pid,
+            ),
         }
         if shutil.which("nginx"):
             nginx_port = free_port()
@@ -269,7 +302,7 @@ def main() -> None:
             )
             processes.append(nginx)
             wait_port(nginx_port)
-            targets["nginx"] = (f"http://127.0.0.1:{nginx_port}/v1/chat/completions", nginx.pid)
+            targets["nginx"] = (f"http://127.0.0.1:{nginx_port}/predict", nginx.pid)
 
         for url, _ in targets.values():  # warm up pools and code paths
             wrk(url, 32, 1, script)
@@ -298,17 +331,24 @@ def main() -> None:
                 "c1_p99": med([r.p99_ms for r in c1[name]]),
             }
 
-        # SSE: time to first event added, and CPU per event.
-        before = cpu_seconds(gateway.pid)
-        gateway_firsts = sse_run(gateway_port, 20, 200)
-        sse_cpu_us = (cpu_seconds(gateway.pid) - before) / (20 * 200) * 1e6
-        direct_firsts = sse_run(stub_port, 20, 200)
-        sse_added_ms = (med(gateway_firsts) - med(direct_firsts)) * 1000
+        # SSE: time to first event added, and CPU per event; plain and metered, interleaved.
+        sse: dict[bool, dict[str, list[float]]] = {
+            ai: {"cpu": [], "added": []} for ai in (False, True)
+        }
+        for _ in range(args.rounds):
+            for ai in (False, True):
+                before = cpu_seconds(gateway.pid)
+                gateway_firsts = sse_run(gateway_port, 20, 200, ai)
+                sse[ai]["cpu"].append((cpu_seconds(gateway.pid) - before) / (20 * 200) * 1e6)
+                direct_firsts = sse_run(stub_port, 20, 200, ai)
+                sse[ai]["added"].append((med(gateway_firsts) - med(direct_firsts)) * 1000)
+        sse_cpu_us, sse_added_ms = med(sse[False]["cpu"]), med(sse[False]["added"])
+        ai_sse = (med(sse[True]["cpu"]), med(sse[True]["added"]))
         rss = rss_mb(gateway.pid)
 
         # 10,000 routes against 10: the same request, matched in a bigger table, interleaved.
         big, big_port = start_gateway(10_000)
-        big_url = f"http://127.0.0.1:{big_port}/v1/chat/completions"
+        big_url = f"http://127.0.0.1:{big_port}/predict"
         small_url = targets["gateway"][0]
         wrk(big_url, 32, 1, script)
         ratios = []
@@ -318,7 +358,7 @@ def main() -> None:
         big_ratio = med(ratios)
         big_rss = rss_mb(big.pid)
 
-        report = render(rows, sse_added_ms, sse_cpu_us, rss, big_ratio, big_rss, args)
+        report = render(rows, sse_added_ms, sse_cpu_us, ai_sse, rss, big_ratio, big_rss, args)
         print(report)
         (ROOT / "bench" / "results.md").write_text(report)
     finally:
@@ -335,6 +375,7 @@ def render(
     rows: dict[str, dict[str, float]],
     sse_added_ms: float,
     sse_cpu_us: float,
+    ai_sse: tuple[float, float],
     rss: float,
     big_ratio: float,
     big_rss: float,
@@ -345,7 +386,9 @@ def render(
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores; wrk -t1, POST of a small "
         f"OpenAI-style JSON body, {args.rounds} interleaved rounds of {args.seconds}s (medians); "
         f"wrk and the stub on cpu {LOAD_CPU}, the proxy under test on cpu {SERVER_CPU}; "
-        "the gateway: one worker, one route matched.",
+        "the gateway: one worker, one route matched; `gateway` is an exact route that uses no AI "
+        "feature, `model routing + usage` the same request to a route that matches on the "
+        "body's model and counts the answer's usage.",
         "",
         "| target | c32 req/s | c32 p50 ms | c32 p99 ms | CPU us/req | c1 p50 ms | c1 p99 ms |",
         "|---|---|---|---|---|---|---|",
@@ -369,6 +412,19 @@ def render(
     lines.append(f"| c1 latency added (p50) | {added_us:.0f} us | <= 250 us |")
     lines.append(f"| SSE first event added (p50) | {sse_added_ms:.2f} ms | <= 0.5 ms |")
     lines.append(f"| SSE CPU per event | {sse_cpu_us:.0f} us | <= 50 us |")
+    ai = rows["gateway, model routing + usage"]
+    lines.append(
+        f"| model routing + usage: CPU per request added | {ai['cpu_us'] - gw['cpu_us']:+.0f} us "
+        "| <= +15 us |"
+    )
+    lines.append(
+        f"| usage of a stream (include_usage asked, its chunk hidden): CPU per event added | "
+        f"{ai_sse[0] - sse_cpu_us:+.1f} us | <= +10 us |"
+    )
+    lines.append(
+        f"| usage of a stream: first event added (p50), against the plain stream's "
+        f"{sse_added_ms:.2f} ms | {ai_sse[1]:.2f} ms | unchanged within noise |"
+    )
     lines.append(
         f"| RSS per worker (10 routes / 10,000 routes) | {rss:.0f} MB / {big_rss:.0f} MB | <= 60 MB |"
     )

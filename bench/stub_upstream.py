@@ -1,7 +1,10 @@
 """A deliberately minimal HTTP/1.1 backend for benchmarks: fixed answers, keep-alive, uvloop.
 
-POST/GET anything   a small OpenAI-style JSON completion
-GET /sse?n=N        N server-sent events, written as fast as possible
+POST/GET anything   a small OpenAI-style JSON completion, with its usage
+GET /sse?n=N        N server-sent events, 1 ms apart
+POST ...?n=N with a body saying "stream":true
+                    N OpenAI chat-completion chunks, 1 ms apart, then the usage chunk
+                    when the body asks for it (stream_options.include_usage), then [DONE]
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+from collections.abc import Callable
 
 import uvloop
 
@@ -21,8 +25,17 @@ BODY = json.dumps(
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
         ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13},
     }
 ).encode()
+CHUNK = (
+    b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,"model":"stub",'
+    b'"choices":[{"index":0,"delta":{"content":"tok "},"finish_reason":null}]}\n\n'
+)
+USAGE_CHUNK = (
+    b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1,"model":"stub",'
+    b'"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":%d,"total_tokens":%d}}\n\n'
+)
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
     + str(len(BODY)).encode()
@@ -53,15 +66,20 @@ class Stub(asyncio.Protocol):
                     length = int(value)
             if len(self.buffer) < head_end + 4 + length:
                 return
+            body = self.buffer[head_end + 4 : head_end + 4 + length]
             self.buffer = self.buffer[head_end + 4 + length :]
             target = head.split(" ", 2)[1]
             assert self.transport is not None
+            count = int(target.partition("n=")[2] or 100)
             if "/sse" in target:
-                self._stream_events(int(target.partition("n=")[2] or 100))
+                self._stream_events(count, lambda index: b'data: {"i": %d}\n\n' % index, b"")
+            elif b'"stream":true' in body.replace(b" ", b""):
+                usage = USAGE_CHUNK % (count, count + 12) if b"include_usage" in body else b""
+                self._stream_events(count, lambda _index: CHUNK, usage + b"data: [DONE]\n\n")
             else:
                 self.transport.write(RESPONSE)
 
-    def _stream_events(self, count: int) -> None:
+    def _stream_events(self, count: int, event_of: Callable[[int], bytes], ending: bytes) -> None:
         """One chunk per event, 1 ms apart: how an LLM streams tokens."""
         assert self.transport is not None
         transport = self.transport
@@ -75,9 +93,11 @@ class Stub(asyncio.Protocol):
             if transport.is_closing():
                 return
             if index == count:
+                if ending:
+                    transport.write(b"%x\r\n%s\r\n" % (len(ending), ending))
                 transport.write(b"0\r\n\r\n")
                 return
-            event = b'data: {"i": %d}\n\n' % index
+            event = event_of(index)
             transport.write(b"%x\r\n%s\r\n" % (len(event), event))
             loop.call_later(0.001, send, index + 1)
 

@@ -199,8 +199,8 @@ async def usage(request: web.Request) -> web.Response:
     query = request.query
     answer = await request.app[SERVICE].usage(
         cluster_param(request),
-        consumer=query.get("consumer") or None,
-        model=query.get("model") or None,
+        consumer=query.get("consumer"),
+        model=query.get("model"),
         window=query.get("window", "1h"),
     )
     return json_response(answer)

@@ -17,8 +17,6 @@ go to the control plane (``GET /api/v1/usage``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import Counter, Histogram
 
 from data_plane.ai.shapes import ApiShape
@@ -89,21 +87,34 @@ class ModelLabels:
         return OTHER
 
 
-class AiSeries:
-    """Cached label children of one route's AI series."""
+class _ModelSeries:
+    """The children of one route's series for one (API, requested, responded model)."""
 
-    __slots__ = ("_children", "route")
+    __slots__ = ("cost", "estimated", "input", "output", "tokens", "tpot", "ttft")
+
+    def __init__(self, route: str, shape: ApiShape, requested: str, responded: str) -> None:
+        gen_ai = (shape.operation, shape.provider, requested, responded or requested)
+        model = responded or requested
+        self.input = TOKEN_USAGE.labels(*gen_ai, "input")
+        self.output = TOKEN_USAGE.labels(*gen_ai, "output")
+        self.ttft = TIME_TO_FIRST_TOKEN.labels(*gen_ai)
+        self.tpot = TIME_PER_OUTPUT_TOKEN.labels(*gen_ai)
+        self.tokens = {kind: TOKENS.labels(route, model, kind) for kind in _KINDS}
+        self.cost = COST.labels(route, model)
+        self.estimated = ESTIMATED.labels(route)
+
+
+_KINDS = ("input", "output", "cached_input", "reasoning")
+
+
+class AiSeries:
+    """One route's AI series, their label children made once per model pair."""
+
+    __slots__ = ("_models", "route")
 
     def __init__(self, route: str) -> None:
         self.route = route
-        self._children: dict[tuple[Any, ...], Any] = {}
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+        self._models: dict[tuple[ApiShape, str, str], _ModelSeries] = {}
 
     def record(
         self,
@@ -115,22 +126,27 @@ class AiSeries:
         ttft: float | None,
         tpot: float | None,
     ) -> None:
-        gen_ai = (shape.operation, shape.provider, requested, responded or requested)
-        model = responded or requested
-        child = self._child
-        child(TOKEN_USAGE, *gen_ai, "input").observe(usage.input)
+        key = (shape, requested, responded)
+        series = self._models.get(key)
+        if series is None:
+            series = self._models[key] = _ModelSeries(self.route, shape, requested, responded)
+        series.input.observe(usage.input)
         if shape is not ApiShape.EMBEDDINGS:
-            child(TOKEN_USAGE, *gen_ai, "output").observe(usage.output)
-        for kind, count in (("input", usage.input), ("output", usage.output),
-                            ("cached_input", usage.cached_input),
-                            ("reasoning", usage.reasoning)):  # fmt: skip
-            if count:
-                child(TOKENS, self.route, model, kind).inc(count)
+            series.output.observe(usage.output)
+        tokens = series.tokens
+        if usage.input:
+            tokens["input"].inc(usage.input)
+        if usage.output:
+            tokens["output"].inc(usage.output)
+        if usage.cached_input:
+            tokens["cached_input"].inc(usage.cached_input)
+        if usage.reasoning:
+            tokens["reasoning"].inc(usage.reasoning)
         if cost:
-            child(COST, self.route, model).inc(cost)
+            series.cost.inc(cost)
         if usage.estimated:
-            child(ESTIMATED, self.route).inc()
+            series.estimated.inc()
         if ttft is not None:
-            child(TIME_TO_FIRST_TOKEN, *gen_ai).observe(ttft)
+            series.ttft.observe(ttft)
         if tpot is not None:
-            child(TIME_PER_OUTPUT_TOKEN, *gen_ai).observe(tpot)
+            series.tpot.observe(tpot)

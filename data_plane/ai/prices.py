@@ -39,6 +39,8 @@ class PriceTable:
         return frozenset(self._prices)
 
     def cost(self, usage: Usage, *models: str | None) -> float | None:
+        if not self._prices:
+            return None
         for model in models:
             if model is not None:
                 price = self._prices.get(model)

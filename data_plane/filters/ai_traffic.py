@@ -1,8 +1,8 @@
 """AI traffic: read the request's model and stream flag, and meter the answer's tokens.
 
-Composed only into the chains of routes that can see AI-shaped requests (see
-``data_plane.ai.shapes.may_carry_ai``); on those, a request whose path is not
-one of the AI APIs passes through after one suffix check. For an AI request it
+Composed only into the second chain of routes that can see AI-shaped requests
+(see ``data_plane.ai.shapes.may_carry_ai``), which the handler takes for a
+request whose path ends like one of the AI APIs. For an AI request it
 parses the body when it was read whole anyway, asks an OpenAI-shaped stream
 for usage when the client did not, and attaches a ``UsageMeter`` that counts
 the answer as it streams. When the answer ends, the exchange's usage goes to

@@ -26,6 +26,7 @@ from aiohttp import web
 from data_plane.access_log import AccessLog
 from data_plane.ai.model_list import PATH as MODELS_PATH
 from data_plane.ai.model_request import MODEL_HEADER, ParsedBody, parse_body, valid_model_name
+from data_plane.ai.shapes import AI_SUFFIXES
 from data_plane.errors import UnsafePath
 from data_plane.filters.body import read_whole
 from data_plane.filters.upstream import UpstreamAnswer
@@ -167,8 +168,11 @@ class ProxyHandler:
         exchange.client_ip = self.client_address.resolve(
             exchange.peer_ip, request.headers.get("X-Forwarded-For")
         )
-        assert route.chain is not None
-        response = await route.chain(exchange)
+        chain = route.chain
+        if route.ai_chain is not None and exchange.path.endswith(AI_SUFFIXES):
+            chain = route.ai_chain
+        assert chain is not None
+        response = await chain(exchange)
         if isinstance(response, UpstreamAnswer):
             return await relay(exchange, response)
         return response

@@ -3,8 +3,9 @@
 A route under no security policy runs ``body -> balance -> upstream``; under
 one policy, that policy's authentication and rate limit come first, bound to
 the policy at compile time. A route that can see AI-shaped requests (any but an
-exact route at a non-AI path) also runs ``ai`` after ``body``: model, tokens,
-time to first token. Only a route whose requests fall under several
+exact route at a non-AI path) has a second chain, with ``ai`` after ``body``
+(model, tokens, time to first token), which the handler takes for a request
+whose path ends like an AI API: other requests do not pay for it. Only a route whose requests fall under several
 policies (one sits on a path below the route's, or the route is a regex)
 looks the policy up per request (``PolicyDispatch``), choosing between
 chains also composed here.
@@ -15,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from data_plane.ai.catalog import ModelCatalog
-from data_plane.ai.shapes import may_carry_ai
 from data_plane.filters import Filter, Next, compose
 from data_plane.filters.ai_traffic import AiTraffic
 from data_plane.filters.authentication import ApiKeyAuthentication, JwtAuthentication
@@ -78,8 +78,8 @@ class ChainBuilder:
         self._unsecured = tuple(compose(tail, self._upstream) for tail in self._tails)
         self._by_policy: dict[tuple[str, bool], Next] = {}
 
-    def for_route(self, kind: PathKind, path: str) -> Next:
-        ai = may_carry_ai(kind, path)
+    def for_route(self, kind: PathKind, path: str, ai: bool = False) -> Next:
+        """The route's chain; ``ai``: the one its AI-shaped requests take (with ``ai``)."""
         table = self.policies
         if not len(table):
             return self._unsecured[ai]

@@ -15,6 +15,7 @@ from data_plane.ai.model_list import ModelList
 from data_plane.ai.model_match import ModelMatcher, check_model_pattern
 from data_plane.ai.model_request import valid_model_name
 from data_plane.ai.prices import Price, PriceTable
+from data_plane.ai.shapes import may_carry_ai
 from data_plane.errors import SnapshotRejected
 from data_plane.metrics import RouteMetrics
 from data_plane.runtime.chains import ChainBuilder, ProcessFilters
@@ -217,6 +218,9 @@ def compile_route(
             per_try_timeout=route.retry.per_try_timeout_seconds or None,
         ),
         chain=chains.for_route(kind, route.path.value),
+        ai_chain=chains.for_route(kind, route.path.value, ai=True)
+        if may_carry_ai(kind, route.path.value)
+        else None,
         metrics=RouteMetrics(route.name),
         models=_models(route, where),
     )

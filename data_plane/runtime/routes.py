@@ -65,6 +65,7 @@ class CompiledRoute:
     health_check: CheckPlan | None = None
     pool_limits: PoolLimits = DEFAULT_LIMITS
     chain: Chain | None = None  # None only before the snapshot's chains are composed
+    ai_chain: Chain | None = None  # for requests whose path ends like an AI API (None: none can)
     metrics: RouteMetrics = None  # type: ignore[assignment]  # made from the name when not given
     models: ModelMatcher | None = None  # the body's model must match (None: any request)
 
