@@ -18,6 +18,7 @@ from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from data_plane.access_log import AccessLog
+from data_plane.ai.metrics import flush as flush_ai_series
 from data_plane.errors import CacheFileInvalid, SnapshotRejected
 from data_plane.filters import compose
 from data_plane.filters.admin_throttle import AdminKeyThrottle
@@ -242,6 +243,7 @@ class DataPlane:
 
         self._tasks.append(asyncio.create_task(self.discovery.run(), name="snapshot-stream"))
         self._tasks.append(asyncio.create_task(self.pools.expire_idle(), name="idle-upstreams"))
+        self._tasks.append(asyncio.create_task(_flush_ai_series(), name="ai-series"))
         self._tasks.append(asyncio.create_task(self._keep_resolving(), name="dns-refresh"))
         reporter = TelemetryReporter(link, settings.cluster, self._node_id(), self.status)
         self._tasks.append(asyncio.create_task(reporter.run(), name="telemetry"))
@@ -356,3 +358,10 @@ class DataPlane:
             await self._redis.close()
         if hasattr(self, "jwks"):
             await self.jwks.close()
+
+
+async def _flush_ai_series() -> None:
+    """The AI series to prometheus-client every second (data_plane.ai.metrics.flush)."""
+    while True:
+        await asyncio.sleep(1.0)
+        flush_ai_series()

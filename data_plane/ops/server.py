@@ -8,6 +8,8 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from data_plane.ai.metrics import flush as flush_ai_series
+
 StatusFn = Callable[[], dict[str, object]]
 
 
@@ -26,6 +28,7 @@ def build_ops_app(
         )
 
     async def metrics(_request: web.Request) -> web.Response:
+        flush_ai_series()  # what this process counted since the last flush
         response = web.Response(body=generate_latest(registry))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
