@@ -11,6 +11,7 @@ extra usage chunk is then kept from the client, see ``usage_meter``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,14 @@ class AiRequest:
     @classmethod
     def of(cls, shape: ApiShape, body: bytes | None, parsed: ParsedBody | None,
            header_model: str | None) -> AiRequest:  # fmt: skip
+        """``parsed``: the body as routing already read it. A body that does not stream is
+        not parsed here when a byte search finds its model unambiguously (one ``"model"``
+        key, a plain string): nothing in it changes unless a target renames the model, and
+        ``body_for`` parses it then."""
+        if parsed is None and body is not None and b'"stream"' not in body:
+            found = header_model or _model_by_search(body)
+            if found is not _AMBIGUOUS:
+                return cls(shape, found, None, body)
         parsed = parsed or (parse_body(body) if body is not None else None)
         document = parsed.document if parsed is not None else None
         model = header_model or (parsed.model if parsed is not None else None)
@@ -102,6 +111,8 @@ class AiRequest:
 
     def body_for(self, target_model: str | None) -> bytes | None:
         """The body a target gets: with its own model name when it names one."""
+        if target_model is not None and self.document is None and self.body is not None:
+            self.document = parse_body(self.body).document
         if target_model is None or self.document is None:
             return self._bodies.get(None, self.body)
         body = self._bodies.get(target_model)
@@ -110,6 +121,28 @@ class AiRequest:
                 {**self.document, "model": target_model}
             )
         return body
+
+
+_AMBIGUOUS = "\x00ambiguous"  # no model name is this (control characters are refused)
+_MODEL_VALUE = re.compile(rb'[ \t\r\n]*:[ \t\r\n]*"([^"\\\x00-\x1f]{1,256})"')
+
+
+def _model_by_search(body: bytes) -> str | None:
+    """The body's ``model`` found without parsing it: None when there is no ``"model"`` at
+    all, _AMBIGUOUS when there are several or the value is not a plain string."""
+    at = body.find(b'"model"')
+    if at < 0:
+        return None
+    if body.find(b'"model"', at + 7) >= 0:
+        return _AMBIGUOUS
+    value = _MODEL_VALUE.match(body, at + 7)
+    if value is None:
+        return _AMBIGUOUS
+    try:
+        name = valid_model_name(value[1].decode())
+    except UnicodeDecodeError:
+        return _AMBIGUOUS
+    return name if name is not None else _AMBIGUOUS
 
 
 def _max_output(document: dict[str, Any]) -> int | None:
