@@ -208,10 +208,14 @@ class AiSeries:
         series = self._models.get(key)
         if series is None:
             series = self._models[key] = _ModelSeries(self.route, shape, requested, responded)
-        histograms = series.histograms
-        histograms[0].add(usage.input)
+        histograms = series.histograms  # _Pending.add, inlined: one call less per update
+        pending = histograms[0]
+        pending.counts[bisect.bisect_left(pending.bounds, usage.input)] += 1
+        pending.total += usage.input
         if shape is not ApiShape.EMBEDDINGS:
-            histograms[1].add(usage.output)
+            pending = histograms[1]
+            pending.counts[bisect.bisect_left(pending.bounds, usage.output)] += 1
+            pending.total += usage.output
         if ttft is not None:
             histograms[2].add(ttft)
         if tpot is not None:

@@ -50,27 +50,33 @@ def _detail(usage: dict[str, Any], key: str, field: str) -> int:
 
 
 def openai_usage(usage: Any) -> Usage | None:
-    """OpenAI's ``usage`` object (chat, completions, embeddings, or the Responses API's)."""
+    """OpenAI's ``usage`` object (chat, completions, embeddings, or the Responses API's).
+
+    Read once per answer on the request path, so the checks are written out rather than
+    called (``_count``) for the two common fields.
+    """
     if not isinstance(usage, dict):
         return None
-    prompt = _count(usage.get("prompt_tokens"))
-    if prompt is None:
+    prompt = usage.get("prompt_tokens")
+    if type(prompt) is not int or not 0 <= prompt < MAX_TOKENS:
         prompt = _count(usage.get("input_tokens"))  # the Responses API
         if prompt is None:
             return None
-        output = _count(usage.get("output_tokens")) or 0
         return Usage(
             input=prompt,
-            output=output,
+            output=_count(usage.get("output_tokens")) or 0,
             cached_input=_detail(usage, "input_tokens_details", "cached_tokens"),
             reasoning=_detail(usage, "output_tokens_details", "reasoning_tokens"),
         )
-    return Usage(
-        input=prompt,
-        output=_count(usage.get("completion_tokens")) or 0,
-        cached_input=_detail(usage, "prompt_tokens_details", "cached_tokens"),
-        reasoning=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
-    )
+    completion = usage.get("completion_tokens")
+    if type(completion) is not int or not 0 <= completion < MAX_TOKENS:
+        completion = 0
+    result = Usage(input=prompt, output=completion)
+    if "prompt_tokens_details" in usage:
+        result.cached_input = _detail(usage, "prompt_tokens_details", "cached_tokens")
+    if "completion_tokens_details" in usage:
+        result.reasoning = _detail(usage, "completion_tokens_details", "reasoning_tokens")
+    return result
 
 
 def anthropic_usage(usage: Any, into: Usage | None = None) -> Usage | None:
