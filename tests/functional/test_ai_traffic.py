@@ -17,7 +17,7 @@ from anthropic.types import MessageParam
 from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.gateway import Gateway, wait_until_serving
+from tests.support.gateway import Gateway
 from tests.support.model_server import CACHED_TOKENS, PROMPT_TOKENS, REASONING_TOKENS
 
 SECRET = "sk-stored-secret-0123456789"
@@ -45,28 +45,6 @@ def url(gw: Gateway, name: str) -> str:
 
 def last_request(gw: Gateway, name: str) -> dict[str, Any]:
     return dict(httpx.get(url(gw, name) + "/last").json())
-
-
-def apply(gw: Gateway, document: dict[str, Any]) -> int:
-    with gw.admin() as http:
-        answer = http.post("/api/v1/config", params={"cluster": gw.cluster}, json=document)
-        assert answer.status_code == 200, answer.text
-        revision = int(answer.headers["X-AI-Gateway-Revision"])
-    for plane in gw.data_planes:
-        wait_until_serving(plane, revision)
-    return revision
-
-
-def key_for(gw: Gateway, consumer: str, **body: Any) -> str:
-    with gw.admin() as http:
-        answer = http.post(
-            f"/api/v1/consumers/{consumer}/keys", params={"cluster": gw.cluster}, json=body
-        )
-        assert answer.status_code == 201, answer.text
-        revision = int(answer.headers["X-AI-Gateway-Revision"])
-    for plane in gw.data_planes:
-        wait_until_serving(plane, revision)
-    return str(answer.json()["key"])
 
 
 def samples(gw: Gateway, index: int = 0) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -121,7 +99,7 @@ def two_models(gw: Gateway, **extra: Any) -> dict[str, Any]:
 
 
 def test_the_model_chooses_the_backend_and_a_virtual_name_is_rewritten(gateway: Gateway) -> None:
-    apply(gateway, two_models(gateway))
+    gateway.apply(two_models(gateway))
     client = openai.OpenAI(base_url=gateway.proxy_url() + "/v1", api_key="unused", max_retries=0)
     answer = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert answer.model == "gpt-4o" and last_request(gateway, "big")["body"]["model"] == "gpt-4o"
@@ -145,7 +123,7 @@ def test_the_model_chooses_the_backend_and_a_virtual_name_is_rewritten(gateway: 
 
 
 def test_a_request_without_a_usable_model_is_told_what_is_missing(gateway: Gateway) -> None:
-    apply(gateway, two_models(gateway))
+    gateway.apply(two_models(gateway))
     proxy = gateway.proxy_url() + "/v1/chat/completions"
     for body, words in (
         (b'{"messages": []}', "no 'model'"),
@@ -164,8 +142,7 @@ def test_a_request_without_a_usable_model_is_told_what_is_missing(gateway: Gatew
             base_url=gateway.proxy_url() + "/v1", api_key="x", max_retries=0
         ).chat.completions.create(model="gpt-5", messages=MESSAGES)
     # A route that needs no model takes what the model routes do not.
-    apply(
-        gateway,
+    gateway.apply(
         two_models(
             gateway,
             routes=[
@@ -181,15 +158,14 @@ def test_a_request_without_a_usable_model_is_told_what_is_missing(gateway: Gatew
 
 
 def test_the_model_list_shows_what_the_key_may_use(gateway: Gateway) -> None:
-    apply(
-        gateway,
+    gateway.apply(
         two_models(
             gateway,
             security=[{"endpoint": "/v1/chat/completions", "authType": "api-key"}],
         ),
     )
-    everything = key_for(gateway, "team-all")
-    only_gpt = key_for(gateway, "team-gpt", routes=["gpt"])
+    everything = gateway.create_key("team-all")
+    only_gpt = gateway.create_key("team-gpt", routes=["gpt"])
     listed = openai.OpenAI(base_url=gateway.proxy_url() + "/v1", api_key=everything).models.list()
     assert sorted(m.id for m in listed.data) == ["chat-large", "gpt-4o"]
     listed = openai.OpenAI(base_url=gateway.proxy_url() + "/v1", api_key=only_gpt).models.list()
@@ -201,7 +177,7 @@ def test_the_model_list_shows_what_the_key_may_use(gateway: Gateway) -> None:
 
 
 def test_usage_of_whole_answers_is_counted_as_reported(gateway: Gateway) -> None:
-    apply(gateway, two_models(gateway))
+    gateway.apply(two_models(gateway))
     client = openai.OpenAI(base_url=gateway.proxy_url() + "/v1", api_key="x", max_retries=0)
     before = {
         k: tokens(gateway, "gpt", "gpt-4o", k)
@@ -244,7 +220,7 @@ def test_usage_of_whole_answers_is_counted_as_reported(gateway: Gateway) -> None
 def test_openai_streams_get_usage_without_the_client_seeing_an_extra_chunk(
     gateway: Gateway,
 ) -> None:
-    apply(gateway, two_models(gateway))
+    gateway.apply(two_models(gateway))
     client = openai.OpenAI(base_url=gateway.proxy_url() + "/v1", api_key="x", max_retries=0)
     before = tokens(gateway, "gpt", "gpt-4o", "output")
     stream = client.chat.completions.create(
@@ -285,7 +261,7 @@ def test_openai_streams_get_usage_without_the_client_seeing_an_extra_chunk(
 
 
 def test_anthropic_streams_are_counted_from_their_events(gateway: Gateway) -> None:
-    apply(gateway, two_models(gateway))
+    gateway.apply(two_models(gateway))
     claude = anthropic.Anthropic(base_url=gateway.proxy_url(), api_key="x", max_retries=0)
     before_in = tokens(gateway, "messages", "claude-haiku", "input")
     before_out = tokens(gateway, "messages", "claude-haiku", "output")
@@ -308,7 +284,7 @@ def test_anthropic_streams_are_counted_from_their_events(gateway: Gateway) -> No
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
 def test_a_stream_cut_midway_is_counted_as_estimated(gateway: Gateway, path: str) -> None:
-    apply(gateway, two_models(gateway))
+    gateway.apply(two_models(gateway))
     body: dict[str, Any] = {
         "model": "gpt-4o",
         "messages": MESSAGES,
@@ -333,7 +309,7 @@ def test_a_stream_cut_midway_is_counted_as_estimated(gateway: Gateway, path: str
 
 
 def test_time_to_first_token_and_per_output_token_follow_the_backend(gateway: Gateway) -> None:
-    apply(gateway, two_models(gateway))
+    gateway.apply(two_models(gateway))
     with httpx.stream(
         "POST",
         gateway.proxy_url() + "/v1/chat/completions",
@@ -374,8 +350,8 @@ def test_upstream_credentials_reach_the_backend_and_nowhere_else(gateway: Gatewa
     ]
     del document["routes"][2]["target"]
     document["security"] = [{"endpoint": "/v1/chat/completions", "authType": "api-key"}]
-    apply(gateway, document)
-    key = key_for(gateway, "team-creds")
+    gateway.apply(document)
+    key = gateway.create_key("team-creds")
     client = openai.OpenAI(base_url=gateway.proxy_url() + "/v1", api_key=key, max_retries=0)
     client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     seen = last_request(gateway, "big")["headers"]
@@ -391,8 +367,7 @@ def test_upstream_credentials_reach_the_backend_and_nowhere_else(gateway: Gatewa
     assert one["targets"][0]["auth"] == {"header": "x-api-key", "value": "<redacted>"}
     assert SECRET not in json.dumps(exported)
     # Applying the export back keeps the stored secret.
-    apply(
-        gateway,
+    gateway.apply(
         {
             **exported,
             "routes": [
@@ -419,7 +394,7 @@ def test_a_missing_environment_credential_is_a_clear_502(gateway: Gateway) -> No
         }
     ]
     del document["routes"][0]["target"]
-    apply(gateway, document)
+    gateway.apply(document)
     answer = httpx.post(
         gateway.proxy_url() + "/v1/chat/completions", json={"model": "gpt-4o", "messages": MESSAGES}
     )

@@ -13,7 +13,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.support.gateway import Gateway, wait_until_serving
+from tests.support.gateway import Gateway
 from tests.support.model_server import CACHED_TOKENS, PROMPT_TOKENS
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
@@ -28,33 +28,16 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         backend = gw.add_model_server("model")
         gw.add_data_plane("dp-one")
         gw.add_data_plane("dp-two")
-        with gw.admin() as http:
-            answer = http.post(
-                "/api/v1/config",
-                params={"cluster": gw.cluster},
-                json={
-                    "routes": [{"name": "chat", "path": "/v1/chat/completions", "target": backend}],
-                    "security": [{"endpoint": "/v1/chat/completions", "authType": "api-key"}],
-                    "prices": {"gpt-4o": PRICE},
-                },
-            )
-            assert answer.status_code == 200, answer.text
-        for plane in gw.data_planes:
-            wait_until_serving(plane, int(answer.headers["X-AI-Gateway-Revision"]))
+        gw.apply(
+            {
+                "routes": [{"name": "chat", "path": "/v1/chat/completions", "target": backend}],
+                "security": [{"endpoint": "/v1/chat/completions", "authType": "api-key"}],
+                "prices": {"gpt-4o": PRICE},
+            }
+        )
         yield gw
     finally:
         gw.stop()
-
-
-def key_for(gw: Gateway, consumer: str) -> str:
-    with gw.admin() as http:
-        answer = http.post(
-            f"/api/v1/consumers/{consumer}/keys", params={"cluster": gw.cluster}, json={}
-        )
-        assert answer.status_code == 201, answer.text
-    for plane in gw.data_planes:
-        wait_until_serving(plane, int(answer.headers["X-AI-Gateway-Revision"]))
-    return str(answer.json()["key"])
 
 
 def ask(gw: Gateway, plane: int, key: str, output_tokens: int, stream: bool = False) -> None:
@@ -93,7 +76,7 @@ def usage_until(gw: Gateway, requests: int, **params: str) -> dict[str, Any]:
 
 
 def test_usage_of_two_data_planes_sums_per_consumer_and_model(gateway: Gateway) -> None:
-    team_a, team_b = key_for(gateway, "team-a"), key_for(gateway, "team-b")
+    team_a, team_b = gateway.create_key("team-a"), gateway.create_key("team-b")
     ask(gateway, 0, team_a, 4)
     ask(gateway, 1, team_a, 6, stream=True)
     ask(gateway, 1, team_a, 2)

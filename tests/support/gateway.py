@@ -134,6 +134,28 @@ class Gateway:
             wait_until_serving(plane, revision)
         return revision
 
+    def apply(self, document: dict[str, Any]) -> int:
+        """Apply a whole document and wait until every data plane serves it; the revision."""
+        with self.admin() as http:
+            answer = http.post("/api/v1/config", params={"cluster": self.cluster}, json=document)
+            assert answer.status_code == 200, answer.text
+            revision = int(answer.headers["X-AI-Gateway-Revision"])
+        for plane in self.data_planes:
+            wait_until_serving(plane, revision)
+        return revision
+
+    def create_key(self, consumer: str, **body: Any) -> str:
+        """An API key of ``consumer`` (made when missing), served by every data plane."""
+        with self.admin() as http:
+            answer = http.post(
+                f"/api/v1/consumers/{consumer}/keys", params={"cluster": self.cluster}, json=body
+            )
+            assert answer.status_code == 201, answer.text
+            revision = int(answer.headers["X-AI-Gateway-Revision"])
+        for plane in self.data_planes:
+            wait_until_serving(plane, revision)
+        return str(answer.json()["key"])
+
     def secure(self, endpoint: str, **policy: Any) -> int:
         """Set an endpoint's security policy and wait until every data plane serves it."""
         with self.admin() as http:
