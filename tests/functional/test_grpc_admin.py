@@ -178,3 +178,62 @@ async def test_keys_and_jwt_providers_over_grpc(
         assert not (
             await admin.ListApiKeys(apb.ListApiKeysRequest(cluster=cluster), metadata=auth)
         ).keys
+
+
+async def test_ai_route_fields_round_trip_and_credentials_stay_hidden(
+    control_plane: ControlPlaneProcess, cluster: str
+) -> None:
+    auth = metadata(control_plane.api_key)
+    secret = "sk-grpc-secret-0123456789"
+    async with grpc.aio.insecure_channel(control_plane.grpc_target) as channel:
+        admin = admin_pb2_grpc.AdminStub(channel)
+        route = pb.Route(
+            name="grpc-llm",
+            path=pb.PathMatch(kind=pb.PathMatch.EXACT, value="/v1/chat/completions"),
+            models=["chat-large", "llama-3*"],
+            targets=[
+                pb.Target(
+                    url="http://vllm:8000",
+                    model="meta-llama/Llama-3.1-70B-Instruct",
+                    auth=pb.TargetAuth(header="x-api-key", value=secret),
+                )
+            ],
+        )
+        created = await admin.CreateRoute(
+            apb.CreateRouteRequest(cluster=cluster, route=route), metadata=auth
+        )
+        target = created.targets[0]
+        assert list(created.models) == ["chat-large", "llama-3*"]
+        assert target.model == "meta-llama/Llama-3.1-70B-Instruct"
+        assert (target.auth.header, target.auth.value) == ("x-api-key", "<redacted>")
+        # Sending the route back as read keeps the stored secret; it is never shown.
+        updated = await admin.UpdateRoute(
+            apb.UpdateRouteRequest(cluster=cluster, id="grpc-llm", route=created), metadata=auth
+        )
+        assert updated.targets[0].auth.value == "<redacted>"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await admin.CreateRoute(
+                apb.CreateRouteRequest(
+                    cluster=cluster,
+                    route=pb.Route(
+                        name="grpc-llm-2",
+                        path=pb.PathMatch(value="/x"),
+                        targets=[
+                            pb.Target(
+                                url="http://a:1",
+                                auth=pb.TargetAuth(header="x-api-key", value="<redacted>"),
+                            )
+                        ],
+                    ),
+                ),
+                metadata=auth,
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "no credential is stored" in (refused.value.details() or "")
+    with httpx.Client(base_url=control_plane.url) as http:
+        shown = http.get(
+            "/api/v1/routes/grpc-llm",
+            params={"cluster": cluster},
+            headers={"Authorization": f"Bearer {control_plane.api_key}"},
+        ).text
+    assert secret not in shown and secret not in control_plane.logs()
