@@ -124,51 +124,39 @@ class Gateway:
         assert self.control_plane is not None
         return self.control_plane.client()
 
-    def add_route(self, **route: Any) -> int:
-        """Create a route and wait until every data plane serves it; returns the revision."""
+    def write(
+        self, method: str, path: str, body: dict[str, Any], ok: tuple[int, ...]
+    ) -> httpx.Response:
+        """An admin write, answered with one of ``ok``, once every data plane serves it."""
         with self.admin() as http:
-            answer = http.post("/api/v1/routes", params={"cluster": self.cluster}, json=route)
-            assert answer.status_code == 201, answer.text
-            revision = int(answer.headers["X-AI-Gateway-Revision"])
+            answer = http.request(method, path, params={"cluster": self.cluster}, json=body)
+        assert answer.status_code in ok, answer.text
+        revision = int(answer.headers["X-AI-Gateway-Revision"])
         for plane in self.data_planes:
             wait_until_serving(plane, revision)
-        return revision
+        return answer
+
+    @staticmethod
+    def _revision(answer: httpx.Response) -> int:
+        return int(answer.headers["X-AI-Gateway-Revision"])
+
+    def add_route(self, **route: Any) -> int:
+        """Create a route and wait until every data plane serves it; returns the revision."""
+        return self._revision(self.write("POST", "/api/v1/routes", route, (201,)))
 
     def apply(self, document: dict[str, Any]) -> int:
         """Apply a whole document and wait until every data plane serves it; the revision."""
-        with self.admin() as http:
-            answer = http.post("/api/v1/config", params={"cluster": self.cluster}, json=document)
-            assert answer.status_code == 200, answer.text
-            revision = int(answer.headers["X-AI-Gateway-Revision"])
-        for plane in self.data_planes:
-            wait_until_serving(plane, revision)
-        return revision
+        return self._revision(self.write("POST", "/api/v1/config", document, (200,)))
 
     def create_key(self, consumer: str, **body: Any) -> str:
         """An API key of ``consumer`` (made when missing), served by every data plane."""
-        with self.admin() as http:
-            answer = http.post(
-                f"/api/v1/consumers/{consumer}/keys", params={"cluster": self.cluster}, json=body
-            )
-            assert answer.status_code == 201, answer.text
-            revision = int(answer.headers["X-AI-Gateway-Revision"])
-        for plane in self.data_planes:
-            wait_until_serving(plane, revision)
+        answer = self.write("POST", f"/api/v1/consumers/{consumer}/keys", body, (201,))
         return str(answer.json()["key"])
 
     def secure(self, endpoint: str, **policy: Any) -> int:
         """Set an endpoint's security policy and wait until every data plane serves it."""
-        with self.admin() as http:
-            answer = http.put(
-                f"/api/v1/security/{endpoint.lstrip('/')}",
-                params={"cluster": self.cluster},
-                json=policy,
-            )
-            assert answer.status_code in (200, 201), answer.text
-            revision = int(answer.headers["X-AI-Gateway-Revision"])
-        for plane in self.data_planes:
-            wait_until_serving(plane, revision)
-        return revision
+        path = f"/api/v1/security/{endpoint.lstrip('/')}"
+        return self._revision(self.write("PUT", path, policy, (200, 201)))
 
     def stop(self) -> None:
         for plane in self.data_planes:

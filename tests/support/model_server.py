@@ -28,6 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.ready import announce
+
 PROMPT_TOKENS = 17
 CACHED_TOKENS = 5
 REASONING_TOKENS = 2
@@ -262,9 +264,7 @@ async def serve(ready_file: str) -> None:
     runner = web.AppRunner(build_app(), access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
-    with open(ready_file + ".tmp", "w") as handle:
-        json.dump({"port": sock.getsockname()[1], "pid": os.getpid()}, handle)
-    os.replace(ready_file + ".tmp", ready_file)
+    announce(ready_file, sock.getsockname()[1])
     await asyncio.Event().wait()
 
 

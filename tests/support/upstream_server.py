@@ -26,6 +26,8 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from tests.support.ready import announce
+
 STATE = {"held": 0, "released": 0, "jwks_fetches": 0, "requests": 0, "jwks_hang": 0}
 
 
@@ -168,9 +170,7 @@ async def serve(
     runner = web.AppRunner(build_app(), access_log=None, handler_cancellation=True)
     await runner.setup()
     await web.SockSite(runner, sock, ssl_context=tls).start()
-    with open(ready_file + ".tmp", "w") as handle:
-        json.dump({"port": sock.getsockname()[1], "pid": os.getpid()}, handle)
-    os.replace(ready_file + ".tmp", ready_file)
+    announce(ready_file, sock.getsockname()[1])
     await asyncio.Event().wait()
 
 
