@@ -72,17 +72,17 @@ class ModelLabels:
     """The model label values one snapshot allows (made once per snapshot)."""
 
     def __init__(self, configured: frozenset[str]) -> None:
-        self._configured = configured
+        self.configured = configured
 
     def requested(self, model: str | None) -> str:
         if model is None:
             return ""
-        return model if model in self._configured else OTHER
+        return model if model in self.configured else OTHER
 
     def responded(self, model: str | None) -> str:
         if model is None:
             return ""
-        if model in self._configured or model in _response_models:
+        if model in self.configured or model in _response_models:
             return model
         if len(_response_models) < MAX_RESPONSE_MODELS:
             _response_models.add(model)

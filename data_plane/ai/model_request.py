@@ -12,7 +12,7 @@ extra usage chunk is then kept from the client, see ``usage_meter``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -74,7 +74,7 @@ class AiRequest:
     stream: bool = False
     hide_usage: bool = False  # include_usage was added by the gateway: the client did not ask
     max_output: int | None = None  # max_tokens / max_completion_tokens / max_output_tokens
-    _bodies: dict[str | None, bytes] = field(default_factory=dict)
+    _bodies: dict[str | None, bytes] | None = None  # what was serialised, by target model
 
     @classmethod
     def of(cls, shape: ApiShape, body: bytes | None, parsed: ParsedBody | None,
@@ -107,19 +107,20 @@ class AiRequest:
         else:
             return  # asked already, or malformed: the backend answers as it sees fit
         self.hide_usage = True
-        self._bodies[None] = orjson.dumps(document)
+        self._bodies = {None: orjson.dumps(document)}
 
     def body_for(self, target_model: str | None) -> bytes | None:
         """The body a target gets: with its own model name when it names one."""
         if target_model is not None and self.document is None and self.body is not None:
             self.document = parse_body(self.body).document
+        bodies = self._bodies
         if target_model is None or self.document is None:
-            return self._bodies.get(None, self.body)
-        body = self._bodies.get(target_model)
+            return self.body if bodies is None else bodies.get(None, self.body)
+        if bodies is None:
+            bodies = self._bodies = {}
+        body = bodies.get(target_model)
         if body is None:
-            body = self._bodies[target_model] = orjson.dumps(
-                {**self.document, "model": target_model}
-            )
+            body = bodies[target_model] = orjson.dumps({**self.document, "model": target_model})
         return body
 
 

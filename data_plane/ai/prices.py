@@ -31,6 +31,7 @@ class Price:
 class PriceTable:
     def __init__(self, prices: Mapping[str, Price]) -> None:
         self._prices = dict(prices)
+        self.priced = bool(self._prices)  # read per request: an attribute, not a call
 
     def __bool__(self) -> bool:
         return bool(self._prices)

@@ -41,7 +41,7 @@ class AiTraffic:
         )
         exchange.ai = ai
         meter = UsageMeter(ai, exchange, self._account)
-        exchange.observe(meter)
+        exchange.observers.append(meter)  # exchange.observe, without the call
         if ai.hide_usage:
             exchange.editor = meter
         return await next(exchange)
@@ -54,7 +54,9 @@ class AiTraffic:
         catalog = self._catalog
         target = exchange.target
         sent_model = target.model if target is not None and target.model else ai.model
-        exchange.cost_usd = catalog.prices.cost(usage, meter.response_model, sent_model, ai.model)
+        prices = catalog.prices
+        if prices.priced:
+            exchange.cost_usd = prices.cost(usage, meter.response_model, sent_model, ai.model)
         ttft = tpot = None
         if meter.first_token_at is not None and ai.stream:
             ttft = exchange.ttft_seconds = meter.first_token_at - exchange.started
@@ -63,7 +65,8 @@ class AiTraffic:
                 tpot = (last - meter.first_token_at) / (usage.output - 1)
                 exchange.tpot_seconds = tpot
         labels = catalog.labels
-        requested = labels.requested(ai.model)
+        model = ai.model
+        requested = model if model in labels.configured else labels.requested(model)
         responded = labels.responded(meter.response_model)
         route.metrics.ai.record(ai.shape, requested, responded, usage, exchange.cost_usd, ttft,
                                 tpot)  # fmt: skip
