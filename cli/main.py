@@ -161,6 +161,10 @@ def add_route(
     strip_prefix: Annotated[
         bool, typer.Option("--strip-prefix", help="drop the matched prefix upstream")
     ] = False,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="match on the body's model (a name or * glob); repeat"),
+    ] = None,
     cluster: ClusterOption = None,
     url: UrlOption = None,
     output: OutputOption = Output.table,
@@ -176,6 +180,7 @@ def add_route(
             "headers": _header_matchers(header or []) or None,
             "hosts": host or None,
             "stripPrefix": strip_prefix,
+            "models": model or None,
         }
     )
     route = cluster_client(cluster, url).create_route(**document)

@@ -84,6 +84,29 @@ def test_seed_commands_as_written(cli: Cli, control_plane: ControlPlaneProcess) 
     assert "ml-predict" in table and "http://model-service:8000" in table
 
 
+def test_a_route_on_the_model(cli: Cli) -> None:
+    cli("init", "--cluster", new_cluster())
+    cli(
+        "add-route",
+        "--path",
+        "/v1/chat/completions",
+        "--name",
+        "llama",
+        "--model",
+        "llama-3*",
+        "--model",
+        "chat-large",
+        "--target",
+        "http://vllm:8000",
+    )
+    route = json.loads(cli("routes", "get", "llama", "-o", "json").stdout)
+    assert route["models"] == ["llama-3*", "chat-large"]
+    bad = cli(
+        "add-route", "--path", "/v1/x", "--model", " spaced", "--target", "http://a:1", check=1
+    )
+    assert "models" in bad.stderr and "surrounding spaces" in bad.stderr
+
+
 def test_key_from_the_saved_credentials(cli: Cli) -> None:
     cluster = new_cluster()
     cli("init", "--cluster", cluster, "--key", cli.env["AI_GATEWAY_API_KEY"])
