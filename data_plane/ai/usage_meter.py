@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 MAX_JSON_BYTES = 4 << 20
 MAX_EVENT_BYTES = 1 << 20
+MODEL_TRIES = 3  # events decoded, at most, to learn the answer's model
 _EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
 # The string fields whose text is the answer, per API (tool-call arguments included).
 _CONTENT_KEYS: dict[ApiShape, tuple[bytes, ...]] = {
@@ -71,6 +72,7 @@ class UsageMeter:
         "_json_size",
         "_keys",
         "_mode",
+        "_model_tries",
         "_on_done",
         "_partial",
         "content_bytes",
@@ -90,6 +92,7 @@ class UsageMeter:
         self._exchange = exchange
         self._on_done = on_done
         self._mode = ""  # "sse", "json" or "" (not read)
+        self._model_tries = MODEL_TRIES
         self._final = False  # the backend's final usage was read
         self._partial = b""
         self._json: list[bytes] = []
@@ -206,16 +209,22 @@ class UsageMeter:
                     self._token()
             return True
         if self._has_content(event):
-            if self.first_token_at is None and self.response_model is None:
-                document = _data_of(event)
-                if isinstance(document, dict):
-                    self._response_model(document)
+            if self.first_token_at is None and self._model_tries:
+                self._model_of(event)
             self._token()
-        elif self.response_model is None and event.startswith(b"data:") and b"[DONE]" not in event:
-            document = _data_of(event)
-            if isinstance(document, dict):
-                self._response_model(document)
+        elif self._model_tries and event.startswith(b"data:") and b"[DONE]" not in event:
+            self._model_of(event)
         return True
+
+    def _model_of(self, event: bytes) -> None:
+        """The answer's model from an event: decoded for at most MODEL_TRIES events, so a
+        backend that never names it does not make the meter decode every event."""
+        self._model_tries -= 1
+        document = _data_of(event)
+        if isinstance(document, dict):
+            self._response_model(document)
+            if self.response_model is not None:
+                self._model_tries = 0
 
     def _has_content(self, event: bytes) -> bool:
         found = 0
