@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from data_plane.ai.usage import Usage
+    from data_plane.proxy.exchange import Exchange
 
 MAX_TOKEN_SERIES = 10_000  # (route, model, consumer) kept apart; beyond, consumer "other"
 
@@ -88,16 +88,14 @@ class TrafficTally:
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         self.moved_targets.add(key)
 
-    def tokens(
-        self,
-        route: str,
-        model: str,
-        consumer: str,
-        usage: Usage,
-        cost: float | None,
-        ttft: float | None,
-        tpot: float | None,
-    ) -> None:
+    def tokens(self, route: str, model: str, exchange: Exchange) -> None:
+        """An answer's usage, cost and stream timings (read from its exchange), under
+        ``model`` (its bounded label)."""
+        usage = exchange.usage
+        if usage is None:
+            return
+        consumer = exchange.consumer or ""
+        cost, ttft, tpot = exchange.cost_usd, exchange.ttft_seconds, exchange.tpot_seconds
         by_key = self.tokens_by_route.get(route)
         if by_key is None:
             by_key = self.tokens_by_route[route] = {}

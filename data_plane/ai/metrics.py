@@ -18,12 +18,14 @@ go to the control plane (``GET /api/v1/usage``).
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
 
 from data_plane.ai.shapes import ApiShape
-from data_plane.ai.usage import Usage
+
+if TYPE_CHECKING:
+    from data_plane.proxy.exchange import Exchange
 
 SEMCONV_VERSION = "1.41.0"
 OTHER = "other"
@@ -72,17 +74,17 @@ class ModelLabels:
     """The model label values one snapshot allows (made once per snapshot)."""
 
     def __init__(self, configured: frozenset[str]) -> None:
-        self.configured = configured
+        self._configured = configured
 
     def requested(self, model: str | None) -> str:
         if model is None:
             return ""
-        return model if model in self.configured else OTHER
+        return model if model in self._configured else OTHER
 
     def responded(self, model: str | None) -> str:
         if model is None:
             return ""
-        if model in self.configured or model in _response_models:
+        if model in self._configured or model in _response_models:
             return model
         if len(_response_models) < MAX_RESPONSE_MODELS:
             _response_models.add(model)
@@ -194,16 +196,14 @@ class AiSeries:
         self.route = route
         self._models: dict[tuple[ApiShape, str, str], _ModelSeries] = {}
 
-    def record(
-        self,
-        shape: ApiShape,
-        requested: str,
-        responded: str,
-        usage: Usage,
-        cost: float | None,
-        ttft: float | None,
-        tpot: float | None,
-    ) -> None:
+    def record(self, requested: str, responded: str, exchange: Exchange) -> None:
+        """An answer's usage, cost and stream timings (read from its exchange), under its
+        bounded model labels."""
+        ai, usage = exchange.ai, exchange.usage
+        if ai is None or usage is None:
+            return
+        shape, cost = ai.shape, exchange.cost_usd
+        ttft, tpot = exchange.ttft_seconds, exchange.tpot_seconds
         key = (shape, requested, responded)
         series = self._models.get(key)
         if series is None:

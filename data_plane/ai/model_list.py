@@ -22,16 +22,16 @@ from data_plane.security.jwt_auth import TokenRejected
 
 if TYPE_CHECKING:
     from data_plane.proxy.exchange import Exchange
-    from data_plane.runtime.chains import ChainBuilder
     from data_plane.security.policies import CompiledPolicy
+    from data_plane.security.snapshot_security import SnapshotSecurity
 
 PATH = "/v1/models"
 
 
 class ModelList:
-    def __init__(self, catalog: ModelCatalog, chains: ChainBuilder) -> None:
+    def __init__(self, catalog: ModelCatalog, security: SnapshotSecurity) -> None:
         self._catalog = catalog
-        self._chains = chains
+        self._security = security
 
     def __bool__(self) -> bool:
         return bool(self._catalog.models)
@@ -43,7 +43,7 @@ class ModelList:
         allowed: dict[str, bool] = {}  # a policy's endpoint -> whether the caller passes it
         data = []
         for served in self._catalog.models:
-            policy = self._chains.policies.lookup(served.path)
+            policy = self._security.policies.lookup(served.path)
             if policy is not None and policy.auth != "none":
                 if policy.endpoint not in allowed:
                     allowed[policy.endpoint] = await self._passes(policy, api_key, token)
@@ -67,11 +67,11 @@ class ModelList:
 
     async def _passes(self, policy: CompiledPolicy, api_key: str | None, token: str | None) -> bool:
         if policy.auth == "api-key":
-            entry = self._chains.keys.find(api_key) if api_key else None
+            entry = self._security.keys.find(api_key) if api_key else None
             return entry is not None and not KeyIndex.expired(entry)
         if token is None:
             return False
-        for verifier in self._chains.verifiers_of(policy):
+        for verifier in self._security.verifiers_of(policy):
             try:
                 await verifier.verify(token)
             except TokenRejected:
@@ -80,5 +80,5 @@ class ModelList:
         return False
 
     def _scoped(self, api_key: str | None, route: str) -> bool:
-        entry = self._chains.keys.find(api_key) if api_key else None
+        entry = self._security.keys.find(api_key) if api_key else None
         return entry is not None and (not entry.routes or route in entry.routes)

@@ -41,7 +41,7 @@ class AiTraffic:
         )
         exchange.ai = ai
         meter = UsageMeter(ai, exchange, self._account)
-        exchange.observers.append(meter)  # exchange.observe, without the call
+        exchange.observe(meter)
         if ai.hide_usage:
             exchange.editor = meter
         return await next(exchange)
@@ -57,25 +57,14 @@ class AiTraffic:
         prices = catalog.prices
         if prices.priced:
             exchange.cost_usd = prices.cost(usage, meter.response_model, sent_model, ai.model)
-        ttft = tpot = None
-        if meter.first_token_at is not None and ai.stream:
-            ttft = exchange.ttft_seconds = meter.first_token_at - exchange.started
+        first = meter.first_token_at
+        if first is not None and ai.stream:
+            exchange.ttft_seconds = first - exchange.started
             last = meter.last_token_at
-            if last is not None and usage.output > 1 and last > meter.first_token_at:
-                tpot = (last - meter.first_token_at) / (usage.output - 1)
-                exchange.tpot_seconds = tpot
+            if last is not None and usage.output > 1 and last > first:
+                exchange.tpot_seconds = (last - first) / (usage.output - 1)
         labels = catalog.labels
-        model = ai.model
-        requested = model if model in labels.configured else labels.requested(model)
+        requested = labels.requested(ai.model)
         responded = labels.responded(meter.response_model)
-        route.metrics.ai.record(ai.shape, requested, responded, usage, exchange.cost_usd, ttft,
-                                tpot)  # fmt: skip
-        TALLY.tokens(
-            route.name,
-            responded or requested,
-            exchange.consumer or "",
-            usage,
-            exchange.cost_usd,
-            ttft,
-            tpot,
-        )
+        route.metrics.ai.record(requested, responded, exchange)
+        TALLY.tokens(route.name, responded or requested, exchange)

@@ -25,10 +25,9 @@ from data_plane.filters.policy_dispatch import PolicyDispatch
 from data_plane.filters.rate_limit import RateLimit
 from data_plane.filters.upstream import Upstream
 from data_plane.runtime.routes import PathKind
-from data_plane.security.api_keys import KeyIndex
-from data_plane.security.jwt_auth import JwtVerifier
-from data_plane.security.policies import CompiledPolicy, PolicyTable
+from data_plane.security.policies import CompiledPolicy
 from data_plane.security.rate_limit import RateLimiter
+from data_plane.security.snapshot_security import SnapshotSecurity
 from data_plane.upstream.retry_budget import RetryBudget
 
 DEFAULT_MAX_BODY_BYTES = 16 << 20
@@ -60,18 +59,12 @@ class ChainBuilder:
 
     def __init__(
         self,
-        cluster: str,
-        policies: PolicyTable,
-        keys: KeyIndex,
-        verifiers: dict[str, JwtVerifier],
+        security: SnapshotSecurity,
         limiter: RateLimiter,
         shared: ProcessFilters,
         catalog: ModelCatalog | None = None,
     ) -> None:
-        self._cluster = cluster
-        self.policies = policies
-        self.keys = keys
-        self.verifiers = verifiers
+        self.security = security
         self._limiter = limiter
         self._tails = (shared.tail(), shared.tail(AiTraffic(catalog or ModelCatalog())))
         self._upstream = shared.upstream()
@@ -80,7 +73,7 @@ class ChainBuilder:
 
     def for_route(self, kind: PathKind, path: str, ai: bool = False) -> Next:
         """The route's chain; ``ai``: the one its AI-shaped requests take (with ``ai``)."""
-        table = self.policies
+        table = self.security.policies
         if not len(table):
             return self._unsecured[ai]
         if kind == "exact" or (kind == "prefix" and not table.any_below(path)):
@@ -100,19 +93,20 @@ class ChainBuilder:
         return chain
 
     def _security(self, policy: CompiledPolicy) -> list[Filter]:
+        security = self.security
         filters: list[Filter] = []
         if policy.auth == "api-key":
-            filters.append(ApiKeyAuthentication(self.keys))
+            filters.append(ApiKeyAuthentication(security.keys))
         elif policy.auth == "jwt":
-            filters.append(JwtAuthentication(self.verifiers_of(policy)))
+            filters.append(JwtAuthentication(security.verifiers_of(policy)))
         if policy.requests:
             filters.append(
                 RateLimit(
-                    self._limiter, self._cluster, policy.endpoint, policy.requests, policy.period
+                    self._limiter,
+                    security.cluster,
+                    policy.endpoint,
+                    policy.requests,
+                    policy.period,
                 )
             )
         return filters
-
-    def verifiers_of(self, policy: CompiledPolicy) -> tuple[JwtVerifier, ...]:
-        names = policy.jwt_providers or tuple(self.verifiers)
-        return tuple(self.verifiers[n] for n in names if n in self.verifiers)

@@ -29,11 +29,9 @@ from data_plane.runtime.routes import (
     RouteTable,
     RouteTimeouts,
 )
-from data_plane.security.api_keys import KeyIndex
 from data_plane.security.jwks import JwksFetcher
-from data_plane.security.jwt_auth import JwtVerifier
-from data_plane.security.policies import PolicyTable
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
+from data_plane.security.snapshot_security import SnapshotSecurity
 from data_plane.upstream.check_plan import CheckPlan
 from data_plane.upstream.credentials import resolve_credential
 from data_plane.upstream.health import (
@@ -259,9 +257,7 @@ def _catalog(snapshot: pb.Snapshot) -> ModelCatalog:
 
 
 def _unsecured_chains(context: CompileContext) -> ChainBuilder:
-    return ChainBuilder(
-        "", PolicyTable([]), KeyIndex(b"", []), {}, context.limiter, context.filters
-    )
+    return ChainBuilder(SnapshotSecurity(), context.limiter, context.filters)
 
 
 def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = None) -> RuntimeConfig:
@@ -273,17 +269,10 @@ def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = Non
         raise SnapshotRejected("snapshot has no version")
     catalog = _catalog(snapshot)
     try:
-        chains = ChainBuilder(
-            snapshot.cluster,
-            PolicyTable(list(snapshot.security)),
-            KeyIndex(snapshot.api_key_secret, list(snapshot.consumers)),
-            {p.name: JwtVerifier.compile(p, context.jwks) for p in snapshot.jwt_providers},
-            context.limiter,
-            context.filters,
-            catalog,
-        )
+        security = SnapshotSecurity.compile(snapshot, context.jwks)
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotRejected(f"security: {exc}") from None
+    chains = ChainBuilder(security, context.limiter, context.filters, catalog)
     table = RouteTable()
     for route in snapshot.routes:
         table.add(compile_route(route, context, chains))
@@ -299,5 +288,5 @@ def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = Non
         source=snapshot,
         hostnames=hostnames(table),
         compiled_since=started,
-        model_list=ModelList(catalog, chains),
+        model_list=ModelList(catalog, security),
     )
