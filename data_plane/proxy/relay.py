@@ -91,16 +91,16 @@ async def _stream(
                 total_set = ends_at <= idle_ends
                 deadline.reschedule(ends_at if total_set else idle_ends)
                 chunk = await upstream.read_chunk()
-                if not chunk:
+                last = not chunk
+                if editor is not None:  # at the end, what it held back
+                    chunk = editor.flush() if last else editor.edit(chunk)
+                if chunk:
+                    sent += len(chunk)
+                    await answer.write(chunk)
+                    for observer in observers:
+                        observer.on_chunk(exchange, chunk)
+                if last:
                     break
-                if editor is not None:
-                    chunk = editor.edit(chunk)
-                    if not chunk:
-                        continue
-                sent += len(chunk)
-                await answer.write(chunk)
-                for observer in observers:
-                    observer.on_chunk(exchange, chunk)
     except TimeoutError:
         if total_set:
             log.warning(
@@ -124,11 +124,7 @@ async def _stream(
         raise
     finally:
         _counted(exchange, route, sent)  # once, whether the stream ended well or not
-    rest = editor.flush() if editor is not None else b""
-    if rest:
-        exchange.response_bytes += len(rest)
-        route.metrics.response_bytes(len(rest))
-    await answer.write_eof(rest)
+    await answer.write_eof()
     for observer in observers:
         observer.on_end(exchange)
     return answer

@@ -366,6 +366,18 @@ def test_upstream_credentials_reach_the_backend_and_nowhere_else(gateway: Gatewa
     assert SECRET not in routes and "<redacted>" in routes and "${TEST_PROVIDER_KEY}" in routes
     assert one["targets"][0]["auth"] == {"header": "x-api-key", "value": "<redacted>"}
     assert SECRET not in json.dumps(exported)
+    # A dry run that changes the secret says the route changes, and shows neither value.
+    rotated = json.loads(json.dumps(exported))
+    rotated["routes"][2]["targets"][0]["auth"]["value"] = "sk-rotated-secret-000111"
+    with gateway.admin() as http:
+        dry = http.post(
+            "/api/v1/config",
+            params={"cluster": gateway.cluster, "dryRun": "true"},
+            json=rotated,
+        )
+    assert dry.status_code == 200, dry.text
+    assert [c["key"] for c in dry.json()["changes"]] == ["messages"]
+    assert SECRET not in dry.text and "sk-rotated-secret-000111" not in dry.text
     # Applying the export back keeps the stored secret.
     gateway.apply(
         {
