@@ -76,6 +76,13 @@ class ModelLabels:
     def __init__(self, configured: frozenset[str]) -> None:
         self._configured = configured
 
+    def pair(self, model: str | None, response_model: str | None) -> tuple[str, str]:
+        """The (requested, responded) labels of an answer; one call for the common case of a
+        backend that answers with the configured name it was asked for."""
+        if model is not None and model == response_model and model in self._configured:
+            return model, model
+        return self.requested(model), self.responded(response_model)
+
     def requested(self, model: str | None) -> str:
         if model is None:
             return ""

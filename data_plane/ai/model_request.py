@@ -11,7 +11,6 @@ extra usage chunk is then kept from the client, see ``usage_meter``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,14 +78,11 @@ class AiRequest:
     @classmethod
     def of(cls, shape: ApiShape, body: bytes | None, parsed: ParsedBody | None,
            header_model: str | None) -> AiRequest:  # fmt: skip
-        """``parsed``: the body as routing already read it. A body that does not stream is
-        not parsed here when a byte search finds its model unambiguously (one ``"model"``
-        key, a plain string): nothing in it changes unless a target renames the model, and
-        ``body_for`` parses it then."""
-        if parsed is None and body is not None and b'"stream"' not in body:
-            found = header_model or _model_by_search(body)
-            if found is not _AMBIGUOUS:
-                return cls(shape, found, None, body)
+        """``parsed``: the body as routing already read it.
+
+        The body is parsed whole rather than searched for its model: orjson parses a body
+        about as fast as ``bytes.find`` scans it once (measured from 60 bytes to 50 KB),
+        and a search needs several scans to be sure of what it found."""
         parsed = parsed or (parse_body(body) if body is not None else None)
         document = parsed.document if parsed is not None else None
         model = header_model or (parsed.model if parsed is not None else None)
@@ -122,28 +118,6 @@ class AiRequest:
         if body is None:
             body = bodies[target_model] = orjson.dumps({**self.document, "model": target_model})
         return body
-
-
-_AMBIGUOUS = "\x00ambiguous"  # no model name is this (control characters are refused)
-_MODEL_VALUE = re.compile(rb'[ \t\r\n]*:[ \t\r\n]*"([^"\\\x00-\x1f]{1,256})"')
-
-
-def _model_by_search(body: bytes) -> str | None:
-    """The body's ``model`` found without parsing it: None when there is no ``"model"`` at
-    all, _AMBIGUOUS when there are several or the value is not a plain string."""
-    at = body.find(b'"model"')
-    if at < 0:
-        return None
-    if body.find(b'"model"', at + 7) >= 0:
-        return _AMBIGUOUS
-    value = _MODEL_VALUE.match(body, at + 7)
-    if value is None:
-        return _AMBIGUOUS
-    try:
-        name = valid_model_name(value[1].decode())
-    except UnicodeDecodeError:
-        return _AMBIGUOUS
-    return name if name is not None else _AMBIGUOUS
 
 
 def _max_output(document: dict[str, Any]) -> int | None:

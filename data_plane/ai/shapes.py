@@ -8,39 +8,49 @@ so a route at ``/openai`` that forwards ``/openai/v1/chat/completions`` counts t
 
 from __future__ import annotations
 
-from enum import Enum
+from dataclasses import dataclass
+from typing import ClassVar
 
 
-class ApiShape(Enum):
-    CHAT = "chat"  # OpenAI chat completions
-    COMPLETIONS = "text_completion"
-    EMBEDDINGS = "embeddings"
-    RESPONSES = "responses"  # OpenAI Responses API
-    MESSAGES = "messages"  # Anthropic Messages API
+@dataclass(frozen=True, slots=True, eq=False)
+class ApiShape:
+    """One AI API and what the gateway needs to know of it.
 
-    @property
-    def operation(self) -> str:
-        """OpenTelemetry's ``gen_ai.operation.name`` for it."""
-        return _OPERATIONS[self]
+    Plain objects rather than an ``Enum``: an enum member's hash and its properties are
+    Python calls, and the request path looks a shape's facts up several times an answer;
+    these are attributes, compared by identity.
+    """
 
-    @property
-    def provider(self) -> str:
-        """OpenTelemetry's ``gen_ai.provider.name``: whose API the wire speaks."""
-        return "anthropic" if self is ApiShape.MESSAGES else "openai"
+    name: str
+    operation: str  # OpenTelemetry's gen_ai.operation.name
+    provider: str  # OpenTelemetry's gen_ai.provider.name: whose API the wire speaks
+    streams_usage_on_request: bool  # a stream reports usage only when asked (include_usage)
+    content_keys: tuple[bytes, ...]  # the string fields whose text is the answer
 
-    @property
-    def streams_usage_on_request(self) -> bool:
-        """Whether a stream reports usage only when asked (``stream_options.include_usage``)."""
-        return self in (ApiShape.CHAT, ApiShape.COMPLETIONS)
+    CHAT: ClassVar[ApiShape]  # OpenAI chat completions
+    COMPLETIONS: ClassVar[ApiShape]
+    EMBEDDINGS: ClassVar[ApiShape]
+    RESPONSES: ClassVar[ApiShape]  # OpenAI Responses API
+    MESSAGES: ClassVar[ApiShape]  # Anthropic Messages API
+
+    def __repr__(self) -> str:
+        return f"ApiShape.{self.name}"
 
 
-_OPERATIONS = {
-    ApiShape.CHAT: "chat",
-    ApiShape.COMPLETIONS: "text_completion",
-    ApiShape.EMBEDDINGS: "embeddings",
-    ApiShape.RESPONSES: "chat",
-    ApiShape.MESSAGES: "chat",
-}
+ApiShape.CHAT = ApiShape(
+    "CHAT",
+    "chat",
+    "openai",
+    True,
+    (b'"content"', b'"reasoning_content"', b'"reasoning"', b'"arguments"', b'"refusal"'),
+)
+ApiShape.COMPLETIONS = ApiShape("COMPLETIONS", "text_completion", "openai", True, (b'"text"',))
+ApiShape.EMBEDDINGS = ApiShape("EMBEDDINGS", "embeddings", "openai", False, ())
+ApiShape.RESPONSES = ApiShape("RESPONSES", "chat", "openai", False, (b'"delta"',))
+ApiShape.MESSAGES = ApiShape(
+    "MESSAGES", "chat", "anthropic", False, (b'"text"', b'"thinking"', b'"partial_json"')
+)
+
 _SUFFIXES = (
     ("/chat/completions", ApiShape.CHAT),
     ("/completions", ApiShape.COMPLETIONS),

@@ -42,20 +42,6 @@ MAX_JSON_BYTES = 4 << 20
 MAX_EVENT_BYTES = 1 << 20
 MODEL_TRIES = 3  # events decoded, at most, to learn the answer's model
 _EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
-# The string fields whose text is the answer, per API (tool-call arguments included).
-_CONTENT_KEYS: dict[ApiShape, tuple[bytes, ...]] = {
-    ApiShape.CHAT: (
-        b'"content"',
-        b'"reasoning_content"',
-        b'"reasoning"',
-        b'"arguments"',
-        b'"refusal"',
-    ),
-    ApiShape.COMPLETIONS: (b'"text"',),
-    ApiShape.RESPONSES: (b'"delta"',),
-    ApiShape.MESSAGES: (b'"text"', b'"thinking"', b'"partial_json"'),
-    ApiShape.EMBEDDINGS: (),
-}
 _ANTHROPIC_USAGE_EVENTS = (b"event: message_start", b"event: message_delta",
                            b"event:message_start", b"event:message_delta")  # fmt: skip
 _RESPONSES_DONE = (b"event: response.completed", b"event:response.completed")
@@ -97,7 +83,7 @@ class UsageMeter:
         self._partial = b""
         self._json: list[bytes] = []
         self._json_size = 0
-        self._keys = _CONTENT_KEYS[ai.shape]
+        self._keys = ai.shape.content_keys
         self.usage: Usage | None = None
         self.response_model: str | None = None
         self.first_token_at: float | None = None  # perf_counter
@@ -247,7 +233,9 @@ class UsageMeter:
 
     def _response_model(self, document: dict[str, Any]) -> None:
         if self.response_model is None:
-            self.response_model = valid_model_name(document.get("model"))
+            model = document.get("model")
+            asked = self._ai.model  # valid already: most answers name it back
+            self.response_model = asked if model == asked else valid_model_name(model)
 
     def _anthropic(self, event: bytes) -> None:
         document = _data_of(event)

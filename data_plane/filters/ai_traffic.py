@@ -63,8 +63,6 @@ class AiTraffic:
             last = meter.last_token_at
             if last is not None and usage.output > 1 and last > first:
                 exchange.tpot_seconds = (last - first) / (usage.output - 1)
-        labels = catalog.labels
-        requested = labels.requested(ai.model)
-        responded = labels.responded(meter.response_model)
+        requested, responded = catalog.labels.pair(ai.model, meter.response_model)
         route.metrics.ai.record(requested, responded, exchange)
         TALLY.tokens(route.name, responded or requested, exchange)

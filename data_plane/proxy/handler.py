@@ -23,9 +23,14 @@ import time
 
 from aiohttp import web
 
-from data_plane.access_log import AccessLog
+from data_plane.access_log import AI_FIELDS, AccessLog
 from data_plane.ai.model_list import PATH as MODELS_PATH
-from data_plane.ai.model_request import MODEL_HEADER, ParsedBody, parse_body, valid_model_name
+from data_plane.ai.model_request import (
+    MODEL_HEADER,
+    ParsedBody,
+    parse_body,
+    valid_model_name,
+)
 from data_plane.ai.shapes import AI_SUFFIXES
 from data_plane.errors import UnsafePath
 from data_plane.filters.body import read_whole
@@ -39,7 +44,6 @@ from data_plane.proxy.relay import relay
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.path import normalise_path
 from data_plane.runtime.routes import (
-    NEEDS_MODEL,
     CompiledRoute,
     MethodNotAllowed,
     NeedsModel,
@@ -128,19 +132,13 @@ class ProxyHandler:
         }
         ai = exchange.ai
         if ai is not None:
-            usage = exchange.usage
-            ttft = exchange.ttft_seconds
-            fields.update(
-                model=ai.model,
-                responseModel=exchange.response_model,
-                inputTokens=usage.input if usage else None,
-                outputTokens=usage.output if usage else None,
-                cachedTokens=usage.cached_input if usage else None,
-                reasoningTokens=usage.reasoning if usage else None,
-                ttftMs=round(ttft * 1000, 3) if ttft is not None else None,
-                tpotMs=round(tpot * 1000, 3) if (tpot := exchange.tpot_seconds) else None,
-                costUsd=round(exchange.cost_usd, 8) if exchange.cost_usd is not None else None,
-                usageEstimated=usage.estimated if usage else None,
+            fields[AI_FIELDS] = (
+                ai.model,
+                exchange.response_model,
+                exchange.usage,
+                exchange.ttft_seconds,
+                exchange.tpot_seconds,
+                exchange.cost_usd,
             )
         return fields
 
@@ -190,10 +188,11 @@ class ProxyHandler:
             )
         if path == MODELS_PATH and request.method == "GET" and config.model_list:
             return await config.model_list.answer(exchange)
-        found = config.routes.match(path, request.method, request.headers, request.host)
-        if found is NEEDS_MODEL:
+        method, headers, host = request.method, request.headers, request.host
+        found = config.routes.match(path, method, headers, host)
+        if isinstance(found, NeedsModel):
             model = await _read_model(exchange)
-            found = config.routes.match(path, request.method, request.headers, request.host, model)
+            found = config.routes.resume(found, method, headers, host, model)
         if isinstance(found, NoRouteForModel):
             if found.model is None:
                 parsed = exchange.parsed_body
@@ -246,5 +245,6 @@ async def _read_model(exchange: Exchange) -> str | None:
         exchange.parsed_body = parse_body(None, too_large=request.body_exists)
         return None
     body = exchange.body
-    exchange.parsed_body = parse_body(body.data if body is not None else None)
-    return exchange.parsed_body.model
+    parsed = parse_body(body.data if body is not None else None)
+    exchange.parsed_body = parsed
+    return parsed.model

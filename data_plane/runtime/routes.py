@@ -8,6 +8,7 @@ makes the answer 405 (with ``Allow``) when nothing else matches.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -76,6 +77,8 @@ class CompiledRoute:
     def matches_context(self, headers: Mapping[str, str], host: str) -> bool:
         if self.hosts is not None and not self.hosts.matches(host):
             return False
+        if not self.headers:  # most routes: no generator made per request
+            return True
         return all(h.matches(headers) for h in self.headers)
 
     def upstream_path(self, path: str) -> str:
@@ -99,9 +102,14 @@ class MethodNotAllowed:
     allowed: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class NeedsModel:
-    """A route that matches on the model may take the request: read the model, match again."""
+    """A route that matches on the model may take the request: read the model, then
+    ``RouteTable.resume`` from that route (the path is not looked up again)."""
+
+    pending: list[CompiledRoute]  # the rest of the group, from the route that asked
+    groups: Iterator[list[CompiledRoute]]  # the groups after it
+    allowed: set[str]  # the methods of the routes before it (for a 405)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +119,8 @@ class NoRouteForModel:
     model: str | None
 
 
-NEEDS_MODEL = NeedsModel()
 UNREAD = "\x00unread"  # the model argument before the model was read (no model is named this)
+Found = RouteMatch | MethodNotAllowed | NeedsModel | NoRouteForModel | None
 
 
 @dataclass(slots=True)
@@ -156,33 +164,49 @@ class RouteTable:
         routes += [r for group in self.prefix.values() for r in group]
         return routes + self.regex
 
-    def match(
+    def match(self, path: str, method: str, headers: Mapping[str, str], host: str) -> Found:
+        """The route for a request. A route that matches on the model answers NeedsModel
+        before the model is read, so only requests that reach such a route pay for reading
+        it."""
+        return _scan(self._candidates(path), method, headers, host, UNREAD, set())
+
+    def resume(
         self,
-        path: str,
+        needs: NeedsModel,
         method: str,
         headers: Mapping[str, str],
         host: str,
-        model: str | None = UNREAD,
-    ) -> RouteMatch | MethodNotAllowed | NeedsModel | NoRouteForModel | None:
-        """``model``: what the request asks for, once read (None: it names none). Until then a
-        route that matches on the model answers NEEDS_MODEL, so only requests that reach such
-        a route pay for reading it."""
-        allowed: set[str] = set()
-        wanted_model = False
-        for routes in self._candidates(path):
-            for route in routes:
-                if not route.matches_context(headers, host):
+        model: str | None,
+    ) -> Found:
+        """Continue ``match`` from the route that needed the model (None: the request names
+        none)."""
+        groups = itertools.chain((needs.pending,), needs.groups)
+        return _scan(groups, method, headers, host, model, needs.allowed)
+
+
+def _scan(
+    groups: Iterator[list[CompiledRoute]],
+    method: str,
+    headers: Mapping[str, str],
+    host: str,
+    model: str | None,
+    allowed: set[str],
+) -> Found:
+    wanted_model = False
+    for routes in groups:
+        for route in routes:
+            if not route.matches_context(headers, host):
+                continue
+            if route.methods is not None and method not in route.methods:
+                allowed |= route.methods
+                continue
+            if route.models is not None:
+                if model is UNREAD:
+                    return NeedsModel(routes[routes.index(route) :], groups, allowed)
+                if model is None or not route.models.matches(model):
+                    wanted_model = True
                     continue
-                if route.methods is not None and method not in route.methods:
-                    allowed |= route.methods
-                    continue
-                if route.models is not None:
-                    if model is UNREAD:
-                        return NEEDS_MODEL
-                    if model is None or not route.models.matches(model):
-                        wanted_model = True
-                        continue
-                return RouteMatch(route)
-        if wanted_model:
-            return NoRouteForModel(None if model is UNREAD else model)
-        return MethodNotAllowed(frozenset(allowed)) if allowed else None
+            return RouteMatch(route)
+    if wanted_model:
+        return NoRouteForModel(None if model is UNREAD else model)
+    return MethodNotAllowed(frozenset(allowed)) if allowed else None

@@ -9,10 +9,10 @@ from data_plane.ai.model_request import AiRequest, parse_body
 from data_plane.ai.shapes import ApiShape
 
 
-def test_a_plain_body_is_read_without_a_parse_and_renamed_on_demand() -> None:
+def test_a_body_is_sent_as_received_and_renamed_on_demand() -> None:
     body = b'{"messages": [{"role": "user", "content": "hi"}], "model": "chat-large"}'
     request = AiRequest.of(ApiShape.CHAT, body, None, None)
-    assert request.model == "chat-large" and request.document is None
+    assert request.model == "chat-large"
     assert request.body_for(None) == body  # sent as received
     renamed = orjson.loads(request.body_for("meta-llama/Llama-3.1-70B-Instruct") or b"")
     assert renamed == {
@@ -21,12 +21,11 @@ def test_a_plain_body_is_read_without_a_parse_and_renamed_on_demand() -> None:
     }
 
 
-def test_an_ambiguous_model_falls_back_to_the_parse() -> None:
+def test_the_model_is_the_top_level_one() -> None:
     nested = b'{"metadata": {"model": "decoy"}, "model": "gpt-4o"}'
     escaped = b'{"model": "gpt\\u002d4o"}'
     for body, model in ((nested, "gpt-4o"), (escaped, "gpt-4o")):
-        request = AiRequest.of(ApiShape.CHAT, body, None, None)
-        assert request.model == model and request.document is not None
+        assert AiRequest.of(ApiShape.CHAT, body, None, None).model == model
     assert AiRequest.of(ApiShape.CHAT, b'{"messages": []}', None, None).model is None
     assert AiRequest.of(ApiShape.CHAT, b'{"model": 7}', None, None).model is None
     header = AiRequest.of(ApiShape.CHAT, b'{"model": "a"}', None, "b")
