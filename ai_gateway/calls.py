@@ -161,3 +161,23 @@ def list_clusters() -> Call:
 
 def health() -> Call:
     return Call("GET", "/api/v1/health")
+
+
+def security_document(
+    auth: str,
+    rate_limit: str | int | None,
+    token_limit: str | int | None = None,
+    budget: dict[str, Any] | None = None,
+    default_max_tokens: int | None = None,
+) -> dict[str, Any]:
+    """The body of ``PUT /api/v1/security/{endpoint}`` from ``secure``'s arguments."""
+    document: dict[str, Any] = {"authType": auth}
+    for key, value in (
+        ("rateLimit", rate_limit),
+        ("tokenLimit", token_limit),
+        ("budget", budget),
+        ("defaultMaxTokens", default_max_tokens),
+    ):
+        if value is not None:
+            document[key] = value
+    return document

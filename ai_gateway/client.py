@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from ai_gateway import calls
-from ai_gateway.calls import Call, ClusterCalls, load_document, route_document
+from ai_gateway.calls import Call, ClusterCalls, load_document, route_document, security_document
 from ai_gateway.context import resolve_cluster, resolve_key, resolve_url
 from ai_gateway.retry import RetryPolicy
 from ai_gateway.shapes import as_list, as_object
@@ -51,12 +51,19 @@ class ClusterClient:
         return as_object(self._send(self._calls.delete_route(route)))
 
     def secure(
-        self, endpoint: str, auth: str = "none", rate_limit: str | int | None = None
+        self,
+        endpoint: str,
+        auth: str = "none",
+        rate_limit: str | int | None = None,
+        token_limit: str | int | None = None,
+        budget: dict[str, Any] | None = None,
+        default_max_tokens: int | None = None,
     ) -> dict[str, Any]:
-        """``secure("/predict", auth="jwt", rate_limit="100/min")``; replaces the endpoint's policy."""
-        document: dict[str, Any] = {"authType": auth}
-        if rate_limit is not None:
-            document["rateLimit"] = rate_limit
+        """``secure("/predict", auth="jwt", rate_limit="100/min")``; replaces the endpoint's policy.
+
+        ``token_limit="100000/min"``, ``budget={"usd": 50, "per": "month"}`` and
+        ``default_max_tokens`` limit an AI endpoint's tokens per consumer."""
+        document = security_document(auth, rate_limit, token_limit, budget, default_max_tokens)
         return as_object(self._send(self._calls.secure(endpoint, document)))
 
     def list_security(self) -> list[dict[str, Any]]:

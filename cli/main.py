@@ -197,12 +197,41 @@ def secure(
     rate_limit: Annotated[
         str | None, typer.Option("--rate-limit", help="like 100/min (s, min, hour, day)")
     ] = None,
+    token_limit: Annotated[
+        str | None,
+        typer.Option("--token-limit", help="input+output tokens per consumer, like 100000/min"),
+    ] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option("--budget-usd", help="dollars per consumer and --budget-per")
+    ] = None,
+    budget_tokens: Annotated[
+        int | None, typer.Option("--budget-tokens", help="tokens per consumer and --budget-per")
+    ] = None,
+    budget_per: Annotated[
+        str, typer.Option("--budget-per", help="day, week or month (UTC)")
+    ] = "month",
+    default_max_tokens: Annotated[
+        int | None,
+        typer.Option("--default-max-tokens", help="reserved when a request sets no max_tokens"),
+    ] = None,
     cluster: ClusterOption = None,
     url: UrlOption = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Set an endpoint's policy: ai-gateway-cli secure --endpoint /predict --auth jwt --rate-limit 100/min"""
-    policy = cluster_client(cluster, url).secure(endpoint, auth=auth, rate_limit=rate_limit)
+    budget: dict[str, Any] | None = None
+    if budget_usd is not None or budget_tokens is not None:
+        budget = {"per": budget_per}
+        budget.update({"usd": budget_usd} if budget_usd is not None else {})
+        budget.update({"tokens": budget_tokens} if budget_tokens is not None else {})
+    policy = cluster_client(cluster, url).secure(
+        endpoint,
+        auth=auth,
+        rate_limit=rate_limit,
+        token_limit=token_limit,
+        budget=budget,
+        default_max_tokens=default_max_tokens,
+    )
     if not emit_data(policy, output):
         stdout.print(f"endpoint {policy['endpoint']} secured", highlight=False)
         security_table([policy])

@@ -75,9 +75,25 @@ def routes_table(routes: list[dict[str, Any]]) -> None:
 def security_table(policies: list[dict[str, Any]]) -> None:
     table(
         None,
-        ["ENDPOINT", "AUTH", "RATE LIMIT"],
-        [(p["endpoint"], p["auth"], p.get("rateLimit") or "-") for p in policies],
+        ["ENDPOINT", "AUTH", "RATE LIMIT", "TOKEN LIMIT", "BUDGET"],
+        [
+            (
+                p["endpoint"],
+                p["auth"],
+                p.get("rateLimit") or "-",
+                p.get("tokenLimit") or "-",
+                _budget(p.get("budget")),
+            )
+            for p in policies
+        ],
     )
+
+
+def _budget(budget: dict[str, Any] | None) -> str:
+    if not budget:
+        return "-"
+    amount = f"${budget['usd']:g}" if budget.get("usd") else f"{budget.get('tokens')} tokens"
+    return f"{amount}/{budget.get('per', 'month')}"
 
 
 def dataplanes_table(dataplanes: list[dict[str, Any]]) -> None:

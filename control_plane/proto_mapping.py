@@ -217,6 +217,19 @@ def security_to_proto(spec: SecuritySpec, *, policy_id: str = "") -> pb.Security
                 scope="consumer",
             )
         )
+    if spec.token_limit is not None:
+        policy.token_limit.CopyFrom(
+            pb.TokenLimit(
+                tokens=spec.token_limit.tokens, period_seconds=spec.token_limit.period_seconds
+            )
+        )
+    if spec.budget is not None:
+        policy.budget.CopyFrom(
+            pb.Budget(
+                usd=spec.budget.usd or 0.0, tokens=spec.budget.tokens or 0, per=spec.budget.per
+            )
+        )
+    policy.default_max_tokens = spec.default_max_tokens or 0
     return policy
 
 
@@ -231,6 +244,17 @@ def security_from_proto(policy: pb.SecurityPolicy) -> dict[str, Any]:
             "requests": policy.rate_limit.requests,
             "periodSeconds": policy.rate_limit.period_seconds or 60.0,
         }
+    if policy.HasField("token_limit"):
+        document["tokenLimit"] = {
+            "tokens": policy.token_limit.tokens,
+            "periodSeconds": policy.token_limit.period_seconds or 60.0,
+        }
+    if policy.HasField("budget"):
+        budget = policy.budget
+        document["budget"] = {"per": budget.per or "month"}
+        document["budget"].update({"usd": budget.usd} if budget.usd else {"tokens": budget.tokens})
+    if policy.default_max_tokens:
+        document["defaultMaxTokens"] = policy.default_max_tokens
     return document
 
 

@@ -79,6 +79,15 @@ AUTH_FAILURES = Counter(
     "aigw_auth_failures_total", "Requests refused by authentication", ["reason"]
 )
 RATE_LIMITED = Counter("aigw_rate_limited_total", "Requests refused by a rate limit", ["endpoint"])
+TOKEN_LIMITED = Counter(
+    "aigw_token_limited_total",
+    "AI requests refused by a token limit (reason rate) or a budget (reason budget)",
+    ["endpoint", "reason"],
+)
+TOKEN_SETTLEMENTS_LOST = Counter(
+    "aigw_token_settlements_lost_total",
+    "Reconciliations of a token reservation that could not reach Redis (the reservation stays)",
+)
 SNAPSHOT_NACKS = Counter("aigw_snapshot_nacks_total", "Snapshots this data plane rejected")
 ACCESS_LOG_DROPPED = Counter(
     "aigw_access_log_dropped_total",

@@ -38,6 +38,8 @@ from data_plane.security.auth_throttle import FailureThrottle
 from data_plane.security.jwks import JwksFetcher
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.security.redis_rate_limit import FailureMode, RedisRateLimiter
+from data_plane.security.redis_token_ledger import RedisTokenLedger
+from data_plane.security.token_ledger import LocalTokenLedger, SettlingLedger
 from data_plane.settings import DataPlaneSettings
 from data_plane.sync.discovery_client import DiscoveryClient
 from data_plane.sync.link import ControlPlaneLink
@@ -174,8 +176,14 @@ class DataPlane:
             limiter = self._redis = RedisRateLimiter(
                 settings.redis_url, LocalRateLimiter(), failure=failure
             )
+        ledger: SettlingLedger = LocalTokenLedger()
+        if settings.redis_url:
+            ledger = self._redis_ledger = RedisTokenLedger(
+                settings.redis_url, LocalTokenLedger(), failure=failure
+            )
         self.context = CompileContext(
             limiter=limiter,
+            ledger=ledger,
             health=self.health,
             addresses=self.addresses,
             jwks=self.jwks,
@@ -356,6 +364,8 @@ class DataPlane:
             self.pools.close()
         if hasattr(self, "_redis"):
             await self._redis.close()
+        if hasattr(self, "_redis_ledger"):
+            await self._redis_ledger.close()
         if hasattr(self, "jwks"):
             await self.jwks.close()
 

@@ -182,8 +182,26 @@ class RateLimit(_message.Message):
     scope: str
     def __init__(self, requests: _Optional[int] = ..., period_seconds: _Optional[float] = ..., scope: _Optional[str] = ...) -> None: ...
 
+class TokenLimit(_message.Message):
+    __slots__ = ("tokens", "period_seconds")
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    tokens: int
+    period_seconds: float
+    def __init__(self, tokens: _Optional[int] = ..., period_seconds: _Optional[float] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("usd", "tokens", "per")
+    USD_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PER_FIELD_NUMBER: _ClassVar[int]
+    usd: float
+    tokens: int
+    per: str
+    def __init__(self, usd: _Optional[float] = ..., tokens: _Optional[int] = ..., per: _Optional[str] = ...) -> None: ...
+
 class SecurityPolicy(_message.Message):
-    __slots__ = ("id", "endpoint", "auth", "rate_limit", "jwt_providers")
+    __slots__ = ("id", "endpoint", "auth", "rate_limit", "jwt_providers", "token_limit", "budget", "default_max_tokens")
     class AuthType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         NONE: _ClassVar[SecurityPolicy.AuthType]
@@ -197,12 +215,18 @@ class SecurityPolicy(_message.Message):
     AUTH_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     JWT_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     id: str
     endpoint: str
     auth: SecurityPolicy.AuthType
     rate_limit: RateLimit
     jwt_providers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., endpoint: _Optional[str] = ..., auth: _Optional[_Union[SecurityPolicy.AuthType, str]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ..., jwt_providers: _Optional[_Iterable[str]] = ...) -> None: ...
+    token_limit: TokenLimit
+    budget: Budget
+    default_max_tokens: int
+    def __init__(self, id: _Optional[str] = ..., endpoint: _Optional[str] = ..., auth: _Optional[_Union[SecurityPolicy.AuthType, str]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ..., jwt_providers: _Optional[_Iterable[str]] = ..., token_limit: _Optional[_Union[TokenLimit, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., default_max_tokens: _Optional[int] = ...) -> None: ...
 
 class ApiKey(_message.Message):
     __slots__ = ("id", "hash", "prefix", "expires_at_unix", "route_scope")

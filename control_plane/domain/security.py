@@ -90,6 +90,23 @@ def _security_schema(schema: dict[str, Any]) -> None:
     schema["not"] = {"required": ["auth", "authType"]}
 
 
+def _rate_shorthand(data: Any, count: str) -> Any:
+    """``100/min``, ``100`` (per minute) or the object form, for a rate counted in ``count``."""
+    if isinstance(data, bool):
+        raise ValueError(f"{data!r} is not a rate; {RATE_FIX}")
+    if isinstance(data, int):
+        return {count: data}
+    if isinstance(data, str):
+        match = RATE_RE.fullmatch(data) if len(data) <= 64 else None
+        unit = match.group(2).lower() if match and match.group(2) else None
+        if unit is not None and unit not in _PERIODS and unit.endswith("s"):
+            unit = unit[:-1]  # plurals: 100/mins, 5/hours
+        if not match or (unit is not None and unit not in _PERIODS):
+            raise ValueError(f"'{data}' is not a rate; {RATE_FIX}")
+        return {count: int(match.group(1)), "period_seconds": _PERIODS[unit or "min"]}
+    return data
+
+
 class RateLimitSpec(SpecModel):
     """``requests`` per ``period_seconds``, counted per consumer (client IP when anonymous)."""
 
@@ -101,19 +118,7 @@ class RateLimitSpec(SpecModel):
     @model_validator(mode="before")
     @classmethod
     def _from_shorthand(cls, data: Any) -> Any:
-        if isinstance(data, bool):
-            raise ValueError(f"{data!r} is not a rate; {RATE_FIX}")
-        if isinstance(data, int):
-            return {"requests": data}
-        if isinstance(data, str):
-            match = RATE_RE.fullmatch(data) if len(data) <= 64 else None
-            unit = match.group(2).lower() if match and match.group(2) else None
-            if unit is not None and unit not in _PERIODS and unit.endswith("s"):
-                unit = unit[:-1]  # plurals: 100/mins, 5/hours
-            if not match or (unit is not None and unit not in _PERIODS):
-                raise ValueError(f"'{data}' is not a rate; {RATE_FIX}")
-            return {"requests": int(match.group(1)), "period_seconds": _PERIODS[unit or "min"]}
-        return data
+        return _rate_shorthand(data, "requests")
 
     @model_serializer
     def _as_text(self) -> str | dict[str, Any]:
@@ -121,6 +126,71 @@ class RateLimitSpec(SpecModel):
         if unit is not None:
             return f"{self.requests}/{unit}"
         return {"requests": self.requests, "periodSeconds": self.period_seconds}
+
+
+MAX_TOKENS_PER_PERIOD = 999_999_999  # what the rate's nine digits can say
+
+
+def _token_rate_schema(schema: dict[str, Any]) -> None:
+    obj = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [
+        {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS_PER_PERIOD,
+         "description": "tokens per minute"},
+        {"type": "string", "pattern": RATE, "maxLength": 64, "examples": ["100000/min"]},
+        obj,
+    ]  # fmt: skip
+
+
+class TokenLimitSpec(SpecModel):
+    """Input plus output ``tokens`` per ``period_seconds``, per consumer: ``100000/min``."""
+
+    model_config = ConfigDict(json_schema_extra=_token_rate_schema)
+
+    tokens: int = Field(ge=1, le=MAX_TOKENS_PER_PERIOD)
+    period_seconds: float = Field(60.0, gt=0, le=86_400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, data: Any) -> Any:
+        return _rate_shorthand(data, "tokens")
+
+    @model_serializer
+    def _as_text(self) -> str | dict[str, Any]:
+        unit = _PERIOD_NAMES.get(self.period_seconds)
+        if unit is not None:
+            return f"{self.tokens}/{unit}"
+        return {"tokens": self.tokens, "periodSeconds": self.period_seconds}
+
+
+BudgetPeriod = Literal["day", "week", "month"]
+MAX_BUDGET_USD = 1_000_000_000.0
+MAX_BUDGET_TOKENS = 10**15
+
+
+class BudgetSpec(SpecModel):
+    """What a consumer may spend per calendar ``per`` (UTC; weeks start on Monday): ``usd``
+    (priced with the cluster's ``prices``) or ``tokens`` (input plus output)."""
+
+    usd: float | None = Field(None, gt=0, le=MAX_BUDGET_USD)
+    tokens: int | None = Field(None, ge=1, le=MAX_BUDGET_TOKENS)
+    per: BudgetPeriod = "month"
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> BudgetSpec:
+        if (self.usd is None) == (self.tokens is None):
+            raise ValueError(
+                "a budget is in usd or in tokens: write {usd: 50, per: month} or "
+                "{tokens: 1000000, per: day}"
+            )
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_usd(cls, data: Any) -> Any:
+        if isinstance(data, dict) and type(data.get("usd")) is int:
+            return {**data, "usd": float(data["usd"])}
+        return data
 
 
 class SecuritySpec(SpecModel):
@@ -135,6 +205,9 @@ class SecuritySpec(SpecModel):
         serialization_alias="auth",
     )
     rate_limit: RateLimitSpec | None = None
+    token_limit: TokenLimitSpec | None = None
+    budget: BudgetSpec | None = None
+    default_max_tokens: int | None = Field(None, ge=1, le=10_000_000)
     jwt_providers: tuple[str, ...] = ()
 
     @field_validator("endpoint")

@@ -8,6 +8,7 @@ metrics read it at the end. Nothing else carries request state.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,8 @@ class Exchange:
     cost_usd: float | None = None
     ttft_seconds: float | None = None
     tpot_seconds: float | None = None  # time per output token after the first (streams)
+    # What the request holds until it is over (a token reservation): the handler calls it once.
+    settle: Callable[[Exchange], None] | None = None
 
     @property
     def request_bytes(self) -> int:

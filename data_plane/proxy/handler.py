@@ -95,6 +95,8 @@ class ProxyHandler:
             return response
         finally:
             self.in_flight -= 1
+            if exchange.settle is not None:
+                exchange.settle(exchange)
             self._record(exchange)
 
     def _record(self, exchange: Exchange) -> None:

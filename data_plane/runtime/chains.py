@@ -2,7 +2,7 @@
 
 A route under no security policy runs ``body -> balance -> upstream``; under
 one policy, that policy's authentication and rate limit come first, bound to
-the policy at compile time. A route that can see AI-shaped requests (any but an
+the policy at compile time, and its token limit and budget follow ``ai``. A route that can see AI-shaped requests (any but an
 exact route at a non-AI path) has a second chain, with ``ai`` after ``body``
 (model, tokens, time to first token), which the handler takes for a request
 whose path ends like an AI API: other requests do not pay for it. Only a route whose requests fall under several
@@ -23,11 +23,13 @@ from data_plane.filters.balancing import Balancer
 from data_plane.filters.body import BodyPolicy
 from data_plane.filters.policy_dispatch import PolicyDispatch
 from data_plane.filters.rate_limit import RateLimit
+from data_plane.filters.token_limit import TokenLimit
 from data_plane.filters.upstream import Upstream
 from data_plane.runtime.routes import PathKind
 from data_plane.security.policies import CompiledPolicy
 from data_plane.security.rate_limit import RateLimiter
 from data_plane.security.snapshot_security import SnapshotSecurity
+from data_plane.security.token_ledger import LocalTokenLedger, SettlingLedger
 from data_plane.upstream.retry_budget import RetryBudget
 
 DEFAULT_MAX_BODY_BYTES = 16 << 20
@@ -63,10 +65,13 @@ class ChainBuilder:
         limiter: RateLimiter,
         shared: ProcessFilters,
         catalog: ModelCatalog | None = None,
+        ledger: SettlingLedger | None = None,
     ) -> None:
         self.security = security
         self._limiter = limiter
-        self._tails = (shared.tail(), shared.tail(AiTraffic(catalog or ModelCatalog())))
+        self._ledger = ledger or LocalTokenLedger()
+        self._catalog = catalog or ModelCatalog()
+        self._tails = (shared.tail(), shared.tail(AiTraffic(self._catalog)))
         self._upstream = shared.upstream()
         self._unsecured = tuple(compose(tail, self._upstream) for tail in self._tails)
         self._by_policy: dict[tuple[str, bool], Next] = {}
@@ -87,9 +92,13 @@ class ChainBuilder:
         key = (policy.endpoint, ai)
         chain = self._by_policy.get(key)
         if chain is None:
-            chain = self._by_policy[key] = compose(
-                [*self._security(policy), *self._tails[ai]], self._upstream
-            )
+            tail = self._tails[ai]
+            if ai and policy.limits_tokens:  # after the AI filter, which reads max_tokens
+                limit = TokenLimit(
+                    self._ledger, self.security.cluster, policy, self._catalog.prices
+                )
+                tail = [*tail[:2], limit, *tail[2:]]
+            chain = self._by_policy[key] = compose([*self._security(policy), *tail], self._upstream)
         return chain
 
     def _security(self, policy: CompiledPolicy) -> list[Filter]:

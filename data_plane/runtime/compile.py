@@ -32,6 +32,7 @@ from data_plane.runtime.routes import (
 from data_plane.security.jwks import JwksFetcher
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.security.snapshot_security import SnapshotSecurity
+from data_plane.security.token_ledger import LocalTokenLedger, SettlingLedger
 from data_plane.upstream.check_plan import CheckPlan
 from data_plane.upstream.credentials import resolve_credential
 from data_plane.upstream.health import (
@@ -111,11 +112,12 @@ def _pool_limits(breaker: pb.CircuitBreaker) -> PoolLimits:
 
 @dataclass
 class CompileContext:
-    """What outlives snapshots and every compile uses: rate-limit counts, backend health, the
+    """What outlives snapshots and every compile uses: rate-limit and token counts, backend health, the
     last DNS answers, JWKS key caches, connection pools and the filters every route shares.
     Fresh ones when not given (a test's compile)."""
 
     limiter: RateLimiter = field(default_factory=LocalRateLimiter)
+    ledger: SettlingLedger = field(default_factory=LocalTokenLedger)  # token limits, budgets
     health: HealthRegistry = field(default_factory=HealthRegistry)
     addresses: AddressBook | None = None
     jwks: JwksFetcher | None = None
@@ -272,7 +274,7 @@ def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = Non
         security = SnapshotSecurity.compile(snapshot, context.jwks)
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotRejected(f"security: {exc}") from None
-    chains = ChainBuilder(security, context.limiter, context.filters, catalog)
+    chains = ChainBuilder(security, context.limiter, context.filters, catalog, context.ledger)
     table = RouteTable()
     for route in snapshot.routes:
         table.add(compile_route(route, context, chains))

@@ -22,6 +22,16 @@ class CompiledPolicy:
     requests: int  # 0: no rate limit
     period: float
     jwt_providers: tuple[str, ...]
+    tokens: int = 0  # tokenLimit: tokens per token_period (0: none)
+    token_period: float = 60.0
+    budget_usd: float = 0.0  # budget: in dollars, or
+    budget_tokens: int = 0  # in tokens (0 and 0.0: no budget)
+    budget_per: str = "month"
+    default_max_tokens: int = 1024
+
+    @property
+    def limits_tokens(self) -> bool:
+        return bool(self.tokens or self.budget_usd or self.budget_tokens)
 
 
 class PolicyTable:
@@ -35,6 +45,12 @@ class PolicyTable:
                 requests=policy.rate_limit.requests if policy.HasField("rate_limit") else 0,
                 period=policy.rate_limit.period_seconds or 60.0,
                 jwt_providers=tuple(policy.jwt_providers),
+                tokens=policy.token_limit.tokens if policy.HasField("token_limit") else 0,
+                token_period=policy.token_limit.period_seconds or 60.0,
+                budget_usd=policy.budget.usd if policy.HasField("budget") else 0.0,
+                budget_tokens=policy.budget.tokens if policy.HasField("budget") else 0,
+                budget_per=policy.budget.per or "month",
+                default_max_tokens=policy.default_max_tokens or 1024,
             )
 
     def __len__(self) -> int:

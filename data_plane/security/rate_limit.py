@@ -24,10 +24,16 @@ class RateDecision:
     retry_after: float  # 0 when allowed
 
     def headers(self) -> dict[str, str]:
+        """The X-RateLimit-* headers, and OpenAI's names for the same (which its SDKs and
+        tools read: ``x-ratelimit-*-requests``, the reset as a duration like ``6s``)."""
+        reset = math.ceil(self.reset_seconds)
         headers = {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(math.ceil(self.reset_seconds)),
+            "X-RateLimit-Reset": str(reset),
+            "x-ratelimit-limit-requests": str(self.limit),
+            "x-ratelimit-remaining-requests": str(self.remaining),
+            "x-ratelimit-reset-requests": format_reset(self.reset_seconds),
         }
         if not self.allowed:
             headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
@@ -77,3 +83,16 @@ class RateLimiter(Protocol):
 
     async def hit(self, key: str, requests: int, period: float) -> RateDecision:
         """Count one request against the key; the decision and the headers to send."""
+
+
+def format_reset(seconds: float) -> str:
+    """A duration as OpenAI's ``x-ratelimit-reset-*`` headers write it: ``250ms``, ``6s``,
+    ``1m30s``."""
+    if seconds < 1:
+        return f"{max(0, math.ceil(seconds * 1000))}ms"
+    whole = math.ceil(seconds)
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"

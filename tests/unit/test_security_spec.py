@@ -30,6 +30,9 @@ def test_spellings_are_one_policy(document: dict[str, Any]) -> None:
         "endpoint": "/predict",
         "auth": "jwt",
         "rateLimit": "100/min",
+        "tokenLimit": None,
+        "budget": None,
+        "defaultMaxTokens": None,
         "jwtProviders": [],
     }
 

@@ -1,0 +1,225 @@
+"""Token limits and budgets shared by every replica: one Lua script per admission, one per
+settlement, over all the request's scopes at once.
+
+The script checks every scope first and charges only when all have room, so
+concurrent requests on any number of data planes cannot slip past a limit
+between a check and a charge (the race that lets a gateway admit several
+times its limit). Redis's clock (TIME) times the rates, so skewed replicas
+count as one. A slow or absent Redis must not stall traffic: each call has a
+short timeout (250 ms: longer than the request rate limit's 50, as an admission that
+falls back counts per replica); on failure the admission falls back to this process's ledger
+(fail-open) or refuses (fail-closed), like the request rate limit, and its
+settlement goes to where it was reserved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Sequence
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from data_plane.metrics import TOKEN_SETTLEMENTS_LOST
+from data_plane.security.redis_rate_limit import FailureMode
+from data_plane.security.token_ledger import (
+    Admission,
+    LocalTokenLedger,
+    Scope,
+    ScopeState,
+    rate_state,
+)
+
+log = logging.getLogger("ai_gateway.data_plane.token_limit")
+
+# KEYS: the scopes. ARGV: four per scope: kind (0 rate, 1 budget), limit, period (rate: us;
+# budget: the key's time to live in ms), amount. Returns {1, 0, 0, state...} with one
+# state per scope (rate: us until full; budget: spent), or {0, index, retry in us}.
+RESERVE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local new = {}
+for i = 1, #KEYS do
+  local at = (i - 1) * 4
+  local kind, limit = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local period, amount = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+  if kind == 0 then
+    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+    if tat < now then tat = now end
+    local next_tat = tat + amount * period / limit
+    if next_tat - now > period then
+      return {0, i, math.floor(next_tat - now - period)}
+    end
+    new[i] = next_tat
+  else
+    local spent = tonumber(redis.call('GET', KEYS[i]) or 0)
+    if spent + amount > limit then
+      return {0, i, 0}
+    end
+    new[i] = spent + amount
+  end
+end
+local out = {1, 0, 0}
+for i = 1, #KEYS do
+  local at = (i - 1) * 4
+  local kind, period = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 3])
+  if kind == 0 then
+    local ttl = math.floor((new[i] - now) / 1000) + 1
+    redis.call('SET', KEYS[i], string.format('%.0f', new[i]), 'PX', ttl)
+    out[#out + 1] = math.floor(new[i] - now)
+  else
+    redis.call('SET', KEYS[i], string.format('%.0f', new[i]), 'PX', period)
+    out[#out + 1] = new[i]
+  end
+end
+return out
+"""
+
+# ARGV as above with a signed delta for the amount: charge or refund, never below zero.
+SETTLE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #KEYS do
+  local at = (i - 1) * 4
+  local kind, limit = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local period, delta = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+  if kind == 0 then
+    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+    if tat < now then tat = now end
+    local next_tat = tat + delta * period / limit
+    if next_tat > now then
+      local ttl = math.floor((next_tat - now) / 1000) + 1
+      redis.call('SET', KEYS[i], string.format('%.0f', next_tat), 'PX', ttl)
+    else
+      redis.call('DEL', KEYS[i])
+    end
+  else
+    local spent = tonumber(redis.call('GET', KEYS[i]) or 0) + delta
+    if spent < 0 then spent = 0 end
+    redis.call('SET', KEYS[i], string.format('%.0f', spent), 'PX', period)
+  end
+end
+return 1
+"""
+BUDGET_TTL_MARGIN_MS = 3_600_000
+MAX_SETTLING = 10_000  # settlements on their way to Redis; past it they are counted as lost  # a budget's key outlives its period by an hour
+
+
+class RedisTokenLedger:
+    def __init__(
+        self,
+        url: str,
+        fallback: LocalTokenLedger,
+        *,
+        failure: FailureMode = "open",
+        timeout: float = 0.25,
+        retry_after_failure: float = 1.0,
+        prefix: str = "aigw:tok:",
+        max_connections: int = 32,
+    ) -> None:
+        # A bounded pool: a burst of requests waits for a connection rather than opening one
+        # each (the connects of a burst took longer than a short timeout, and every request
+        # that timed out fell back to this process's count: the limit became per replica).
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+        )
+        self._client = redis.Redis(connection_pool=pool)
+        self._reserve = self._client.register_script(RESERVE_SCRIPT)
+        self._settle = self._client.register_script(SETTLE_SCRIPT)
+        self._fallback = fallback
+        self._failure = failure
+        self._timeout = timeout
+        self._pause = retry_after_failure
+        self._prefix = prefix
+        self._down_until = 0.0
+        self._settling: set[asyncio.Task[None]] = set()
+        self.healthy = True
+
+    async def reserve(self, scopes: Sequence[Scope], amounts: Sequence[int]) -> Admission:
+        now = time.monotonic()
+        if now >= self._down_until:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    reply = await self._reserve(
+                        keys=[self._prefix + s.key for s in scopes], args=_args(scopes, amounts)
+                    )
+            except (RedisError, TimeoutError, OSError) as exc:
+                self._failed(now, exc)
+            else:
+                self._back()
+                return _admission(scopes, [int(v) for v in reply])
+        if self._failure == "closed":
+            return Admission(False, (), 0, self._pause)
+        return self._fallback.take(scopes, amounts)
+
+    def settle_soon(
+        self, scopes: Sequence[Scope], deltas: Sequence[int], admission: Admission
+    ) -> None:
+        if admission.store != "redis":
+            self._fallback.adjust(scopes, deltas)
+            return
+        if len(self._settling) >= MAX_SETTLING:
+            TOKEN_SETTLEMENTS_LOST.inc()  # Redis is far behind: do not pile up tasks
+            return
+        task = asyncio.get_running_loop().create_task(self.settle(scopes, deltas))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def settle(self, scopes: Sequence[Scope], deltas: Sequence[int]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout * 4):  # a settlement is worth a wait
+                await self._settle(
+                    keys=[self._prefix + s.key for s in scopes], args=_args(scopes, deltas)
+                )
+        except (RedisError, TimeoutError, OSError) as exc:
+            TOKEN_SETTLEMENTS_LOST.inc()
+            self._failed(time.monotonic(), exc)
+
+    async def close(self) -> None:
+        if self._settling:  # what is on its way to Redis gets there before the client closes
+            await asyncio.wait(self._settling, timeout=1.0)
+        await self._client.aclose()
+
+    def _failed(self, now: float, exc: BaseException) -> None:
+        self._down_until = now + self._pause
+        if self.healthy:
+            log.warning("Redis token limits unavailable (%r); failing %s", exc, self._failure)
+        self.healthy = False
+
+    def _back(self) -> None:
+        if not self.healthy:
+            log.info("Redis token limits are back")
+        self.healthy = True
+
+
+def _args(scopes: Sequence[Scope], amounts: Sequence[int]) -> list[int]:
+    args: list[int] = []
+    for scope, amount in zip(scopes, amounts, strict=True):
+        if scope.kind == "rate":
+            args += [0, scope.limit, int(scope.period * 1e6), amount]
+        else:
+            ttl = math.ceil(scope.period * 1000) + BUDGET_TTL_MARGIN_MS
+            args += [1, scope.limit, ttl, amount]
+    return args
+
+
+def _admission(scopes: Sequence[Scope], reply: list[int]) -> Admission:
+    if not reply[0]:
+        index = reply[1] - 1
+        scope = scopes[index]
+        retry = reply[2] / 1e6 if scope.kind == "rate" else scope.period
+        return Admission(False, (), index, retry, store="redis")
+    states: list[ScopeState] = []
+    for scope, value in zip(scopes, reply[3:], strict=True):
+        if scope.kind == "rate":
+            states.append(rate_state(value / 1e6, 0.0, scope.limit, scope.period))
+        else:
+            states.append(ScopeState(max(0, scope.limit - value), scope.period))
+    return Admission(True, tuple(states), store="redis")

@@ -1,0 +1,234 @@
+"""Token limits and budgets through real processes: reserved at admission across data planes
+(Redis) or in one, reconciled with what the backend reported, refunded when it failed, and
+refused in the shape the openai SDK understands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.support.gateway import Gateway
+from tests.support.model_server import PROMPT_TOKENS
+from tests.support.services import REDIS_HOST, REDIS_PORT, require
+
+RESERVED = 100  # what each request of the concurrency tests reserves
+
+
+def body_reserving(tokens: int, **fields: object) -> bytes:
+    """A chat request whose reservation (its bytes / 4, rounded up, plus max_tokens) is
+    exactly ``tokens``."""
+    max_tokens = tokens
+    for _ in range(10):
+        body = json.dumps(
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": max_tokens,
+                **fields,
+            }
+        ).encode()
+        prompt = (len(body) + 3) // 4
+        if prompt + max_tokens == tokens:
+            return body
+        max_tokens = tokens - prompt
+    raise AssertionError("no body reserves exactly that")
+
+
+async def burst(urls: list[str], body: bytes, count: int) -> tuple[list[httpx.Response], float]:
+    """``count`` requests at once, spread over ``urls``; the answers and how long it took."""
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=30) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    urls[i % len(urls)],
+                    content=body,
+                    headers={"Content-Type": "application/json", "x-test-first-delay": "1.5"},
+                )
+                for i in range(count)
+            )
+        )
+    return list(answers), time.monotonic() - started
+
+
+def assert_at_most_the_limit(answers: list[httpx.Response], limit: int, seconds: float) -> None:
+    admitted = [a for a in answers if a.status_code == 200]
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(admitted) + len(refused) == len(answers), [a.status_code for a in answers]
+    # A limit of N a minute allows a burst of N and then refills at N/60 a second.
+    allowed = limit + limit / 60 * seconds
+    assert 0 < len(admitted) * RESERVED <= allowed, (len(admitted), seconds)
+    assert len(admitted) == limit // RESERVED  # the burst, exactly: none slipped past
+    for answer in refused:
+        assert answer.json()["error"]["code"] == "rate_limit_exceeded"
+        assert int(answer.headers["Retry-After"]) >= 1
+
+
+def test_fifty_concurrent_requests_through_three_data_planes_never_pass_the_limit(
+    tmp_path: Path,
+) -> None:
+    """The reproduction of a per-replica limit (LiteLLM #18730, #27736) as a test: 50
+    requests of 100 tokens at once, through 3 replicas, against 1,000 tokens a minute."""
+    require("Redis", REDIS_HOST, REDIS_PORT)
+    gw = Gateway(tmp_path)
+    try:
+        gw.start_control_plane()
+        backend = gw.add_model_server("model")
+        redis_url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+        for name in ("dp-a", "dp-b", "dp-c"):
+            gw.add_data_plane(name, "--redis-url", redis_url)
+        prefix = f"/tl-{uuid.uuid4().hex[:8]}"
+        gw.add_route(path=prefix, target=backend, stripPrefix=True)
+        gw.secure(prefix, authType="none", tokenLimit="1000/min")
+        urls = [gw.proxy_url(i) + prefix + "/v1/chat/completions" for i in range(3)]
+        answers, seconds = asyncio.run(burst(urls, body_reserving(RESERVED), 50))
+        assert_at_most_the_limit(answers, 1000, seconds)
+    finally:
+        gw.stop()
+
+
+def test_one_data_plane_without_redis_holds_the_limit_too(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    try:
+        gw.start_control_plane()
+        backend = gw.add_model_server("model")
+        gw.add_data_plane("dp-a")
+        gw.add_route(path="/local", target=backend, stripPrefix=True)
+        gw.secure("/local", authType="none", tokenLimit="1000/min")
+        url = gw.proxy_url() + "/local/v1/chat/completions"
+        answers, seconds = asyncio.run(burst([url], body_reserving(RESERVED), 50))
+        assert_at_most_the_limit(answers, 1000, seconds)
+    finally:
+        gw.stop()
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    gw = Gateway(tmp_path_factory.mktemp("limits"))
+    try:
+        gw.start_control_plane()
+        gw.add_model_server("model")
+        gw.add_data_plane("dp-a")
+        yield gw
+    finally:
+        gw.stop()
+
+
+def new_endpoint(gw: Gateway, target: str | None = None, **policy: object) -> str:
+    prefix = f"/e-{uuid.uuid4().hex[:8]}"
+    backend = target or f"http://127.0.0.1:{gw.upstreams['model'].ready['port']}"
+    gw.add_route(path=prefix, target=backend, stripPrefix=True)
+    gw.secure(prefix, authType="none", **policy)
+    return gw.proxy_url() + prefix + "/v1/chat/completions"
+
+
+def post(url: str, body: bytes, **headers: str) -> httpx.Response:
+    return httpx.post(url, content=body, headers={"Content-Type": "application/json", **headers})
+
+
+def test_the_answer_s_usage_replaces_the_reservation(limited: Gateway) -> None:
+    url = new_endpoint(limited, tokenLimit="10000/day")  # a refill too slow to blur the count
+    first = post(url, body_reserving(2000), **{"x-test-tokens": "3"})
+    assert first.status_code == 200, first.text
+    assert first.headers["x-ratelimit-limit-tokens"] == "10000"
+    assert int(first.headers["x-ratelimit-remaining-tokens"]) == 10000 - 2000
+    second = post(url, body_reserving(2000))
+    # The first used 17 + 3 tokens, not 2,000: the rest came back.
+    remaining = int(second.headers["x-ratelimit-remaining-tokens"])
+    assert remaining - (10000 - 2000 - (PROMPT_TOKENS + 3)) in (0, 1), remaining
+    assert second.headers["x-ratelimit-reset-tokens"].endswith("s")
+
+
+def test_a_failed_backend_refunds_the_whole_reservation(limited: Gateway) -> None:
+    url = new_endpoint(limited, target="http://127.0.0.1:9", tokenLimit="10000/min")
+    failed = post(url, body_reserving(4000))
+    assert failed.status_code in (502, 503), failed.text
+    again = post(url, body_reserving(4000))
+    assert again.status_code in (502, 503)
+    # Refused with 429 would mean the two failures were charged 8,000 of 10,000: try 9,000.
+    assert post(url, body_reserving(9000)).status_code in (502, 503)
+
+
+def test_a_request_larger_than_the_limit_is_told_to_ask_for_less(limited: Gateway) -> None:
+    url = new_endpoint(limited, tokenLimit="500/min")
+    answer = post(url, body_reserving(600))
+    assert answer.status_code == 429
+    assert "lower max_tokens" in answer.json()["error"]["message"]
+
+
+def test_the_openai_sdk_sees_rate_limit_errors_with_their_codes(limited: Gateway) -> None:
+    url = new_endpoint(limited, tokenLimit="300/min")
+    client = openai.OpenAI(
+        base_url=url.removesuffix("/chat/completions"), api_key="unused", max_retries=0
+    )
+    messages = [{"role": "user", "content": "hi"}]
+    first = client.chat.completions.with_raw_response.create(
+        model="m",
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=250,
+        extra_headers={"x-test-tokens": "250"},  # it uses what it reserved: nothing comes back
+    )
+    assert first.headers["x-ratelimit-limit-tokens"] == "300"
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(model="m", messages=messages, max_tokens=250)  # type: ignore[arg-type]
+    assert refused.value.code == "rate_limit_exceeded"
+    assert int(refused.value.response.headers["Retry-After"]) >= 1
+
+    budget = new_endpoint(limited, budget={"tokens": 60, "per": "day"})
+    client = openai.OpenAI(
+        base_url=budget.removesuffix("/chat/completions"), api_key="unused", max_retries=0
+    )
+    spent = 0
+    with pytest.raises(openai.RateLimitError) as quota:
+        for _ in range(10):
+            client.chat.completions.create(model="m", messages=messages, max_tokens=5)  # type: ignore[arg-type]
+            spent += PROMPT_TOKENS + 5
+    assert quota.value.code == "insufficient_quota"
+    assert spent <= 60  # charged what the backend reported: 22 a request, two fit, not three
+    assert spent == 44
+
+
+def test_streamed_answers_are_reconciled_too(limited: Gateway) -> None:
+    url = new_endpoint(limited, tokenLimit="10000/day")
+    body = body_reserving(3000, stream=True)
+    with httpx.stream(
+        "POST",
+        url,
+        content=body,
+        headers={"Content-Type": "application/json", "x-test-tokens": "4"},
+    ) as stream:
+        assert stream.status_code == 200
+        assert int(stream.headers["x-ratelimit-remaining-tokens"]) == 7000
+        events = [line for line in stream.iter_lines() if line.startswith("data:")]
+    assert events[-1] == "data: [DONE]"
+    after = post(url, body_reserving(3000))
+    remaining = int(after.headers["x-ratelimit-remaining-tokens"])
+    assert remaining - (10000 - 3000 - (PROMPT_TOKENS + 4)) in (0, 1), remaining
+
+
+def test_the_cli_sets_and_shows_an_endpoint_s_token_limit_and_budget(limited: Gateway) -> None:
+    out = limited.cli(
+        "secure", "--endpoint", "/cli-limits", "--token-limit", "5000/min",
+        "--budget-usd", "20", "--budget-per", "day", "--default-max-tokens", "256",
+    )  # fmt: skip
+    assert "5000/min" in out and "$20/day" in out
+    with limited.admin() as http:
+        policy = http.get("/api/v1/security/cli-limits", params={"cluster": limited.cluster}).json()
+    assert policy["tokenLimit"] == "5000/min" and policy["defaultMaxTokens"] == 256
+    assert policy["budget"]["usd"] == 20.0 and policy["budget"]["per"] == "day"
+    with limited.admin() as http:
+        bad = http.put(
+            "/api/v1/security/cli-bad",
+            params={"cluster": limited.cluster},
+            json={"authType": "none", "budget": {"per": "day"}},
+        )
+    assert bad.status_code == 422, bad.text
+    assert "budget" in bad.text and "a budget is in usd or in tokens" in bad.text
