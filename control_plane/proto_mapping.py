@@ -230,6 +230,7 @@ def security_to_proto(spec: SecuritySpec, *, policy_id: str = "") -> pb.Security
             )
         )
     policy.default_max_tokens = spec.default_max_tokens or 0
+    policy.cut_when_exceeded = spec.on_exceeded == "cut"
     return policy
 
 
@@ -255,6 +256,8 @@ def security_from_proto(policy: pb.SecurityPolicy) -> dict[str, Any]:
         document["budget"].update({"usd": budget.usd} if budget.usd else {"tokens": budget.tokens})
     if policy.default_max_tokens:
         document["defaultMaxTokens"] = policy.default_max_tokens
+    if policy.cut_when_exceeded:
+        document["onExceeded"] = "cut"
     return document
 
 

@@ -201,7 +201,7 @@ class Budget(_message.Message):
     def __init__(self, usd: _Optional[float] = ..., tokens: _Optional[int] = ..., per: _Optional[str] = ...) -> None: ...
 
 class SecurityPolicy(_message.Message):
-    __slots__ = ("id", "endpoint", "auth", "rate_limit", "jwt_providers", "token_limit", "budget", "default_max_tokens")
+    __slots__ = ("id", "endpoint", "auth", "rate_limit", "jwt_providers", "token_limit", "budget", "default_max_tokens", "cut_when_exceeded")
     class AuthType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         NONE: _ClassVar[SecurityPolicy.AuthType]
@@ -218,6 +218,7 @@ class SecurityPolicy(_message.Message):
     TOKEN_LIMIT_FIELD_NUMBER: _ClassVar[int]
     BUDGET_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CUT_WHEN_EXCEEDED_FIELD_NUMBER: _ClassVar[int]
     id: str
     endpoint: str
     auth: SecurityPolicy.AuthType
@@ -226,7 +227,8 @@ class SecurityPolicy(_message.Message):
     token_limit: TokenLimit
     budget: Budget
     default_max_tokens: int
-    def __init__(self, id: _Optional[str] = ..., endpoint: _Optional[str] = ..., auth: _Optional[_Union[SecurityPolicy.AuthType, str]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ..., jwt_providers: _Optional[_Iterable[str]] = ..., token_limit: _Optional[_Union[TokenLimit, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., default_max_tokens: _Optional[int] = ...) -> None: ...
+    cut_when_exceeded: bool
+    def __init__(self, id: _Optional[str] = ..., endpoint: _Optional[str] = ..., auth: _Optional[_Union[SecurityPolicy.AuthType, str]] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ..., jwt_providers: _Optional[_Iterable[str]] = ..., token_limit: _Optional[_Union[TokenLimit, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., default_max_tokens: _Optional[int] = ..., cut_when_exceeded: _Optional[bool] = ...) -> None: ...
 
 class ApiKey(_message.Message):
     __slots__ = ("id", "hash", "prefix", "expires_at_unix", "route_scope")

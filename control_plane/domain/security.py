@@ -24,6 +24,7 @@ from control_plane.domain.patterns import (
 from control_plane.domain.route import check_route_path
 
 AuthType = Literal["none", "jwt", "api-key"]
+OnExceeded = Literal["reject", "cut"]
 
 _AUTH_SPELLINGS: dict[str, AuthType] = {
     "none": "none",
@@ -208,6 +209,9 @@ class SecuritySpec(SpecModel):
     token_limit: TokenLimitSpec | None = None
     budget: BudgetSpec | None = None
     default_max_tokens: int | None = Field(None, ge=1, le=10_000_000)
+    # What a stream that goes past its token limit or budget gets: it finishes and is
+    # charged (reject: only later requests are refused), or it ends with an error event.
+    on_exceeded: OnExceeded = "reject"
     jwt_providers: tuple[str, ...] = ()
 
     @field_validator("endpoint")

@@ -40,7 +40,7 @@ class AiTraffic:
             valid_model_name(header_model) if header_model is not None else None,
         )
         exchange.ai = ai
-        meter = UsageMeter(ai, exchange, self._account)
+        meter = exchange.meter = UsageMeter(ai, exchange, self._account)
         exchange.observe(meter)
         if ai.hide_usage:
             exchange.editor = meter

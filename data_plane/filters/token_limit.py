@@ -19,8 +19,10 @@ the route carries OpenAI's ``x-ratelimit-*-tokens`` headers for the limit.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -40,6 +42,11 @@ from data_plane.security.token_ledger import (
     budget_period,
 )
 
+if TYPE_CHECKING:
+    from multidict import CIMultiDict
+
+    from data_plane.ai.usage_meter import UsageMeter
+
 
 class TokenLimit:
     def __init__(
@@ -49,7 +56,8 @@ class TokenLimit:
         # No part holds the separator: names and endpoints are checked, claims are header-safe.
         self._prefix = f"{cluster}\x1f{policy.endpoint}\x1f"
         self._policy = policy
-        self._prices = prices
+        self.prices = prices
+        self.cuts = policy.cut_when_exceeded
         self._refused = {
             "rate": TOKEN_LIMITED.labels(policy.endpoint, "rate"),
             "budget": TOKEN_LIMITED.labels(policy.endpoint, "budget"),
@@ -76,7 +84,7 @@ class TokenLimit:
             key = f"{self._prefix}{who}\x1fbudget\x1f{period}"
             if policy.budget_usd:
                 limit = int(policy.budget_usd * USD_UNIT)
-                cost = self._prices.cost(Usage(prompt, tokens - prompt), ai.model) or 0.0
+                cost = self.prices.cost(Usage(prompt, tokens - prompt), ai.model) or 0.0
                 scopes.append(Scope(key, "budget", limit, left, usd=True))
                 amounts.append(math.ceil(cost * USD_UNIT))
             else:
@@ -85,7 +93,9 @@ class TokenLimit:
         admission = await self._ledger.reserve(scopes, amounts)
         if not admission.allowed:
             return self._refuse(exchange, scopes[admission.refused], admission)
-        exchange.settle = _Settlement(self._ledger, scopes, amounts, admission)
+        settlement = exchange.settle = _Settlement(self._ledger, scopes, amounts, admission, tokens)
+        if ai.stream and exchange.meter is not None:
+            exchange.observe(_StreamCharge(self, settlement, exchange.meter, prompt, ai.model))
         response = await next(exchange)
         headers = response.headers
         for scope, state in zip(scopes, admission.states, strict=True):
@@ -124,6 +134,20 @@ class TokenLimit:
             {"Retry-After": retry},
         )
 
+    def exceeded(self, scope: Scope) -> tuple[str, str]:
+        """The error event's code and message for a stream cut by ``scope``."""
+        if scope.kind == "rate":
+            return (
+                "rate_limit_exceeded",
+                f"the stream went past the token limit of {scope.limit} per "
+                f"{scope.period:g}s on {self._policy.endpoint}",
+            )
+        return (
+            "insufficient_quota",
+            f"the stream spent the budget on {self._policy.endpoint} for this "
+            f"{self._policy.budget_per}",
+        )
+
     def _too_large(self, exchange: Exchange, tokens: int) -> web.Response:
         self._refused["rate"].inc()
         return refuse(
@@ -138,27 +162,112 @@ class TokenLimit:
 
 
 class _Settlement:
-    """Called once by the handler when the request is over: the answer's usage replaces the
-    reservation (nothing used, as for an error or no answer, refunds it all)."""
+    """Called once by the handler when the request is over: the answer's usage replaces what
+    was charged (the reservation, plus what a stream charged as it went); nothing used, as
+    for an error or no answer, refunds it all."""
 
-    __slots__ = ("_admission", "_amounts", "_ledger", "_scopes")
+    __slots__ = ("admission", "charged", "ledger", "scopes", "settled", "tokens")
 
     def __init__(
-        self, ledger: SettlingLedger, scopes: list[Scope], amounts: list[int], admission: Admission
+        self,
+        ledger: SettlingLedger,
+        scopes: list[Scope],
+        amounts: list[int],
+        admission: Admission,
+        tokens: int,
     ) -> None:
-        self._ledger = ledger
-        self._scopes = scopes
-        self._amounts = amounts
-        self._admission = admission
+        self.ledger = ledger
+        self.scopes = scopes
+        self.charged = list(amounts)
+        self.tokens = tokens  # what was charged, in tokens (a dollar budget charged their price)
+        self.admission = admission
+        self.settled = False
 
     def __call__(self, exchange: Exchange) -> None:
+        self.settled = True
         usage = exchange.usage
         ok = usage is not None and exchange.status < 400
         used = usage.input + usage.output if ok and usage is not None else 0
         cost = exchange.cost_usd if ok and exchange.cost_usd else 0.0
         deltas = [
-            (math.ceil(cost * USD_UNIT) if scope.usd else used) - amount
-            for scope, amount in zip(self._scopes, self._amounts, strict=True)
+            (math.ceil(cost * USD_UNIT) if scope.usd else used) - charged
+            for scope, charged in zip(self.scopes, self.charged, strict=True)
         ]
         if any(deltas):
-            self._ledger.settle_soon(self._scopes, deltas, self._admission)
+            self.ledger.settle_soon(self.scopes, deltas, self.admission)
+
+
+CHARGE_EVERY = 16  # chunks of a stream between two looks at what it has used
+CHARGE_AHEAD = 256  # tokens charged beyond what a stream has used, when it needs more
+
+
+class _StreamCharge:
+    """A stream's tokens charged as they go, so a limit or budget trips during a long stream
+    and not only after it. Every CHARGE_EVERY chunks it compares what the stream has used
+    (the prompt's estimate plus the meter's count of the output so far) with what was
+    charged; past it, it charges the difference and CHARGE_AHEAD more, checked like an
+    admission. When that does not fit, a policy with ``onExceeded: cut`` ends the stream
+    with an error event; otherwise the stream goes on and the charge is made anyway. At
+    most one charge is on its way per stream."""
+
+    __slots__ = ("_chunks", "_limit", "_meter", "_model", "_pending", "_prompt", "_settlement")
+
+    def __init__(
+        self,
+        limit: TokenLimit,
+        settlement: _Settlement,
+        meter: UsageMeter,
+        prompt: int,
+        model: str | None,
+    ) -> None:
+        self._limit = limit
+        self._settlement = settlement
+        self._meter = meter
+        self._prompt = prompt
+        self._model = model
+        self._chunks = 0
+        self._pending: asyncio.Task[None] | None = None
+
+    def on_headers(self, exchange: Exchange, status: int, headers: CIMultiDict[str]) -> None:
+        pass
+
+    def on_chunk(self, exchange: Exchange, chunk: bytes) -> None:
+        self._chunks += 1
+        if self._chunks % CHARGE_EVERY or self._pending is not None:
+            return
+        meter = self._meter
+        used = self._prompt + max(meter.content_events, estimate_tokens(meter.content_bytes))
+        settlement = self._settlement
+        if used <= settlement.tokens:
+            return
+        extra = used - settlement.tokens + CHARGE_AHEAD
+        price = self._limit.prices.cost(Usage(0, extra), self._model) or 0.0
+        amounts = [math.ceil(price * USD_UNIT) if s.usd else extra for s in settlement.scopes]
+        self._pending = asyncio.get_running_loop().create_task(
+            self._charge(exchange, amounts, extra)
+        )
+
+    def on_end(self, exchange: Exchange) -> None:
+        pass
+
+    def on_abort(self, exchange: Exchange, reason: str) -> None:
+        pass
+
+    async def _charge(self, exchange: Exchange, amounts: list[int], tokens: int) -> None:
+        settlement, limit = self._settlement, self._limit
+        try:
+            admission = await settlement.ledger.reserve(settlement.scopes, amounts)
+            if not admission.allowed and limit.cuts:
+                exchange.cut = limit.exceeded(settlement.scopes[admission.refused])
+                return
+            if not admission.allowed:  # it finishes, and is charged what it uses
+                settlement.ledger.settle_soon(settlement.scopes, amounts, settlement.admission)
+            if settlement.settled:  # the request ended meanwhile: its settlement did not see this
+                settlement.ledger.settle_soon(
+                    settlement.scopes, [-a for a in amounts], settlement.admission
+                )
+                return
+            settlement.charged = [c + a for c, a in zip(settlement.charged, amounts, strict=True)]
+            settlement.tokens += tokens
+        finally:
+            self._pending = None

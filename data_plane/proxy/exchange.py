@@ -17,6 +17,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from data_plane.ai.model_request import AiRequest, ParsedBody
     from data_plane.ai.usage import Usage
+    from data_plane.ai.usage_meter import UsageMeter
     from data_plane.proxy.observers import ResponseObserver, StreamEditor
     from data_plane.runtime.routes import CompiledRoute
     from data_plane.upstream.targets import Target
@@ -67,8 +68,11 @@ class Exchange:
     cost_usd: float | None = None
     ttft_seconds: float | None = None
     tpot_seconds: float | None = None  # time per output token after the first (streams)
+    meter: UsageMeter | None = None  # counts the answer's tokens as they pass
     # What the request holds until it is over (a token reservation): the handler calls it once.
     settle: Callable[[Exchange], None] | None = None
+    # Set by an observer to end a stream at its next chunk with an error event: (code, message).
+    cut: tuple[str, str] | None = None
 
     @property
     def request_bytes(self) -> int:

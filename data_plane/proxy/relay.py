@@ -12,7 +12,8 @@ Nothing is retried once the first byte went to the client. A stream that the
 backend cuts, stalls on (the route's ``idle`` timeout) or that runs past the
 route's ``total`` timeout ends, for ``text/event-stream``, with a well-formed
 ``event: error``; any other body is cut by closing the connection, the only
-honest signal left once the head is out. A client that leaves aborts the
+honest signal left once the head is out. An observer may end a stream the same way
+(``exchange.cut``: a token budget spent mid-stream). A client that leaves aborts the
 backend's request.
 """
 
@@ -99,7 +100,7 @@ async def _stream(
                     await answer.write(chunk)
                     for observer in observers:
                         observer.on_chunk(exchange, chunk)
-                if last:
+                if last or exchange.cut is not None:
                     break
     except TimeoutError:
         if total_set:
@@ -124,6 +125,8 @@ async def _stream(
         raise
     finally:
         _counted(exchange, route, sent)  # once, whether the stream ended well or not
+    if exchange.cut is not None:  # an observer ended it (a token budget spent mid-stream)
+        return await _cut(exchange, answer, *exchange.cut)
     await answer.write_eof()
     for observer in observers:
         observer.on_end(exchange)

@@ -28,6 +28,7 @@ class CompiledPolicy:
     budget_tokens: int = 0  # in tokens (0 and 0.0: no budget)
     budget_per: str = "month"
     default_max_tokens: int = 1024
+    cut_when_exceeded: bool = False  # onExceeded: cut
 
     @property
     def limits_tokens(self) -> bool:
@@ -51,6 +52,7 @@ class PolicyTable:
                 budget_tokens=policy.budget.tokens if policy.HasField("budget") else 0,
                 budget_per=policy.budget.per or "month",
                 default_max_tokens=policy.default_max_tokens or 1024,
+                cut_when_exceeded=policy.cut_when_exceeded,
             )
 
     def __len__(self) -> int:

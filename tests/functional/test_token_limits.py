@@ -232,3 +232,37 @@ def test_the_cli_sets_and_shows_an_endpoint_s_token_limit_and_budget(limited: Ga
         )
     assert bad.status_code == 422, bad.text
     assert "budget" in bad.text and "a budget is in usd or in tokens" in bad.text
+
+
+def stream_events(url: str, body: bytes, **headers: str) -> list[str]:
+    with httpx.stream(
+        "POST", url, content=body, headers={"Content-Type": "application/json", **headers}
+    ) as stream:
+        assert stream.status_code == 200
+        return [line for line in stream.iter_lines() if line.startswith(("data:", "event:"))]
+
+
+def test_a_stream_past_its_budget_is_cut_with_an_error_event(limited: Gateway) -> None:
+    url = new_endpoint(
+        limited, budget={"tokens": 300, "per": "day"}, defaultMaxTokens=10, onExceeded="cut"
+    )
+    body = json.dumps({"model": "m", "stream": True, "messages": []}).encode()
+    events = stream_events(url, body, **{"x-test-tokens": "400", "x-test-pace": "0.005"})
+    assert events[-2] == "event: error", events[-3:]
+    error = json.loads(events[-1].removeprefix("data: "))["error"]
+    assert error["code"] == "insufficient_quota"
+    content = [e for e in events if '"content"' in e]
+    # Cut once what it used (17 + a token an event, at least) passed the 300: before 400.
+    assert 0 < len(content) < 300, len(content)
+    refused = post(url, body_reserving(20))
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "insufficient_quota"
+
+
+def test_without_cut_a_stream_past_its_budget_finishes_and_is_charged(limited: Gateway) -> None:
+    url = new_endpoint(limited, budget={"tokens": 300, "per": "day"}, defaultMaxTokens=10)
+    body = json.dumps({"model": "m", "stream": True, "messages": []}).encode()
+    events = stream_events(url, body, **{"x-test-tokens": "400", "x-test-pace": "0.001"})
+    assert events[-1] == "data: [DONE]" and "event: error" not in events
+    assert len([e for e in events if '"content": "tok' in e]) == 400
+    refused = post(url, body_reserving(20))  # it used 17 + 400: the budget is spent
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "insufficient_quota"

@@ -33,6 +33,7 @@ def test_spellings_are_one_policy(document: dict[str, Any]) -> None:
         "tokenLimit": None,
         "budget": None,
         "defaultMaxTokens": None,
+        "onExceeded": "reject",
         "jwtProviders": [],
     }
 

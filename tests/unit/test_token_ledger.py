@@ -75,7 +75,7 @@ def test_a_policy_s_limits_survive_the_grpc_form() -> None:
 
     for written in (
         {"endpoint": "/v1", "tokenLimit": "100000/min", "budget": {"usd": 50, "per": "month"},
-         "defaultMaxTokens": 512},
+         "defaultMaxTokens": 512, "onExceeded": "cut"},
         {"endpoint": "/v1", "budget": {"tokens": 10**6, "per": "week"}},
     ):  # fmt: skip
         spec = SecuritySpec.model_validate(written)
