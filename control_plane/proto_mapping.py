@@ -46,6 +46,7 @@ def _target_to_proto(target: TargetSpec, reveal: bool) -> pb.Target:
         priority=target.priority,
         model=target.model or "",
         auth=auth,
+        context_window=target.context_window or 0,
     )
 
 
@@ -64,6 +65,14 @@ def route_to_proto(
         hosts=list(spec.hosts),
         targets=[_target_to_proto(t, reveal_secrets) for t in spec.targets],
         models=list(spec.models),
+        fallbacks=[
+            pb.Fallback(
+                model=f.model or "",
+                target=_target_to_proto(f.target, reveal_secrets) if f.target else None,
+            )
+            for f in spec.fallbacks
+        ],
+        fallback_on=list(spec.fallback_on),
         strip_prefix=spec.strip_prefix,
         rewrite_prefix=spec.rewrite_prefix or "",
         timeouts=pb.Timeouts(
@@ -117,6 +126,16 @@ def route_from_proto(route: pb.Route) -> dict[str, Any]:
         document["name"] = route.name
     if route.models:
         document["models"] = list(route.models)
+    if route.fallbacks:
+        document["fallbacks"] = [
+            {
+                **({"model": f.model} if f.model else {}),
+                **({"target": _target_from_proto(f.target)} if f.HasField("target") else {}),
+            }
+            for f in route.fallbacks
+        ]
+    if route.fallback_on:
+        document["fallbackOn"] = list(route.fallback_on)
     if route.headers:
         document["headers"] = [_header_from_proto(h) for h in route.headers]
     if route.rewrite_prefix:
@@ -188,6 +207,8 @@ def _target_from_proto(target: pb.Target) -> dict[str, Any]:
         document["model"] = target.model
     if target.HasField("auth"):
         document["auth"] = {"header": target.auth.header, "value": target.auth.value}
+    if target.context_window:
+        document["contextWindow"] = target.context_window
     return document
 
 

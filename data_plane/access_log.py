@@ -115,6 +115,8 @@ def _ai_fields(
     ttft: float | None,
     tpot: float | None,
     cost: float | None,
+    fallback: str | None,
+    fallback_reason: str,
 ) -> dict[str, Any]:
     """The AI fields of a line, made in the writer thread from the values the request
     path handed over as they were (a tuple costs less on the event loop than ten fields)."""
@@ -129,4 +131,6 @@ def _ai_fields(
         "tpotMs": round(tpot * 1000, 3) if tpot else None,
         "costUsd": round(cost, 8) if cost is not None else None,
         "usageEstimated": usage.estimated if usage else None,
+        "fallback": fallback,
+        "fallbackReason": fallback_reason or None,
     }

@@ -84,6 +84,11 @@ TOKEN_LIMITED = Counter(
     "AI requests refused by a token limit (reason rate) or a budget (reason budget)",
     ["endpoint", "reason"],
 )
+FALLBACKS = Counter(
+    "aigw_fallbacks_total",
+    "Model fallbacks tried, by route, fallback (its model, else its target) and reason",
+    ["route", "fallback", "reason"],
+)
 TOKEN_SETTLEMENTS_LOST = Counter(
     "aigw_token_settlements_lost_total",
     "Reconciliations of a token reservation that could not reach Redis (the reservation stays)",

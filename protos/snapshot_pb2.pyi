@@ -52,18 +52,28 @@ class TargetAuth(_message.Message):
     def __init__(self, header: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class Target(_message.Message):
-    __slots__ = ("url", "weight", "priority", "model", "auth")
+    __slots__ = ("url", "weight", "priority", "model", "auth", "context_window")
     URL_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     url: str
     weight: int
     priority: int
     model: str
     auth: TargetAuth
-    def __init__(self, url: _Optional[str] = ..., weight: _Optional[int] = ..., priority: _Optional[int] = ..., model: _Optional[str] = ..., auth: _Optional[_Union[TargetAuth, _Mapping]] = ...) -> None: ...
+    context_window: int
+    def __init__(self, url: _Optional[str] = ..., weight: _Optional[int] = ..., priority: _Optional[int] = ..., model: _Optional[str] = ..., auth: _Optional[_Union[TargetAuth, _Mapping]] = ..., context_window: _Optional[int] = ...) -> None: ...
+
+class Fallback(_message.Message):
+    __slots__ = ("model", "target")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    target: Target
+    def __init__(self, model: _Optional[str] = ..., target: _Optional[_Union[Target, _Mapping]] = ...) -> None: ...
 
 class Timeouts(_message.Message):
     __slots__ = ("connect_seconds", "first_byte_seconds", "idle_seconds", "total_seconds")
@@ -126,7 +136,7 @@ class CircuitBreaker(_message.Message):
     def __init__(self, max_connections: _Optional[int] = ..., max_pending_requests: _Optional[int] = ..., max_requests: _Optional[int] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("id", "name", "path", "methods", "headers", "hosts", "targets", "strip_prefix", "rewrite_prefix", "timeouts", "retry", "load_balancer", "hash_on", "health_check", "labels", "outlier_detection", "circuit_breaker", "models")
+    __slots__ = ("id", "name", "path", "methods", "headers", "hosts", "targets", "strip_prefix", "rewrite_prefix", "timeouts", "retry", "load_balancer", "hash_on", "health_check", "labels", "outlier_detection", "circuit_breaker", "models", "fallbacks", "fallback_on")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +162,8 @@ class Route(_message.Message):
     OUTLIER_DETECTION_FIELD_NUMBER: _ClassVar[int]
     CIRCUIT_BREAKER_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_ON_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     path: PathMatch
@@ -170,7 +182,9 @@ class Route(_message.Message):
     outlier_detection: OutlierDetection
     circuit_breaker: CircuitBreaker
     models: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., path: _Optional[_Union[PathMatch, _Mapping]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., hosts: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., strip_prefix: _Optional[bool] = ..., rewrite_prefix: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., load_balancer: _Optional[str] = ..., hash_on: _Optional[str] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., outlier_detection: _Optional[_Union[OutlierDetection, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
+    fallbacks: _containers.RepeatedCompositeFieldContainer[Fallback]
+    fallback_on: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., path: _Optional[_Union[PathMatch, _Mapping]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., hosts: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., strip_prefix: _Optional[bool] = ..., rewrite_prefix: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., load_balancer: _Optional[str] = ..., hash_on: _Optional[str] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., outlier_detection: _Optional[_Union[OutlierDetection, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., fallbacks: _Optional[_Iterable[_Union[Fallback, _Mapping]]] = ..., fallback_on: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RateLimit(_message.Message):
     __slots__ = ("requests", "period_seconds", "scope")

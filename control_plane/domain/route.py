@@ -227,6 +227,9 @@ class TargetSpec(SpecModel):
     priority: int = Field(0, ge=0, le=100)
     model: str | None = Field(None, min_length=1, max_length=256)
     auth: TargetAuthSpec | None = None
+    # The model's context window in tokens: a request whose prompt's estimate is larger
+    # skips this target without calling it.
+    context_window: int | None = Field(None, ge=1, le=100_000_000)
 
     @field_validator("model")
     @classmethod
@@ -365,6 +368,46 @@ class CircuitBreakerSpec(SpecModel):
     max_requests: int | None = Field(None, ge=1, le=1_000_000)
 
 
+FallbackCondition = Literal["429", "5xx", "timeout", "context_length"]
+FALLBACK_CONDITIONS: tuple[FallbackCondition, ...] = ("429", "5xx", "timeout", "context_length")
+MAX_FALLBACKS = 8
+
+
+class FallbackSpec(SpecModel):
+    """What a route tries when its answer is one of ``fallbackOn``: another ``model`` on the
+    route's own targets, or another ``target`` (with its ``model``)."""
+
+    model: str | None = Field(None, min_length=1, max_length=256)
+    target: TargetSpec | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> FallbackSpec:
+        if self.model is None and self.target is None:
+            raise ValueError(
+                "a fallback names a model, a target or both: {model: gpt-4o-mini} or "
+                "{target: http://backup:8000, model: llama-3-8b}"
+            )
+        if self.target is not None and self.target.auth and self.target.auth.is_stored_secret:
+            raise ValueError(
+                "a fallback target's auth value comes from the data plane's environment: "
+                'write it like "Bearer ${BACKUP_API_KEY}"'
+            )
+        return self
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, model: str | None) -> str | None:
+        if model is not None and "*" in model:
+            raise ValueError(f"model {model!r}: a fallback names one model, without '*'")
+        return None if model is None else check_model_pattern(model)
+
+
+def _conditions(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [str(v) if type(v) is int else v for v in value]
+    return value
+
+
 class RouteSpec(SpecModel):
     """What a user writes for a route (REST body, YAML item, CLI flags)."""
 
@@ -387,6 +430,14 @@ class RouteSpec(SpecModel):
     outlier_detection: OutlierDetectionSpec = OutlierDetectionSpec()
     circuit_breaker: CircuitBreakerSpec = CircuitBreakerSpec()
     models: tuple[str, ...] = Field((), max_length=MAX_MODELS)
+    fallbacks: tuple[FallbackSpec, ...] = Field((), max_length=MAX_FALLBACKS)
+    fallback_on: tuple[FallbackCondition, ...] = FALLBACK_CONDITIONS
+
+    @field_validator("fallback_on", mode="before")
+    @classmethod
+    def _fallback_on(cls, value: Any) -> Any:
+        """``[429, 5xx]``: YAML reads 429 as a number."""
+        return _conditions(value)
 
     @model_validator(mode="before")
     @classmethod

@@ -22,6 +22,7 @@ import time
 
 from aiohttp import web
 
+from data_plane.ai.usage import estimate_tokens
 from data_plane.errors import UnsafeHeaderValue
 from data_plane.filters import Next
 from data_plane.filters.body import BodyPolicy, BodyTooLarge
@@ -33,7 +34,7 @@ from data_plane.runtime.routes import CompiledRoute
 from data_plane.upstream.http1 import ConnectFailed, UpstreamError
 from data_plane.upstream.pool import PoolOverflow
 from data_plane.upstream.retry_budget import RetryBudget
-from data_plane.upstream.targets import Target
+from data_plane.upstream.targets import Target, UpstreamGroup
 
 log = logging.getLogger("ai_gateway.data_plane.proxy")
 
@@ -63,16 +64,25 @@ class Balancer:
     async def _tries(
         self, exchange: Exchange, next: Next, route: CompiledRoute
     ) -> web.StreamResponse:
-        budget, metrics = self._budget, route.metrics
-        upstream, retries = route.upstream, route.retries
+        budget, metrics, retries = self._budget, route.metrics, route.retries
+        fallback = exchange.fallback
+        upstream = (
+            fallback.upstream if fallback is not None and fallback.upstream else route.upstream
+        )
         body = exchange.body
         attempts = 1 if body is not None and not body.replayable else retries.attempts
         key = _hash_key(exchange, route)
         tried: set[int] = set()
         failure: web.StreamResponse | None = None
         overflowed = False
+        ai = exchange.ai
+        prompt = estimate_tokens(len(ai.body)) if ai is not None and ai.body else 0
         for attempt in range(attempts):
             target = upstream.pick(frozenset(tried), key)
+            while target is not None and target.context_window and prompt > target.context_window:
+                tried.add(id(target))  # its model cannot take the prompt: no call made
+                failure = _context_too_small(exchange, route, prompt)
+                target = upstream.pick(frozenset(tried), key)
             if target is None:
                 break
             if attempt and not budget.allows_retry():
@@ -115,7 +125,7 @@ class Balancer:
             except (TimeoutError, _TryTimedOut, UpstreamError, OSError) as exc:
                 if body is not None and body.exceeded:
                     return self._body.too_large(exchange)
-                _failed(route, target)
+                _failed(upstream, target)
                 metrics.upstream(target.url, None, None)
                 failure = _failure(exchange, exc, target, route)
                 if isinstance(exc, TimeoutError):
@@ -124,7 +134,7 @@ class Balancer:
             finally:
                 if attempt:
                     budget.active_retries -= 1
-            kept = _judge(route, answer, target, tried, last=attempt == attempts - 1)
+            kept = _judge(route, upstream, answer, target, tried, last=attempt == attempts - 1)
             if kept is not None:
                 return kept
         if failure is not None:
@@ -152,7 +162,7 @@ async def _try(
     """One try, within what is left of the firstByte (and total) deadline and, when the route
     sets one, its per-try timeout."""
     timeouts, per_try = route.timeouts, route.retries.per_try_timeout
-    elapsed = time.perf_counter() - exchange.started
+    elapsed = time.perf_counter() - (exchange.attempts_started or exchange.started)
     remaining = timeouts.first_byte - elapsed
     if timeouts.total is not None:
         remaining = min(remaining, timeouts.total - elapsed)
@@ -175,6 +185,7 @@ async def _try(
 
 def _judge(
     route: CompiledRoute,
+    upstream: UpstreamGroup,
     answer: web.StreamResponse,
     target: Target,
     tried: set[int],
@@ -182,14 +193,13 @@ def _judge(
     last: bool,
 ) -> web.StreamResponse | None:
     """The answer to relay, or None to try another target (the answer is then dropped)."""
-    upstream = route.upstream
     status = answer.status
     if status == 429:
-        if _cool(route, target, answer) and not last and upstream.has_alternative(tried):
+        if _cool(upstream, target, answer) and not last and upstream.has_alternative(tried):
             _discard(answer)
             return None
     elif status >= 500:
-        _failed(route, target)
+        _failed(upstream, target)
         retryable = status in route.retries.on_statuses
         if retryable and not last and upstream.has_alternative(tried):
             _discard(answer)
@@ -201,14 +211,14 @@ def _judge(
     return answer
 
 
-def _failed(route: CompiledRoute, target: Target) -> None:
-    if route.upstream.failed(target, time.monotonic()):
+def _failed(upstream: UpstreamGroup, target: Target) -> None:
+    if upstream.failed(target, time.monotonic()):
         count_ejection(target.url)
 
 
-def _cool(route: CompiledRoute, target: Target, answer: web.StreamResponse) -> bool:
+def _cool(upstream: UpstreamGroup, target: Target, answer: web.StreamResponse) -> bool:
     """A 429 with Retry-After rests the target that long, when it is not the route's only one."""
-    if len(route.upstream.targets) < 2:
+    if len(upstream.targets) < 2:
         return False
     value = answer.headers.get("Retry-After")
     seconds = retry_after_seconds(value) if value is not None else None
@@ -248,6 +258,16 @@ def _failure(
         status, code, message = 502, "upstream_reset", "the backend closed the connection"
     log.debug("route %s: backend %s failed: %r", route.name, target.origin, exc)
     return refuse(exchange, status, code, f"route {route.name}: {message}")
+
+
+def _context_too_small(exchange: Exchange, route: CompiledRoute, prompt: int) -> web.Response:
+    return refuse(
+        exchange,
+        400,
+        "context_length_exceeded",
+        f"route {route.name}: the prompt (about {prompt} tokens) is longer than the context "
+        "window of every backend that could take it",
+    )
 
 
 def _discard(answer: web.StreamResponse) -> None:

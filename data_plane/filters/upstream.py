@@ -56,7 +56,9 @@ class Upstream:
         data = body.data if body is not None else None
         ai = exchange.ai
         if ai is not None and data is not None:
-            data = ai.body_for(target.model)  # the target's own model name, usage asked for
+            fallback = exchange.fallback
+            model = fallback.model if fallback is not None and fallback.model else target.model
+            data = ai.body_for(model)  # the target's (or fallback's) model name, usage asked for
         head = upstream_head(exchange, target, len(data) if data is not None else None)
         pool = target.pool
         for attempt in (1, 2):

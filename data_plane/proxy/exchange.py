@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from data_plane.ai.usage import Usage
     from data_plane.ai.usage_meter import UsageMeter
     from data_plane.proxy.observers import ResponseObserver, StreamEditor
-    from data_plane.runtime.routes import CompiledRoute
+    from data_plane.runtime.routes import CompiledRoute, Fallback
     from data_plane.upstream.targets import Target
 
 
@@ -73,6 +73,9 @@ class Exchange:
     settle: Callable[[Exchange], None] | None = None
     # Set by an observer to end a stream at its next chunk with an error event: (code, message).
     cut: tuple[str, str] | None = None
+    fallback: Fallback | None = None  # the route's fallback being tried (None: its own targets)
+    fallback_reason: str = ""  # why: 429, 5xx, timeout, context_length
+    attempts_started: float = 0.0  # the first-byte deadline runs from here (0: from started)
 
     @property
     def request_bytes(self) -> int:

@@ -141,6 +141,8 @@ class ProxyHandler:
                 exchange.ttft_seconds,
                 exchange.tpot_seconds,
                 exchange.cost_usd,
+                exchange.fallback.name if exchange.fallback is not None else None,
+                exchange.fallback_reason,
             )
         return fields
 

@@ -4,7 +4,7 @@ A route under no security policy runs ``body -> balance -> upstream``; under
 one policy, that policy's authentication and rate limit come first, bound to
 the policy at compile time, and its token limit and budget follow ``ai``. A route that can see AI-shaped requests (any but an
 exact route at a non-AI path) has a second chain, with ``ai`` after ``body``
-(model, tokens, time to first token), which the handler takes for a request
+(model, tokens, time to first token) and ``fallback`` before the balancer, which the handler takes for a request
 whose path ends like an AI API: other requests do not pay for it. Only a route whose requests fall under several
 policies (one sits on a path below the route's, or the route is a regex)
 looks the policy up per request (``PolicyDispatch``), choosing between
@@ -21,6 +21,7 @@ from data_plane.filters.ai_traffic import AiTraffic
 from data_plane.filters.authentication import ApiKeyAuthentication, JwtAuthentication
 from data_plane.filters.balancing import Balancer
 from data_plane.filters.body import BodyPolicy
+from data_plane.filters.fallback import ModelFallback
 from data_plane.filters.policy_dispatch import PolicyDispatch
 from data_plane.filters.rate_limit import RateLimit
 from data_plane.filters.token_limit import TokenLimit
@@ -50,7 +51,7 @@ class ProcessFilters:
     def tail(self, ai: AiTraffic | None = None) -> list[Filter]:
         body = self.body
         balancer = Balancer(self.budget, body)
-        return [body, ai, balancer] if ai is not None else [body, balancer]
+        return [body, ai, ModelFallback(), balancer] if ai is not None else [body, balancer]
 
     def upstream(self) -> Next:
         return Upstream(self.max_body_bytes)

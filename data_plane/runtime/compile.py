@@ -8,6 +8,7 @@ into lookups so the request path never parses or validates anything.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from data_plane.ai.catalog import ModelCatalog, ServedModel
@@ -17,6 +18,7 @@ from data_plane.ai.model_request import valid_model_name
 from data_plane.ai.prices import Price, PriceTable
 from data_plane.ai.shapes import may_carry_ai
 from data_plane.errors import SnapshotRejected
+from data_plane.filters.fallback import CONDITIONS as FALLBACK_CONDITIONS
 from data_plane.metrics import RouteMetrics
 from data_plane.runtime.chains import ChainBuilder, ProcessFilters
 from data_plane.runtime.config import DataPlaneSettings, RuntimeConfig
@@ -24,6 +26,7 @@ from data_plane.runtime.matchers import HeaderKind, HeaderMatcher, HostMatcher
 from data_plane.runtime.regex import LinearRegex, compile_regex
 from data_plane.runtime.routes import (
     CompiledRoute,
+    Fallback,
     PathKind,
     RouteRetries,
     RouteTable,
@@ -125,14 +128,17 @@ class CompileContext:
     filters: ProcessFilters = field(default_factory=ProcessFilters)
 
 
-def _targets(route: pb.Route, context: CompileContext) -> tuple[Target, ...]:
+def _targets(
+    configured_targets: Iterable[pb.Target], context: CompileContext, where: str
+) -> tuple[Target, ...]:
     """One target per configured URL, or per address of a hostname that has been resolved,
     each with its health and its connection pool bound."""
     registry, addresses, pools = context.health, context.addresses, context.pools
     targets: list[Target] = []
-    where = f"route {route.name or route.id}"
-    for configured in route.targets:
-        target = Target.parse(configured.url, configured.weight, configured.priority)
+    for configured in configured_targets:
+        target = Target.parse(configured.url, configured.weight or 1, configured.priority)
+        if configured.context_window:
+            target = replace(target, context_window=configured.context_window)
         if configured.model:
             if valid_model_name(configured.model) is None:
                 raise SnapshotRejected(
@@ -155,7 +161,9 @@ def _targets(route: pb.Route, context: CompileContext) -> tuple[Target, ...]:
 def hostnames(table: RouteTable) -> frozenset[str]:
     """The target hosts that are names, not addresses: what the resolver looks up (a resolved
     target keeps its name as ``server_name``)."""
-    hosts = {t.server_name or t.host for r in table.all_routes() for t in r.upstream.targets}
+    groups = [r.upstream for r in table.all_routes()]
+    groups += [f.upstream for r in table.all_routes() for f in r.fallbacks if f.upstream]
+    hosts = {t.server_name or t.host for group in groups for t in group.targets}
     return frozenset(h for h in hosts if not is_ip_literal(h))
 
 
@@ -173,7 +181,8 @@ def compile_route(
     if not route.targets:
         raise SnapshotRejected(f"{where}: no targets")
     try:
-        targets = _targets(route, context)
+        targets = _targets(route.targets, context, where)
+        fallbacks = tuple(_fallback(f, context, where) for f in route.fallbacks)
     except ValueError as exc:
         raise SnapshotRejected(f"{where}: {exc}") from None
     if all(t.weight == 0 for t in targets):
@@ -223,7 +232,19 @@ def compile_route(
         else None,
         metrics=RouteMetrics(route.name),
         models=_models(route, where),
+        fallbacks=fallbacks,
+        fallback_on=frozenset(route.fallback_on or FALLBACK_CONDITIONS),
     )
+
+
+def _fallback(fallback: pb.Fallback, context: CompileContext, where: str) -> Fallback:
+    model = fallback.model or None
+    if model is not None and valid_model_name(model) is None:
+        raise SnapshotRejected(f"{where}: fallback model {model[:64]!r} is invalid")
+    if not fallback.HasField("target"):
+        return Fallback(model)
+    targets = _targets([fallback.target], context, f"{where}: fallback")
+    return Fallback(model or fallback.target.model or None, UpstreamGroup(targets))
 
 
 def _models(route: pb.Route, where: str) -> ModelMatcher | None:

@@ -69,6 +69,8 @@ class CompiledRoute:
     ai_chain: Chain | None = None  # for requests whose path ends like an AI API (None: none can)
     metrics: RouteMetrics = None  # type: ignore[assignment]  # made from the name when not given
     models: ModelMatcher | None = None  # the body's model must match (None: any request)
+    fallbacks: tuple[Fallback, ...] = ()  # tried in order when the answer is in fallback_on
+    fallback_on: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.metrics is None:
@@ -90,6 +92,21 @@ class CompiledRoute:
         base = (self.rewrite_prefix or "").rstrip("/")
         joined = base + rest
         return joined if joined.startswith("/") else "/" + joined
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """Another model on the route's own targets (``upstream`` None), or another target."""
+
+    model: str | None
+    upstream: UpstreamGroup | None = None
+
+    @property
+    def name(self) -> str:
+        """What the access log and the metrics call it: the model, else the target."""
+        if self.model:
+            return self.model
+        return self.upstream.targets[0].url if self.upstream is not None else ""
 
 
 @dataclass(frozen=True, slots=True)

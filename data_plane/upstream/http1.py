@@ -162,6 +162,18 @@ class Http1Connection(asyncio.Protocol):
         self._buffered = 0
         return body
 
+    def peek_whole_body(self) -> bytes | None:
+        """The whole body when it has already arrived, left in place (a filter reads an error
+        answer before deciding whether the client gets it), else None."""
+        if not self._complete:
+            return None
+        chunks = self._chunks
+        if len(chunks) > 1:
+            whole = b"".join(chunks)
+            chunks.clear()
+            chunks.append(whole)
+        return chunks[0] if chunks else b""
+
     @property
     def complete(self) -> bool:
         return self._complete

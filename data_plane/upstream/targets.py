@@ -37,6 +37,7 @@ class Target:
     # The credential header the gateway adds (name, value), never shown (repr=False).
     auth: tuple[str, str] | None = field(default=None, compare=False, repr=False)
     auth_missing: str = ""  # the environment variable the credential needs and is not set
+    context_window: int = 0  # tokens the model takes; a larger prompt skips it (0: any)
 
     @classmethod
     def parse(

@@ -5,7 +5,6 @@ official ``openai`` and ``anthropic`` SDKs as clients and a fake model server as
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from anthropic.types import MessageParam
 from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.access_log import access_line as read_access_line
 from tests.support.gateway import Gateway
 from tests.support.model_server import CACHED_TOKENS, PROMPT_TOKENS, REASONING_TOKENS
 
@@ -62,14 +62,7 @@ def tokens(gw: Gateway, route: str, model: str, kind: str) -> float:
 
 
 def access_line(gw: Gateway, request_id: str) -> dict[str, Any]:
-    plane = gw.data_planes[0]
-    deadline = time.monotonic() + 5
-    while True:
-        for line in plane.logs().splitlines():
-            if f'"requestId":"{request_id}"' in line.replace(" ", ""):
-                return dict(json.loads(line))
-        assert time.monotonic() < deadline, f"no access-log line for {request_id}"
-        time.sleep(0.02)
+    return read_access_line(gw.data_planes[0], request_id)
 
 
 def two_models(gw: Gateway, **extra: Any) -> dict[str, Any]:

@@ -13,7 +13,12 @@ reasoning). Usage is in an OpenAI stream only when the request asked for it
   x-test-cut-after: K      reset the connection after K tokens of a stream
   x-test-no-usage: 1       never report usage
 
-``GET /last`` answers the last model request as received: headers and JSON body.
+The body's model (as it arrives) can make a chat request fail, for fallback tests:
+``fail-429...`` answers 429 (Retry-After: 1), ``fail-503...`` 503, ``ctx-...`` OpenAI's
+400 ``context_length_exceeded``, and ``slow-...`` waits 5 s before answering.
+
+``GET /last`` answers the last model request as received: headers and JSON body;
+``GET /seen`` the models of every chat request received, in order.
 The answer's ``model`` is ``$MODEL_SERVER_MODEL`` when set, else the request's.
 """
 
@@ -52,11 +57,40 @@ def _model(body: dict[str, Any]) -> str:
     return os.environ.get("MODEL_SERVER_MODEL") or str(body.get("model"))
 
 
+SEEN: list[str] = []
+
+
 async def _received(request: web.Request) -> dict[str, Any]:
     body: dict[str, Any] = await request.json()
     LAST.clear()
     LAST.update({"path": request.path, "headers": dict(request.headers), "body": body})
     return body
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    return web.json_response(
+        {"error": {"message": message, "type": "invalid_request_error", "code": code}},
+        status=status,
+        headers=headers,
+    )
+
+
+async def _failure(model: str) -> web.Response | None:
+    """The failure a model name asks for (see the module's docstring), or None."""
+    if model.startswith("fail-429"):
+        return _error(429, "rate_limit_exceeded", "Rate limit reached", **{"Retry-After": "1"})
+    if model.startswith("fail-503"):
+        return _error(503, "overloaded", "The server is overloaded")
+    if model.startswith("ctx-"):
+        return _error(
+            400,
+            "context_length_exceeded",
+            "This model's maximum context length is 8192 tokens. However, your messages "
+            "resulted in 9000 tokens. Please reduce the length of the messages.",
+        )
+    if model.startswith("slow-"):
+        await asyncio.sleep(5)
+    return None
 
 
 async def _events(
@@ -100,6 +134,10 @@ def _openai_usage(output: int) -> dict[str, Any]:
 
 async def chat(request: web.Request) -> web.StreamResponse:
     body = await _received(request)
+    SEEN.append(str(body.get("model")))
+    failed = await _failure(str(body.get("model")))
+    if failed is not None:
+        return failed
     count, first_delay, pace, cut, no_usage = _options(request)
     model = _model(body)
     text = [f"tok{i} " for i in range(count)]
@@ -245,6 +283,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return await _events(request, events, first_delay, pace, cut, content_at)
 
 
+async def seen(request: web.Request) -> web.Response:
+    return web.json_response(SEEN)
+
+
 async def last(_request: web.Request) -> web.Response:
     return web.json_response(LAST)
 
@@ -256,6 +298,7 @@ def build_app() -> web.Application:
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/messages", messages)
     app.router.add_get("/last", last)
+    app.router.add_get("/seen", seen)
     return app
 
 
