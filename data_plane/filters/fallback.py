@@ -1,9 +1,9 @@
 """Model fallbacks: when the route's answer is a 429, a 5xx, a timeout or a context-length
 error, try the route's ``fallbacks`` in order, each with its model name in the body.
 
-One per process, in the AI chain just before the balancer, and reading the route's
-fallbacks from the exchange (as the balancer reads its targets): a route without
-fallbacks pays one attribute check. Each fallback runs the balancer again, on the
+In the AI chain of a route that lists fallbacks, just before the balancer, reading the
+route's fallbacks from the exchange (as the balancer reads its targets); routes without
+fallbacks do not compose it. Each fallback runs the balancer again, on the
 route's own targets with another model, or on the fallback's own target, with a
 fresh first-byte deadline. Nothing has reached the client when a fallback is
 tried: the relay starts only after the chain returns, so an answer whose first

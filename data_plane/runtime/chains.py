@@ -48,10 +48,12 @@ class ProcessFilters:
     def body(self) -> BodyPolicy:
         return BodyPolicy(self.max_body_bytes)
 
-    def tail(self, ai: AiTraffic | None = None) -> list[Filter]:
+    def tail(self, ai: AiTraffic | None = None, fallbacks: bool = False) -> list[Filter]:
         body = self.body
         balancer = Balancer(self.budget, body)
-        return [body, ai, ModelFallback(), balancer] if ai is not None else [body, balancer]
+        if ai is None:
+            return [body, balancer]
+        return [body, ai, ModelFallback(), balancer] if fallbacks else [body, ai, balancer]
 
     def upstream(self) -> Next:
         return Upstream(self.max_body_bytes)
@@ -72,28 +74,35 @@ class ChainBuilder:
         self._limiter = limiter
         self._ledger = ledger or LocalTokenLedger()
         self._catalog = catalog or ModelCatalog()
-        self._tails = (shared.tail(), shared.tail(AiTraffic(self._catalog)))
+        traffic = AiTraffic(self._catalog)
+        # The tails: plain, AI, AI with fallbacks (only routes that list some pay for it).
+        self._tails = (shared.tail(), shared.tail(traffic), shared.tail(traffic, fallbacks=True))
         self._upstream = shared.upstream()
         self._unsecured = tuple(compose(tail, self._upstream) for tail in self._tails)
-        self._by_policy: dict[tuple[str, bool], Next] = {}
+        self._by_policy: dict[tuple[str, int], Next] = {}
 
-    def for_route(self, kind: PathKind, path: str, ai: bool = False) -> Next:
-        """The route's chain; ``ai``: the one its AI-shaped requests take (with ``ai``)."""
+    def for_route(
+        self, kind: PathKind, path: str, ai: bool = False, fallbacks: bool = False
+    ) -> Next:
+        """The route's chain; ``ai``: the one its AI-shaped requests take (with ``ai``, and
+        ``fallback`` when the route lists fallbacks)."""
+        tail = (1 + fallbacks) if ai else 0
         table = self.security.policies
         if not len(table):
-            return self._unsecured[ai]
+            return self._unsecured[tail]
         if kind == "exact" or (kind == "prefix" and not table.any_below(path)):
-            return self._for_policy(table.lookup(path), ai)
-        chains = {p.endpoint: self._for_policy(p, ai) for p in table.policies()}
-        return PolicyDispatch(table, chains, self._unsecured[ai])
+            return self._for_policy(table.lookup(path), tail)
+        chains = {p.endpoint: self._for_policy(p, tail) for p in table.policies()}
+        return PolicyDispatch(table, chains, self._unsecured[tail])
 
-    def _for_policy(self, policy: CompiledPolicy | None, ai: bool) -> Next:
+    def _for_policy(self, policy: CompiledPolicy | None, tail_index: int) -> Next:
         if policy is None:
-            return self._unsecured[ai]
-        key = (policy.endpoint, ai)
+            return self._unsecured[tail_index]
+        key = (policy.endpoint, tail_index)
         chain = self._by_policy.get(key)
         if chain is None:
-            tail = self._tails[ai]
+            ai = tail_index > 0
+            tail = self._tails[tail_index]
             if ai and policy.limits_tokens:  # after the AI filter, which reads max_tokens
                 limit = TokenLimit(
                     self._ledger, self.security.cluster, policy, self._catalog.prices

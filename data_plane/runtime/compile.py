@@ -227,7 +227,7 @@ def compile_route(
             per_try_timeout=route.retry.per_try_timeout_seconds or None,
         ),
         chain=chains.for_route(kind, route.path.value),
-        ai_chain=chains.for_route(kind, route.path.value, ai=True)
+        ai_chain=chains.for_route(kind, route.path.value, ai=True, fallbacks=bool(fallbacks))
         if may_carry_ai(kind, route.path.value)
         else None,
         metrics=RouteMetrics(route.name),
