@@ -186,7 +186,8 @@ class _Settlement:
     def __call__(self, exchange: Exchange) -> None:
         self.settled = True
         usage = exchange.usage
-        ok = usage is not None and exchange.status < 400
+        # 499: the client left mid-answer; what it got (the meter's estimate) was used.
+        ok = usage is not None and (exchange.status < 400 or exchange.status == 499)
         used = usage.input + usage.output if ok and usage is not None else 0
         cost = exchange.cost_usd if ok and exchange.cost_usd else 0.0
         deltas = [

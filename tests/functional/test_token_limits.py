@@ -36,10 +36,10 @@ def body_reserving(tokens: int, **fields: object) -> bytes:
             }
         ).encode()
         prompt = (len(body) + 3) // 4
-        if prompt + max_tokens == tokens:
+        if prompt + max_tokens == tokens and max_tokens > 0:
             return body
         max_tokens = tokens - prompt
-    raise AssertionError("no body reserves exactly that")
+    raise AssertionError("no body reserves exactly that")  # too few for the body itself
 
 
 async def burst(urls: list[str], body: bytes, count: int) -> tuple[list[httpx.Response], float]:
@@ -126,7 +126,7 @@ def new_endpoint(gw: Gateway, target: str | None = None, **policy: object) -> st
     prefix = f"/e-{uuid.uuid4().hex[:8]}"
     backend = target or f"http://127.0.0.1:{gw.upstreams['model'].ready['port']}"
     gw.add_route(path=prefix, target=backend, stripPrefix=True)
-    gw.secure(prefix, authType="none", **policy)
+    gw.secure(prefix, **({"authType": "none"} | policy))
     return gw.proxy_url() + prefix + "/v1/chat/completions"
 
 
@@ -254,7 +254,7 @@ def test_a_stream_past_its_budget_is_cut_with_an_error_event(limited: Gateway) -
     content = [e for e in events if '"content"' in e]
     # Cut once what it used (17 + a token an event, at least) passed the 300: before 400.
     assert 0 < len(content) < 300, len(content)
-    refused = post(url, body_reserving(20))
+    refused = post(url, body_reserving(40))
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "insufficient_quota"
 
 
@@ -264,5 +264,97 @@ def test_without_cut_a_stream_past_its_budget_finishes_and_is_charged(limited: G
     events = stream_events(url, body, **{"x-test-tokens": "400", "x-test-pace": "0.001"})
     assert events[-1] == "data: [DONE]" and "event: error" not in events
     assert len([e for e in events if '"content": "tok' in e]) == 400
-    refused = post(url, body_reserving(20))  # it used 17 + 400: the budget is spent
+    refused = post(url, body_reserving(40))  # it used 17 + 400: the budget is spent
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "insufficient_quota"
+
+
+def test_a_dollar_budget_holds_for_streamed_and_whole_answers_and_matches_the_usage(
+    limited: Gateway,
+) -> None:
+    """$0.10 at $1,000 per million tokens: 100 tokens' worth. Each request reserves about
+    20 + 5 and uses 17 + 5; streamed and whole answers alternate until the budget is spent."""
+    limited.write(
+        "PATCH",
+        "/api/v1/settings",
+        {"prices": {"budget-model": {"input": 1000, "output": 1000}}},
+        (200,),
+    )
+    key = limited.create_key("budget-user")
+    url = new_endpoint(limited, authType="api-key", budget={"usd": 0.1, "per": "month"})
+    admitted = 0
+    for index in range(12):
+        body = json.dumps(
+            {
+                "model": "budget-model",
+                "max_tokens": 5,
+                "stream": index % 2 == 1,
+                "messages": [{"role": "user", "content": "hi"}],
+            }
+        ).encode()
+        answer = post(url, body, Authorization=f"Bearer {key}")
+        if answer.status_code == 429:
+            assert answer.json()["error"]["code"] == "insufficient_quota"
+            break
+        assert answer.status_code == 200, answer.text
+        admitted += 1
+    spent = admitted * (PROMPT_TOKENS + 5) * 1000 / 1_000_000
+    reservation = 30 * 1000 / 1_000_000  # a request's reservation, at most
+    assert 0.1 - reservation <= spent <= 0.1, (admitted, spent)
+    # What the control plane counts is what the backend reported.
+    deadline = time.monotonic() + 15
+    while True:
+        with limited.admin() as http:
+            usage = http.get(
+                "/api/v1/usage",
+                params={"cluster": limited.cluster, "consumer": "budget-user", "window": "5m"},
+            ).json()
+        if usage["total"]["requests"] >= admitted:
+            break
+        assert time.monotonic() < deadline, usage
+        time.sleep(0.1)
+    assert usage["total"]["tokens"]["total"] == admitted * (PROMPT_TOKENS + 5)
+    assert usage["total"]["costUsd"] == pytest.approx(spent, abs=1e-9)
+
+
+def test_a_client_that_leaves_pays_for_what_it_got(limited: Gateway) -> None:
+    url = new_endpoint(limited, tokenLimit="10000/day")
+    body = body_reserving(3000, stream=True)
+    headers = {"Content-Type": "application/json", "x-test-tokens": "200", "x-test-pace": "0.05"}
+    with httpx.stream("POST", url, content=body, headers=headers) as stream:
+        lines = stream.iter_lines()
+        got = [line for line, _ in zip(lines, range(6), strict=False) if line]
+    assert got  # and then it left, mid-stream
+    deadline = time.monotonic() + 5
+    while True:  # the gateway notices the client is gone at its next write
+        answer = post(url, body_reserving(100))
+        remaining = int(answer.headers["x-ratelimit-remaining-tokens"])
+        if remaining > 10000 - 3000:
+            break
+        assert time.monotonic() < deadline, remaining
+        time.sleep(0.05)
+    # Charged its prompt and the few tokens it received (an estimate), not the 3,000 it
+    # reserved, and not nothing either.
+    assert 10000 - 100 - 200 < remaining < 10000 - 100, remaining
+
+
+def test_the_openai_sdk_waits_for_retry_after_and_succeeds(limited: Gateway) -> None:
+    url = new_endpoint(limited, tokenLimit="6000/min")  # 100 tokens a second come back
+    client = openai.OpenAI(
+        base_url=url.removesuffix("/chat/completions"), api_key="unused", max_retries=1
+    )
+    messages = [{"role": "user", "content": "hi"}]
+    client.chat.completions.create(
+        model="m",
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=5970,
+        extra_headers={"x-test-tokens": "5970"},  # it uses about all it reserved
+    )
+    started = time.monotonic()
+    raw = client.chat.completions.with_raw_response.create(
+        model="m",
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=60,
+    )
+    waited = time.monotonic() - started
+    assert raw.http_response.status_code == 200
+    assert waited >= 0.9, waited  # the SDK's retry waited the Retry-After (1 s) first
