@@ -123,8 +123,27 @@ def write_routes(cache_dir: Path, upstream: str, count: int) -> None:
             path=pb.PathMatch(kind=pb.PathMatch.PREFIX, value="/stream"),
             targets=target,
         ),
+        pb.Route(
+            id="limited",
+            name="limited",
+            path=pb.PathMatch(kind=pb.PathMatch.PREFIX, value="/limited"),
+            strip_prefix=True,
+            targets=target,
+        ),
     ]
-    snapshot = pb.Snapshot(cluster="bench", version=f"bench-{count}", revision=1, routes=routes)
+    # A token limit no run reaches: every request is reserved and reconciled, none refused.
+    limited = pb.SecurityPolicy(
+        id="limited",
+        endpoint="/limited",
+        token_limit=pb.TokenLimit(tokens=999_999_999, period_seconds=60),
+    )
+    snapshot = pb.Snapshot(
+        cluster="bench",
+        version=f"bench-{count}",
+        revision=1,
+        routes=routes,
+        security=[limited],
+    )
     write_snapshot(cache_path(cache_dir, "bench"), snapshot)
 
 
@@ -250,6 +269,8 @@ def main() -> None:
         stub_port = json.loads((work / "stub.json").read_text())["port"]
         upstream = f"http://127.0.0.1:{stub_port}"
 
+        redis_url = "redis://127.0.0.1:6379/0" if redis_calls(None) is not None else None
+
         def start_gateway(routes: int) -> tuple[subprocess.Popen[bytes], int]:
             cache = work / f"cache-{routes}"
             write_routes(cache, upstream, routes)
@@ -275,6 +296,7 @@ def main() -> None:
                     "warning",
                     "--ready-file",
                     str(ready),
+                    *(["--redis-url", redis_url] if redis_url else []),
                 ],
                 ready,
                 SERVER_CPU,
@@ -289,6 +311,10 @@ def main() -> None:
             "gateway": (f"http://127.0.0.1:{gateway_port}/predict", gateway.pid),
             "gateway, model routing + usage": (
                 f"http://127.0.0.1:{gateway_port}/v1/chat/completions",
+                gateway.pid,
+            ),
+            "gateway, usage + token limit": (
+                f"http://127.0.0.1:{gateway_port}/limited/v1/chat/completions",
                 gateway.pid,
             ),
         }
@@ -308,12 +334,17 @@ def main() -> None:
             wrk(url, 32, 1, script)
         c32: dict[str, list[tuple[WrkResult, float]]] = {name: [] for name in targets}
         c1: dict[str, list[WrkResult]] = {name: [] for name in targets}
+        limited_calls: list[float] = []  # Redis commands per request of the limited route
         for _ in range(args.rounds):
             for name, (url, pid) in targets.items():
                 before = cpu_seconds(pid) if pid else 0.0
+                calls_before = redis_calls(redis_url) if name.endswith("token limit") else None
                 result = wrk(url, 32, args.seconds, script)
                 cpu = (cpu_seconds(pid) - before) / result.requests if pid else 0.0
                 c32[name].append((result, cpu))
+                calls_after = redis_calls(redis_url) if calls_before is not None else None
+                if calls_before is not None and calls_after is not None:
+                    limited_calls.append((calls_after - calls_before) / result.requests)
             for name, (url, _) in targets.items():
                 c1[name].append(wrk(url, 1, max(2, args.seconds // 2), script))
 
@@ -358,7 +389,10 @@ def main() -> None:
         big_ratio = med(ratios)
         big_rss = rss_mb(big.pid)
 
-        report = render(rows, sse_added_ms, sse_cpu_us, ai_sse, rss, big_ratio, big_rss, args)
+        calls = med(limited_calls) if limited_calls else None
+        report = render(
+            rows, sse_added_ms, sse_cpu_us, ai_sse, rss, big_ratio, big_rss, calls, args
+        )
         print(report)
         (ROOT / "bench" / "results.md").write_text(report)
     finally:
@@ -371,6 +405,22 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def redis_calls(url: str | None) -> int | None:
+    """Script calls Redis has served (EVALSHA and EVAL), or None when there is no Redis. With
+    ``url`` None: whether the default one answers at all."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url or "redis://127.0.0.1:6379/0", socket_timeout=1)
+        stats = client.info("commandstats")
+        client.close()
+    except Exception:
+        return None
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
+
+
 def render(
     rows: dict[str, dict[str, float]],
     sse_added_ms: float,
@@ -379,6 +429,7 @@ def render(
     rss: float,
     big_ratio: float,
     big_rss: float,
+    redis_calls_per_request: float | None,
     args: argparse.Namespace,
 ) -> str:
     gw = rows["gateway"]
@@ -425,6 +476,17 @@ def render(
         f"| usage of a stream: first event added (p50), against the plain stream's "
         f"{sse_added_ms:.2f} ms | {ai_sse[1]:.2f} ms | unchanged within noise |"
     )
+    limited = rows["gateway, usage + token limit"]
+    where = "with Redis" if redis_calls_per_request is not None else "without Redis (none here)"
+    lines.append(
+        f"| token limit {where}: CPU per request added (against model routing + usage) | "
+        f"{limited['cpu_us'] - ai['cpu_us']:+.0f} us | recorded |"
+    )
+    if redis_calls_per_request is not None:
+        lines.append(
+            f"| token limit: Redis commands per request (admission + reconciliation) | "
+            f"{redis_calls_per_request:.2f} | <= 2 |"
+        )
     lines.append(
         f"| RSS per worker (10 routes / 10,000 routes) | {rss:.0f} MB / {big_rss:.0f} MB | <= 60 MB |"
     )

@@ -38,6 +38,7 @@ from data_plane.security.auth_throttle import FailureThrottle
 from data_plane.security.jwks import JwksFetcher
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.security.redis_rate_limit import FailureMode, RedisRateLimiter
+from data_plane.security.redis_scripts import RedisScripts
 from data_plane.security.redis_token_ledger import RedisTokenLedger
 from data_plane.security.token_ledger import LocalTokenLedger, SettlingLedger
 from data_plane.settings import DataPlaneSettings
@@ -171,15 +172,13 @@ class DataPlane:
         self._snapshot_applied = asyncio.Event()
         # The limiter outlives snapshots: counts survive a config change.
         limiter: RateLimiter = LocalRateLimiter()
-        if settings.redis_url:
-            failure: FailureMode = "closed" if settings.rate_limit_failure == "closed" else "open"
-            limiter = self._redis = RedisRateLimiter(
-                settings.redis_url, LocalRateLimiter(), failure=failure
-            )
         ledger: SettlingLedger = LocalTokenLedger()
         if settings.redis_url:
+            failure: FailureMode = "closed" if settings.rate_limit_failure == "closed" else "open"
+            self._redis = RedisScripts(settings.redis_url)  # one connection for both
+            limiter = RedisRateLimiter(self._redis, LocalRateLimiter(), failure=failure)
             ledger = self._redis_ledger = RedisTokenLedger(
-                settings.redis_url, LocalTokenLedger(), failure=failure
+                self._redis, LocalTokenLedger(), failure=failure
             )
         self.context = CompileContext(
             limiter=limiter,
@@ -362,10 +361,10 @@ class DataPlane:
             await self.checker.stop()
         if hasattr(self, "pools"):
             self.pools.close()
+        if hasattr(self, "_redis_ledger"):
+            await self._redis_ledger.drain()
         if hasattr(self, "_redis"):
             await self._redis.close()
-        if hasattr(self, "_redis_ledger"):
-            await self._redis_ledger.close()
         if hasattr(self, "jwks"):
             await self.jwks.close()
 

@@ -14,10 +14,8 @@ import logging
 import time
 from typing import Literal
 
-import redis.asyncio as redis
-from redis.exceptions import RedisError
-
 from data_plane.security.rate_limit import LocalRateLimiter, RateDecision
+from data_plane.security.redis_scripts import RedisFailure, RedisScripts
 
 log = logging.getLogger("ai_gateway.data_plane.rate_limit")
 
@@ -43,7 +41,7 @@ return {1, new_tat - now, 0}
 class RedisRateLimiter:
     def __init__(
         self,
-        url: str,
+        redis: RedisScripts,
         fallback: LocalRateLimiter,
         *,
         failure: FailureMode = "open",
@@ -51,10 +49,7 @@ class RedisRateLimiter:
         retry_after_failure: float = 1.0,
         prefix: str = "aigw:rl:",
     ) -> None:
-        self._client = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout, socket_timeout=timeout
-        )
-        self._script = self._client.register_script(GCRA_SCRIPT)
+        self._redis = redis
         self._fallback = fallback
         self._failure = failure
         self._timeout = timeout
@@ -68,11 +63,12 @@ class RedisRateLimiter:
         if now >= self._down_until:
             try:
                 async with asyncio.timeout(self._timeout):
-                    allowed, until_full, retry = await self._script(
-                        keys=[self._prefix + key],
-                        args=[int(period / requests * 1e6), int(period * 1e6)],
+                    allowed, until_full, retry = await self._redis.run(
+                        GCRA_SCRIPT,
+                        [self._prefix + key],
+                        [int(period / requests * 1e6), int(period * 1e6)],
                     )
-            except (RedisError, TimeoutError, OSError) as exc:
+            except (RedisFailure, TimeoutError, OSError) as exc:
                 self._down_until = now + self._pause
                 if self.healthy:
                     log.warning(
@@ -87,9 +83,6 @@ class RedisRateLimiter:
         if self._failure == "closed":
             return RateDecision(False, requests, 0, period, self._pause)
         return self._fallback.take(key, requests, period)
-
-    async def close(self) -> None:
-        await self._client.aclose()
 
 
 def _decision(

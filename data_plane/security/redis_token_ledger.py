@@ -7,7 +7,8 @@ between a check and a charge (the race that lets a gateway admit several
 times its limit). Redis's clock (TIME) times the rates, so skewed replicas
 count as one. A slow or absent Redis must not stall traffic: each call has a
 short timeout (250 ms: longer than the request rate limit's 50, as an admission that
-falls back counts per replica); on failure the admission falls back to this process's ledger
+falls back counts per replica); the commands of every request share one pipelined
+connection (``redis_scripts``). On failure the admission falls back to this process's ledger
 (fail-open) or refuses (fail-closed), like the request rate limit, and its
 settlement goes to where it was reserved.
 """
@@ -20,11 +21,9 @@ import math
 import time
 from collections.abc import Sequence
 
-import redis.asyncio as redis
-from redis.exceptions import RedisError
-
 from data_plane.metrics import TOKEN_SETTLEMENTS_LOST
 from data_plane.security.redis_rate_limit import FailureMode
+from data_plane.security.redis_scripts import RedisFailure, RedisScripts
 from data_plane.security.token_ledger import (
     Admission,
     LocalTokenLedger,
@@ -104,35 +103,22 @@ for i = 1, #KEYS do
 end
 return 1
 """
-BUDGET_TTL_MARGIN_MS = 3_600_000
-MAX_SETTLING = 10_000  # settlements on their way to Redis; past it they are counted as lost  # a budget's key outlives its period by an hour
+BUDGET_TTL_MARGIN_MS = 3_600_000  # a budget's key outlives its period by an hour
+MAX_SETTLING = 10_000  # settlements on their way to Redis; past it they are counted as lost
 
 
 class RedisTokenLedger:
     def __init__(
         self,
-        url: str,
+        redis: RedisScripts,
         fallback: LocalTokenLedger,
         *,
         failure: FailureMode = "open",
         timeout: float = 0.25,
         retry_after_failure: float = 1.0,
         prefix: str = "aigw:tok:",
-        max_connections: int = 32,
     ) -> None:
-        # A bounded pool: a burst of requests waits for a connection rather than opening one
-        # each (the connects of a burst took longer than a short timeout, and every request
-        # that timed out fell back to this process's count: the limit became per replica).
-        pool = redis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-        )
-        self._client = redis.Redis(connection_pool=pool)
-        self._reserve = self._client.register_script(RESERVE_SCRIPT)
-        self._settle = self._client.register_script(SETTLE_SCRIPT)
+        self._redis = redis  # shared with the request rate limit: one pipelined connection
         self._fallback = fallback
         self._failure = failure
         self._timeout = timeout
@@ -147,10 +133,12 @@ class RedisTokenLedger:
         if now >= self._down_until:
             try:
                 async with asyncio.timeout(self._timeout):
-                    reply = await self._reserve(
-                        keys=[self._prefix + s.key for s in scopes], args=_args(scopes, amounts)
+                    reply = await self._redis.run(
+                        RESERVE_SCRIPT,
+                        [self._prefix + s.key for s in scopes],
+                        _args(scopes, amounts),
                     )
-            except (RedisError, TimeoutError, OSError) as exc:
+            except (RedisFailure, TimeoutError, OSError) as exc:
                 self._failed(now, exc)
             else:
                 self._back()
@@ -175,17 +163,17 @@ class RedisTokenLedger:
     async def settle(self, scopes: Sequence[Scope], deltas: Sequence[int]) -> None:
         try:
             async with asyncio.timeout(self._timeout * 4):  # a settlement is worth a wait
-                await self._settle(
-                    keys=[self._prefix + s.key for s in scopes], args=_args(scopes, deltas)
+                await self._redis.run(
+                    SETTLE_SCRIPT, [self._prefix + s.key for s in scopes], _args(scopes, deltas)
                 )
-        except (RedisError, TimeoutError, OSError) as exc:
+        except (RedisFailure, TimeoutError, OSError) as exc:
             TOKEN_SETTLEMENTS_LOST.inc()
             self._failed(time.monotonic(), exc)
 
-    async def close(self) -> None:
-        if self._settling:  # what is on its way to Redis gets there before the client closes
+    async def drain(self) -> None:
+        """Let the settlements on their way reach Redis (before its connection closes)."""
+        if self._settling:
             await asyncio.wait(self._settling, timeout=1.0)
-        await self._client.aclose()
 
     def _failed(self, now: float, exc: BaseException) -> None:
         self._down_until = now + self._pause

@@ -1,0 +1,125 @@
+"""The limiters' pipelined Redis connection against a real Redis: scripts loaded on demand,
+the database of the URL, many calls in flight on one connection, a lost connection
+replaced, and a bound on what may wait."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+
+import pytest
+
+from data_plane.security import redis_scripts
+from data_plane.security.redis_scripts import RedisFailure, RedisScripts, pack
+from tests.support.services import REDIS_HOST, REDIS_PORT, require
+
+URL = f"redis://{REDIS_HOST}:{REDIS_PORT}"
+INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+
+
+def raw(*command: str, database: int = 0) -> bytes:
+    """One command on a connection of its own (to look at what the scripts did)."""
+    with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2) as sock:
+        if database:
+            sock.sendall(pack("SELECT", database))
+            assert sock.recv(100) == b"+OK\r\n"
+        sock.sendall(pack(*command))
+        return sock.recv(65536)
+
+
+@pytest.fixture(autouse=True)
+def _redis() -> None:
+    require("Redis", REDIS_HOST, REDIS_PORT)
+
+
+def test_a_script_unknown_to_redis_is_loaded_and_run() -> None:
+    key = f"aigw:test:{uuid.uuid4().hex}"
+    script = INCR + f" -- {uuid.uuid4().hex}"  # a script this Redis has never seen
+
+    async def run() -> list[int]:
+        scripts = RedisScripts(URL)
+        try:
+            return [await scripts.run(script, [key], [5]) for _ in range(2)]
+        finally:
+            await scripts.close()
+
+    assert asyncio.run(run()) == [5, 10]
+    raw("DEL", key)
+
+
+def test_the_url_s_database_is_used() -> None:
+    key = f"aigw:test:{uuid.uuid4().hex}"
+
+    async def run() -> int:
+        scripts = RedisScripts(URL + "/3")
+        try:
+            return int(await scripts.run(INCR, [key], [7]))
+        finally:
+            await scripts.close()
+
+    assert asyncio.run(run()) == 7
+    assert raw("EXISTS", key) == b":0\r\n"  # not in database 0
+    assert raw("GET", key, database=3) == b"$1\r\n7\r\n"
+    raw("DEL", key, database=3)
+
+
+def test_many_calls_share_one_connection_and_keep_their_order() -> None:
+    key = f"aigw:test:{uuid.uuid4().hex}"
+
+    async def run() -> list[int]:
+        scripts = RedisScripts(URL)
+        try:
+            return list(await asyncio.gather(*(scripts.run(INCR, [key], [1]) for _ in range(500))))
+        finally:
+            await scripts.close()
+
+    assert sorted(asyncio.run(run())) == list(range(1, 501))
+    raw("DEL", key)
+
+
+def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects() -> None:
+    key = f"aigw:test:{uuid.uuid4().hex}"
+
+    async def run() -> tuple[int, int]:
+        scripts = RedisScripts(URL)
+        try:
+            first = int(await scripts.run(INCR, [key], [1]))
+            connection = scripts._protocol  # the one connection, to cut it from the outside
+            assert connection is not None and connection.transport is not None
+            host, port = connection.transport.get_extra_info("sockname")[:2]
+            assert raw("CLIENT", "KILL", f"{host}:{port}") == b"+OK\r\n"
+            await asyncio.sleep(0)
+            for _ in range(50):  # the loss is noticed when the socket says so
+                try:
+                    return first, int(await scripts.run(INCR, [key], [1]))
+                except RedisFailure:
+                    await asyncio.sleep(0.01)
+            raise AssertionError("never reconnected")
+        finally:
+            await scripts.close()
+
+    assert asyncio.run(run()) == (1, 2)
+    raw("DEL", key)
+
+
+def test_calls_beyond_the_bound_fail_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_scripts, "MAX_PENDING", 3)
+
+    async def run() -> list[object]:
+        scripts = RedisScripts(URL)
+        try:
+            await scripts.run("return 1", [], [])  # connected
+            calls = [scripts.run("return 1", [], []) for _ in range(5)]
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+        finally:
+            await scripts.close()
+
+    results = asyncio.run(run())
+    assert results.count(1) == 3
+    assert all(isinstance(r, RedisFailure) for r in results if r != 1)
+
+
+def test_a_url_that_is_not_redis_is_refused() -> None:
+    with pytest.raises(ValueError, match="redis://"):
+        RedisScripts("http://127.0.0.1:6379")
