@@ -10,7 +10,7 @@ from typing import Any
 
 from control_plane.domain.identity import JwtProviderSpec
 from control_plane.domain.route import REDACTED, HeaderMatchSpec, RouteSpec, TargetSpec
-from control_plane.domain.security import SecuritySpec
+from control_plane.domain.security import BudgetSpec, SecuritySpec
 from protos import snapshot_pb2 as pb
 
 _PATH_KINDS = {
@@ -245,14 +245,14 @@ def security_to_proto(spec: SecuritySpec, *, policy_id: str = "") -> pb.Security
             )
         )
     if spec.budget is not None:
-        policy.budget.CopyFrom(
-            pb.Budget(
-                usd=spec.budget.usd or 0.0, tokens=spec.budget.tokens or 0, per=spec.budget.per
-            )
-        )
+        policy.budget.CopyFrom(budget_to_proto(spec.budget))
     policy.default_max_tokens = spec.default_max_tokens or 0
     policy.cut_when_exceeded = spec.on_exceeded == "cut"
     return policy
+
+
+def budget_to_proto(budget: BudgetSpec) -> pb.Budget:
+    return pb.Budget(usd=budget.usd or 0.0, tokens=budget.tokens or 0, per=budget.per)
 
 
 def security_from_proto(policy: pb.SecurityPolicy) -> dict[str, Any]:

@@ -310,8 +310,32 @@ class Price(_message.Message):
     cached_input: float
     def __init__(self, input: _Optional[float] = ..., output: _Optional[float] = ..., cached_input: _Optional[float] = ...) -> None: ...
 
+class TeamMembers(_message.Message):
+    __slots__ = ("consumers",)
+    CONSUMERS_FIELD_NUMBER: _ClassVar[int]
+    consumers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, consumers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ScopedLimit(_message.Message):
+    __slots__ = ("name", "team", "consumer", "model", "endpoint", "token_limit", "budget")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    team: str
+    consumer: str
+    model: str
+    endpoint: str
+    token_limit: TokenLimit
+    budget: Budget
+    def __init__(self, name: _Optional[str] = ..., team: _Optional[str] = ..., consumer: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., token_limit: _Optional[_Union[TokenLimit, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ...) -> None: ...
+
 class Snapshot(_message.Message):
-    __slots__ = ("cluster", "version", "revision", "routes", "security", "consumers", "jwt_providers", "settings", "api_key_secret", "prices")
+    __slots__ = ("cluster", "version", "revision", "routes", "security", "consumers", "jwt_providers", "settings", "api_key_secret", "prices", "teams", "limits")
     class PricesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -319,6 +343,13 @@ class Snapshot(_message.Message):
         key: str
         value: Price
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Price, _Mapping]] = ...) -> None: ...
+    class TeamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: TeamMembers
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[TeamMembers, _Mapping]] = ...) -> None: ...
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -329,6 +360,8 @@ class Snapshot(_message.Message):
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     API_KEY_SECRET_FIELD_NUMBER: _ClassVar[int]
     PRICES_FIELD_NUMBER: _ClassVar[int]
+    TEAMS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     cluster: str
     version: str
     revision: int
@@ -339,4 +372,6 @@ class Snapshot(_message.Message):
     settings: DataPlaneSettings
     api_key_secret: bytes
     prices: _containers.MessageMap[str, Price]
-    def __init__(self, cluster: _Optional[str] = ..., version: _Optional[str] = ..., revision: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., security: _Optional[_Iterable[_Union[SecurityPolicy, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ..., jwt_providers: _Optional[_Iterable[_Union[JwtProvider, _Mapping]]] = ..., settings: _Optional[_Union[DataPlaneSettings, _Mapping]] = ..., api_key_secret: _Optional[bytes] = ..., prices: _Optional[_Mapping[str, Price]] = ...) -> None: ...
+    teams: _containers.MessageMap[str, TeamMembers]
+    limits: _containers.RepeatedCompositeFieldContainer[ScopedLimit]
+    def __init__(self, cluster: _Optional[str] = ..., version: _Optional[str] = ..., revision: _Optional[int] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., security: _Optional[_Iterable[_Union[SecurityPolicy, _Mapping]]] = ..., consumers: _Optional[_Iterable[_Union[Consumer, _Mapping]]] = ..., jwt_providers: _Optional[_Iterable[_Union[JwtProvider, _Mapping]]] = ..., settings: _Optional[_Union[DataPlaneSettings, _Mapping]] = ..., api_key_secret: _Optional[bytes] = ..., prices: _Optional[_Mapping[str, Price]] = ..., teams: _Optional[_Mapping[str, TeamMembers]] = ..., limits: _Optional[_Iterable[_Union[ScopedLimit, _Mapping]]] = ...) -> None: ...

@@ -9,7 +9,13 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from control_plane.domain.base import SpecModel
 from control_plane.domain.patterns import NAME, NAME_RE, URL_PREFIX, any_case
 from control_plane.domain.route import RouteSpec, check_target_url
-from control_plane.domain.security import SecuritySpec
+from control_plane.domain.security import (
+    BudgetSpec,
+    SecuritySpec,
+    TokenLimitSpec,
+    normalise_endpoint,
+)
+from data_plane.ai.model_match import check_model_pattern
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -41,6 +47,57 @@ class PriceSpec(SpecModel):
 
 
 MAX_PRICES = 1000
+MAX_TEAMS = 1000
+MAX_TEAM_MEMBERS = 10_000
+MAX_LIMITS = 100
+
+
+class LimitSpec(SpecModel):
+    """A token limit or budget beyond an endpoint's own: for a ``team`` (its members share
+    it), a ``consumer`` (``"*"``: each consumer its own), or everyone together (neither);
+    on the requests for ``model`` (a name or a ``*`` glob) under ``endpoint``."""
+
+    name: str | None = Field(None, json_schema_extra={"pattern": NAME})
+    team: str | None = Field(None, json_schema_extra={"pattern": NAME})
+    consumer: str | None = Field(None, min_length=1, max_length=63)
+    model: str | None = Field(None, min_length=1, max_length=256)
+    endpoint: str = "/"
+    token_limit: TokenLimitSpec | None = None
+    budget: BudgetSpec | None = None
+
+    @field_validator("name", "team")
+    @classmethod
+    def _names(cls, name: str | None) -> str | None:
+        if name is not None and not NAME_RE.fullmatch(name):
+            raise ValueError(
+                f"'{name}' is not a valid name: use 1-63 lower-case letters, digits, '.', '_' or '-'"
+            )
+        return name
+
+    @field_validator("consumer")
+    @classmethod
+    def _consumer(cls, consumer: str | None) -> str | None:
+        if consumer is not None and consumer != "*" and not NAME_RE.fullmatch(consumer):
+            raise ValueError(f"'{consumer}' is not a consumer name; or write \"*\" for each one")
+        return consumer
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, model: str | None) -> str | None:
+        return None if model is None else check_model_pattern(model)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, endpoint: str) -> str:
+        return normalise_endpoint(endpoint)
+
+    @model_validator(mode="after")
+    def _what(self) -> LimitSpec:
+        if self.team is not None and self.consumer is not None:
+            raise ValueError("a limit is for a team or for a consumer, not both")
+        if self.token_limit is None and self.budget is None:
+            raise ValueError("a limit sets a tokenLimit, a budget or both")
+        return self
 
 
 class SettingsSpec(SpecModel):
@@ -48,6 +105,38 @@ class SettingsSpec(SpecModel):
 
     log_level: LogLevel = Field("info", json_schema_extra=_level_schema)
     prices: dict[str, PriceSpec] = Field(default_factory=dict, max_length=MAX_PRICES)
+    # Consumers by team: a team's limits are shared by its members.
+    teams: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=MAX_TEAMS)
+    limits: tuple[LimitSpec, ...] = Field((), max_length=MAX_LIMITS)
+
+    @field_validator("teams", mode="before")
+    @classmethod
+    def _member_lists(cls, teams: Any) -> Any:
+        if isinstance(teams, dict):
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in teams.items()}
+        return teams
+
+    @field_validator("teams")
+    @classmethod
+    def _teams(cls, teams: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for team, members in teams.items():
+            if not NAME_RE.fullmatch(team):
+                raise ValueError(f"teams: '{team[:64]}' is not a valid team name")
+            if len(members) > MAX_TEAM_MEMBERS:
+                raise ValueError(f"teams.{team}: at most {MAX_TEAM_MEMBERS} members")
+            for member in members:
+                if not NAME_RE.fullmatch(member):
+                    raise ValueError(f"teams.{team}: '{member[:64]}' is not a consumer name")
+        return teams
+
+    @model_validator(mode="after")
+    def _known_teams(self) -> SettingsSpec:
+        for index, limit in enumerate(self.limits):
+            if limit.team is not None and limit.team not in self.teams:
+                raise ValueError(
+                    f"limits[{index}].team: no team '{limit.team}'; define it under teams"
+                )
+        return self
 
     @field_validator("prices")
     @classmethod

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
-from control_plane.proto_mapping import jwt_provider_to_proto, route_to_proto, security_to_proto
+from control_plane.domain.config import SettingsSpec
+from control_plane.proto_mapping import (
+    budget_to_proto,
+    jwt_provider_to_proto,
+    route_to_proto,
+    security_to_proto,
+)
 from control_plane.store.records import LATEST_TIMESTAMP, ClusterState
 from protos import snapshot_pb2 as pb
 
@@ -51,6 +58,7 @@ def build_snapshot(state: ClusterState) -> pb.Snapshot:
             for model, price in (state.settings.get("prices") or {}).items()
         },
     )
+    _add_limits(snapshot, state.settings)
     digest = hashlib.sha256(snapshot.SerializeToString(deterministic=True)).hexdigest()
     snapshot.version = f"{state.revision}-{digest[:16]}"
     return snapshot
@@ -62,3 +70,30 @@ def _unix(expires_at: float | None) -> int:
     if not expires_at:
         return 0
     return int(min(expires_at, LATEST_TIMESTAMP)) if expires_at == expires_at else 0
+
+
+def _add_limits(snapshot: pb.Snapshot, settings: dict[str, Any]) -> None:
+    """settings.teams and settings.limits, as the data planes read them."""
+    if not settings.get("teams") and not settings.get("limits"):
+        return
+    spec = SettingsSpec.model_validate(settings)
+    for team, members in spec.teams.items():
+        snapshot.teams[team].consumers.extend(members)
+    for index, limit in enumerate(spec.limits):
+        scoped = pb.ScopedLimit(
+            name=limit.name or f"limits[{index}]",
+            team=limit.team or "",
+            consumer=limit.consumer or "",
+            model=limit.model or "",
+            endpoint=limit.endpoint,
+        )
+        if limit.token_limit is not None:
+            scoped.token_limit.CopyFrom(
+                pb.TokenLimit(
+                    tokens=limit.token_limit.tokens,
+                    period_seconds=limit.token_limit.period_seconds,
+                )
+            )
+        if limit.budget is not None:
+            scoped.budget.CopyFrom(budget_to_proto(limit.budget))
+        snapshot.limits.append(scoped)

@@ -34,6 +34,7 @@ from data_plane.proxy.errors import refuse
 from data_plane.proxy.exchange import Exchange
 from data_plane.security.policies import CompiledPolicy
 from data_plane.security.rate_limit import format_reset
+from data_plane.security.scoped_limits import ScopedLimits
 from data_plane.security.token_ledger import (
     USD_UNIT,
     Admission,
@@ -49,47 +50,60 @@ if TYPE_CHECKING:
 
 
 class TokenLimit:
+    """``policy``: the endpoint's own limit and budget (None: an endpoint without a policy);
+    ``limits``: the snapshot's ``settings.limits``, looked up per request (they depend on the
+    consumer and the model)."""
+
     def __init__(
-        self, ledger: SettlingLedger, cluster: str, policy: CompiledPolicy, prices: PriceTable
+        self,
+        ledger: SettlingLedger,
+        cluster: str,
+        policy: CompiledPolicy | None,
+        limits: ScopedLimits,
+        prices: PriceTable,
     ) -> None:
         self._ledger = ledger
+        self._cluster = cluster
+        endpoint = policy.endpoint if policy is not None else ""
         # No part holds the separator: names and endpoints are checked, claims are header-safe.
-        self._prefix = f"{cluster}\x1f{policy.endpoint}\x1f"
+        self._prefix = f"{cluster}\x1f{endpoint}\x1f"
         self._policy = policy
+        self._limits = limits
+        self._default_max = policy.default_max_tokens if policy is not None else 1024
         self.prices = prices
-        self.cuts = policy.cut_when_exceeded
+        self.cuts = policy.cut_when_exceeded if policy is not None else False
+        label = endpoint or "limits"
         self._refused = {
-            "rate": TOKEN_LIMITED.labels(policy.endpoint, "rate"),
-            "budget": TOKEN_LIMITED.labels(policy.endpoint, "budget"),
+            "rate": TOKEN_LIMITED.labels(label, "rate"),
+            "budget": TOKEN_LIMITED.labels(label, "budget"),
         }
 
     async def __call__(self, exchange: Exchange, next: Next) -> web.StreamResponse:
         ai = exchange.ai
         if ai is None:  # not an AI request: its tokens are not known
             return await next(exchange)
-        policy = self._policy
         who = f"consumer:{exchange.consumer}" if exchange.consumer else f"ip:{exchange.client_ip}"
         prompt = estimate_tokens(len(ai.body)) if ai.body else 0
-        tokens = prompt + (ai.max_output or policy.default_max_tokens)
+        tokens = prompt + (ai.max_output or self._default_max)
+        cost = self.prices.cost(Usage(prompt, tokens - prompt), ai.model) or 0.0
         scopes: list[Scope] = []
-        amounts: list[int] = []
-        if policy.tokens:
-            if tokens > policy.tokens:
-                return self._too_large(exchange, tokens)
-            key = f"{self._prefix}{who}\x1frate"
-            scopes.append(Scope(key, "rate", policy.tokens, policy.token_period))
-            amounts.append(tokens)
-        if policy.budget_usd or policy.budget_tokens:
-            period, left = budget_period(policy.budget_per, time.time())
-            key = f"{self._prefix}{who}\x1fbudget\x1f{period}"
-            if policy.budget_usd:
-                limit = int(policy.budget_usd * USD_UNIT)
-                cost = self.prices.cost(Usage(prompt, tokens - prompt), ai.model) or 0.0
-                scopes.append(Scope(key, "budget", limit, left, usd=True))
-                amounts.append(math.ceil(cost * USD_UNIT))
-            else:
-                scopes.append(Scope(key, "budget", policy.budget_tokens, left))
-                amounts.append(tokens)
+        policy = self._policy
+        if policy is not None:
+            where = f"on {policy.endpoint}"
+            base = f"{self._prefix}{who}\x1f"
+            self._add(scopes, base, where, policy.tokens, policy.token_period,
+                      policy.budget_usd, policy.budget_tokens, policy.budget_per)  # fmt: skip
+        if self._limits:
+            for limit in self._limits.applying(exchange.path, exchange.consumer, ai.model):
+                base = f"{self._cluster}\x1flimit\x1f{limit.name}\x1f{limit.who(who)}\x1f"
+                self._add(scopes, base, limit.label, limit.tokens, limit.period,
+                          limit.budget_usd, limit.budget_tokens, limit.budget_per)  # fmt: skip
+        if not scopes:
+            return await next(exchange)
+        for scope in scopes:
+            if scope.kind == "rate" and tokens > scope.limit:
+                return self._too_large(exchange, tokens, scope)
+        amounts = [math.ceil(cost * USD_UNIT) if s.usd else tokens for s in scopes]
         admission = await self._ledger.reserve(scopes, amounts)
         if not admission.allowed:
             return self._refuse(exchange, scopes[admission.refused], admission)
@@ -99,22 +113,44 @@ class TokenLimit:
         response = await next(exchange)
         headers = response.headers
         for scope, state in zip(scopes, admission.states, strict=True):
-            if scope.kind == "rate":
+            if scope.kind == "rate":  # the first (the endpoint's own, when it has one)
                 headers["x-ratelimit-limit-tokens"] = str(scope.limit)
                 headers["x-ratelimit-remaining-tokens"] = str(state.remaining)
                 headers["x-ratelimit-reset-tokens"] = format_reset(state.reset_seconds)
+                break
         return response
+
+    @staticmethod
+    def _add(
+        scopes: list[Scope],
+        base: str,
+        where: str,
+        tokens: int,
+        period: float,
+        budget_usd: float,
+        budget_tokens: int,
+        per: str,
+    ) -> None:
+        if tokens:
+            scopes.append(Scope(base + "rate", "rate", tokens, period, label=where))
+        if budget_usd or budget_tokens:
+            period_id, left = budget_period(per, time.time())
+            key = f"{base}budget\x1f{period_id}"
+            if budget_usd:
+                limit = int(budget_usd * USD_UNIT)
+                scopes.append(Scope(key, "budget", limit, left, usd=True, label=where, per=per))
+            else:
+                scopes.append(Scope(key, "budget", budget_tokens, left, label=where, per=per))
 
     def _refuse(self, exchange: Exchange, scope: Scope, admission: Admission) -> web.Response:
         self._refused[scope.kind].inc()
         retry = str(max(1, math.ceil(admission.retry_after)))
-        endpoint = self._policy.endpoint
         if scope.kind == "rate":
             return refuse(
                 exchange,
                 429,
                 "rate_limit_exceeded",
-                f"token limit of {scope.limit} per {scope.period:g}s reached on {endpoint}; "
+                f"token limit of {scope.limit} per {scope.period:g}s reached ({scope.label}); "
                 f"retry after {retry}s",
                 {
                     "Retry-After": retry,
@@ -125,12 +161,12 @@ class TokenLimit:
             )
         spent = (
             f"${scope.limit / USD_UNIT:g}" if scope.usd else f"{scope.limit} tokens"
-        ) + f" per {self._policy.budget_per}"
+        ) + f" per {scope.per}"
         return refuse(
             exchange,
             429,
             "insufficient_quota",
-            f"the budget of {spent} on {endpoint} is spent; it renews in {retry}s",
+            f"the budget of {spent} is spent ({scope.label}); it renews in {retry}s",
             {"Retry-After": retry},
         )
 
@@ -140,24 +176,21 @@ class TokenLimit:
             return (
                 "rate_limit_exceeded",
                 f"the stream went past the token limit of {scope.limit} per "
-                f"{scope.period:g}s on {self._policy.endpoint}",
+                f"{scope.period:g}s ({scope.label})",
             )
-        return (
-            "insufficient_quota",
-            f"the stream spent the budget on {self._policy.endpoint} for this "
-            f"{self._policy.budget_per}",
-        )
+        return ("insufficient_quota", f"the stream spent the budget for this {scope.per} "
+                f"({scope.label})")  # fmt: skip
 
-    def _too_large(self, exchange: Exchange, tokens: int) -> web.Response:
+    def _too_large(self, exchange: Exchange, tokens: int, scope: Scope) -> web.Response:
         self._refused["rate"].inc()
         return refuse(
             exchange,
             429,
             "rate_limit_exceeded",
             f"this request reserves {tokens} tokens (its prompt and max_tokens), more than the "
-            f"token limit of {self._policy.tokens} on {self._policy.endpoint} allows at once; "
-            "lower max_tokens or shorten the prompt",
-            {"x-ratelimit-limit-tokens": str(self._policy.tokens)},
+            f"token limit of {scope.limit} ({scope.label}) allows at once; lower max_tokens or "
+            "shorten the prompt",
+            {"x-ratelimit-limit-tokens": str(scope.limit)},
         )
 
 

@@ -29,6 +29,7 @@ from data_plane.filters.upstream import Upstream
 from data_plane.runtime.routes import PathKind
 from data_plane.security.policies import CompiledPolicy
 from data_plane.security.rate_limit import RateLimiter
+from data_plane.security.scoped_limits import ScopedLimits
 from data_plane.security.snapshot_security import SnapshotSecurity
 from data_plane.security.token_ledger import LocalTokenLedger, SettlingLedger
 from data_plane.upstream.retry_budget import RetryBudget
@@ -69,16 +70,21 @@ class ChainBuilder:
         shared: ProcessFilters,
         catalog: ModelCatalog | None = None,
         ledger: SettlingLedger | None = None,
+        limits: ScopedLimits | None = None,
     ) -> None:
         self.security = security
         self._limiter = limiter
         self._ledger = ledger or LocalTokenLedger()
         self._catalog = catalog or ModelCatalog()
+        self._limits = limits or ScopedLimits()
         traffic = AiTraffic(self._catalog)
         # The tails: plain, AI, AI with fallbacks (only routes that list some pay for it).
         self._tails = (shared.tail(), shared.tail(traffic), shared.tail(traffic, fallbacks=True))
         self._upstream = shared.upstream()
-        self._unsecured = tuple(compose(tail, self._upstream) for tail in self._tails)
+        self._unsecured = tuple(
+            compose(self._with_limits(tail, None, index), self._upstream)
+            for index, tail in enumerate(self._tails)
+        )
         self._by_policy: dict[tuple[str, int], Next] = {}
 
     def for_route(
@@ -101,15 +107,21 @@ class ChainBuilder:
         key = (policy.endpoint, tail_index)
         chain = self._by_policy.get(key)
         if chain is None:
-            ai = tail_index > 0
-            tail = self._tails[tail_index]
-            if ai and policy.limits_tokens:  # after the AI filter, which reads max_tokens
-                limit = TokenLimit(
-                    self._ledger, self.security.cluster, policy, self._catalog.prices
-                )
-                tail = [*tail[:2], limit, *tail[2:]]
+            tail = self._with_limits(self._tails[tail_index], policy, tail_index)
             chain = self._by_policy[key] = compose([*self._security(policy), *tail], self._upstream)
         return chain
+
+    def _with_limits(
+        self, tail: list[Filter], policy: CompiledPolicy | None, tail_index: int
+    ) -> list[Filter]:
+        """An AI tail with the token limit after the AI filter (which reads max_tokens), when
+        the policy or settings.limits set any."""
+        if not tail_index or not (self._limits or (policy is not None and policy.limits_tokens)):
+            return tail
+        limit = TokenLimit(
+            self._ledger, self.security.cluster, policy, self._limits, self._catalog.prices
+        )
+        return [*tail[:2], limit, *tail[2:]]
 
     def _security(self, policy: CompiledPolicy) -> list[Filter]:
         security = self.security

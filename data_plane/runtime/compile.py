@@ -34,6 +34,7 @@ from data_plane.runtime.routes import (
 )
 from data_plane.security.jwks import JwksFetcher
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
+from data_plane.security.scoped_limits import ScopedLimits
 from data_plane.security.snapshot_security import SnapshotSecurity
 from data_plane.security.token_ledger import LocalTokenLedger, SettlingLedger
 from data_plane.upstream.check_plan import CheckPlan
@@ -295,7 +296,10 @@ def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = Non
         security = SnapshotSecurity.compile(snapshot, context.jwks)
     except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotRejected(f"security: {exc}") from None
-    chains = ChainBuilder(security, context.limiter, context.filters, catalog, context.ledger)
+    limits = ScopedLimits.compile(snapshot)
+    chains = ChainBuilder(
+        security, context.limiter, context.filters, catalog, context.ledger, limits
+    )
     table = RouteTable()
     for route in snapshot.routes:
         table.add(compile_route(route, context, chains))

@@ -45,6 +45,8 @@ class Scope:
     limit: int  # tokens per period (rate) or the budget (tokens or micro-dollars)
     period: float  # rate: its period in seconds; budget: seconds until the period ends
     usd: bool = False  # a budget in dollars (its amounts are micro-dollars)
+    label: str = ""  # what a refusal calls it: "on /v1/chat/completions", "limit x (team y)"
+    per: str = ""  # a budget's period: day, week or month
 
 
 @dataclass(frozen=True, slots=True)

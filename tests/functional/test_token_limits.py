@@ -358,3 +358,51 @@ def test_the_openai_sdk_waits_for_retry_after_and_succeeds(limited: Gateway) -> 
     waited = time.monotonic() - started
     assert raw.http_response.status_code == 200
     assert waited >= 0.9, waited  # the SDK's retry waited the Retry-After (1 s) first
+
+
+def test_a_team_shares_a_limit_on_a_model_and_each_consumer_has_its_own(
+    limited: Gateway,
+) -> None:
+    keys = {name: limited.create_key(name) for name in ("alice", "bob", "carol")}
+    limited.write(
+        "PATCH",
+        "/api/v1/settings",
+        {
+            "teams": {"research": ["alice", "bob"]},
+            "limits": [
+                {
+                    "name": "research-gpt",
+                    "team": "research",
+                    "model": "team-model*",
+                    "tokenLimit": "100/day",
+                },
+                {
+                    "name": "each",
+                    "consumer": "*",
+                    "model": "each-model",
+                    "budget": {"tokens": 70, "per": "day"},
+                },
+            ],
+        },
+        (200,),
+    )
+    url = new_endpoint(limited, authType="api-key")
+
+    def ask(who: str, model: str) -> httpx.Response:
+        body = json.loads(body_reserving(60))
+        return post(url, json.dumps({**body, "model": model}).encode(),
+                    Authorization=f"Bearer {keys[who]}")  # fmt: skip
+
+    assert ask("alice", "team-model-1").status_code == 200  # the team: 17 + 5 used
+    assert ask("bob", "team-model-2").status_code == 200  # 44 used of 100
+    refused = ask("alice", "team-model-1")  # 44 + 60 reserved > 100
+    assert refused.status_code == 429
+    assert "team research" in refused.json()["error"]["message"]
+    assert ask("carol", "team-model-1").status_code == 200  # not in the team
+    assert ask("alice", "other-model").status_code == 200  # not the team's model
+
+    first = ask("alice", "each-model")
+    assert first.status_code == 200, first.text  # alice: 22 of 70
+    each = ask("alice", "each-model")  # 22 + 60 reserved > 70
+    assert each.status_code == 429 and each.json()["error"]["code"] == "insufficient_quota"
+    assert ask("bob", "each-model").status_code == 200  # bob's own count
