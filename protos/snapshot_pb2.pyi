@@ -317,7 +317,7 @@ class TeamMembers(_message.Message):
     def __init__(self, consumers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ScopedLimit(_message.Message):
-    __slots__ = ("name", "team", "consumer", "model", "endpoint", "token_limit", "budget")
+    __slots__ = ("name", "team", "consumer", "model", "endpoint", "token_limit", "budget", "key")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TEAM_FIELD_NUMBER: _ClassVar[int]
     CONSUMER_FIELD_NUMBER: _ClassVar[int]
@@ -325,6 +325,7 @@ class ScopedLimit(_message.Message):
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     TOKEN_LIMIT_FIELD_NUMBER: _ClassVar[int]
     BUDGET_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
     name: str
     team: str
     consumer: str
@@ -332,7 +333,8 @@ class ScopedLimit(_message.Message):
     endpoint: str
     token_limit: TokenLimit
     budget: Budget
-    def __init__(self, name: _Optional[str] = ..., team: _Optional[str] = ..., consumer: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., token_limit: _Optional[_Union[TokenLimit, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ...) -> None: ...
+    key: str
+    def __init__(self, name: _Optional[str] = ..., team: _Optional[str] = ..., consumer: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., token_limit: _Optional[_Union[TokenLimit, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., key: _Optional[str] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("cluster", "version", "revision", "routes", "security", "consumers", "jwt_providers", "settings", "api_key_secret", "prices", "teams", "limits")

@@ -54,12 +54,14 @@ MAX_LIMITS = 100
 
 class LimitSpec(SpecModel):
     """A token limit or budget beyond an endpoint's own: for a ``team`` (its members share
-    it), a ``consumer`` (``"*"``: each consumer its own), or everyone together (neither);
-    on the requests for ``model`` (a name or a ``*`` glob) under ``endpoint``."""
+    it), a ``consumer`` or an API ``key`` (its id; ``"*"``: each consumer or key its own),
+    or everyone together (none of them); on the requests for ``model`` (a name or a ``*``
+    glob) under ``endpoint``."""
 
     name: str | None = Field(None, json_schema_extra={"pattern": NAME})
     team: str | None = Field(None, json_schema_extra={"pattern": NAME})
     consumer: str | None = Field(None, min_length=1, max_length=63)
+    key: str | None = Field(None, min_length=1, max_length=32)  # an API key's id, or "*"
     model: str | None = Field(None, min_length=1, max_length=256)
     endpoint: str = "/"
     token_limit: TokenLimitSpec | None = None
@@ -81,6 +83,13 @@ class LimitSpec(SpecModel):
             raise ValueError(f"'{consumer}' is not a consumer name; or write \"*\" for each one")
         return consumer
 
+    @field_validator("key")
+    @classmethod
+    def _key(cls, key: str | None) -> str | None:
+        if key is not None and key != "*" and not key.isalnum():
+            raise ValueError(f"'{key[:32]}' is not an API key id (see keys list); or write \"*\"")
+        return key
+
     @field_validator("model")
     @classmethod
     def _model(cls, model: str | None) -> str | None:
@@ -93,8 +102,8 @@ class LimitSpec(SpecModel):
 
     @model_validator(mode="after")
     def _what(self) -> LimitSpec:
-        if self.team is not None and self.consumer is not None:
-            raise ValueError("a limit is for a team or for a consumer, not both")
+        if sum(x is not None for x in (self.team, self.consumer, self.key)) > 1:
+            raise ValueError("a limit is for a team, a consumer or an API key: give one")
         if self.token_limit is None and self.budget is None:
             raise ValueError("a limit sets a tokenLimit, a budget or both")
         return self

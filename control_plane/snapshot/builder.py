@@ -84,6 +84,7 @@ def _add_limits(snapshot: pb.Snapshot, settings: dict[str, Any]) -> None:
             name=limit.name or f"limits[{index}]",
             team=limit.team or "",
             consumer=limit.consumer or "",
+            key=limit.key or "",
             model=limit.model or "",
             endpoint=limit.endpoint,
         )

@@ -69,6 +69,7 @@ class ApiKeyAuthentication:
                 {},
             )
         exchange.consumer, exchange.drop_headers = entry.consumer, (header,)
+        exchange.key_id = entry.key_id
         return await next(exchange)
 
 

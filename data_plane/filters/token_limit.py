@@ -94,8 +94,10 @@ class TokenLimit:
             self._add(scopes, base, where, policy.tokens, policy.token_period,
                       policy.budget_usd, policy.budget_tokens, policy.budget_per)  # fmt: skip
         if self._limits:
-            for limit in self._limits.applying(exchange.path, exchange.consumer, ai.model):
-                base = f"{self._cluster}\x1flimit\x1f{limit.name}\x1f{limit.who(who)}\x1f"
+            key_id = exchange.key_id
+            for limit in self._limits.applying(exchange.path, exchange.consumer, key_id, ai.model):
+                whose = limit.who(who, key_id)
+                base = f"{self._cluster}\x1flimit\x1f{limit.name}\x1f{whose}\x1f"
                 self._add(scopes, base, limit.label, limit.tokens, limit.period,
                           limit.budget_usd, limit.budget_tokens, limit.budget_per)  # fmt: skip
         if not scopes:

@@ -49,6 +49,7 @@ class Exchange:
     route: CompiledRoute | None = None
     route_name: str = "none"
     consumer: str | None = None
+    key_id: str | None = None  # the API key that authenticated it, when one did
     drop_headers: tuple[str, ...] = ()  # the credential: the gateway's, not the backend's
     body: RequestBody | None = None
     target: Target | None = None

@@ -16,6 +16,7 @@ class ScopedLimit:
     team: str | None
     members: frozenset[str]  # the team's consumers
     consumer: str | None  # one consumer, "*" (each its own) or None (everyone, or the team)
+    key: str | None  # one API key's id, "*" (each its own) or None
     models: ModelMatcher | None
     endpoint: str
     tokens: int = 0  # per period (0: no token limit)
@@ -24,20 +25,26 @@ class ScopedLimit:
     budget_tokens: int = 0
     budget_per: str = "month"
 
-    def applies(self, path: str, consumer: str | None, model: str | None) -> bool:
+    def applies(
+        self, path: str, consumer: str | None, key_id: str | None, model: str | None
+    ) -> bool:
         if not _covers(self.endpoint, path):
             return False
         if self.team is not None and consumer not in self.members:
             return False
         if self.consumer not in (None, "*") and consumer != self.consumer:
             return False
+        if self.key is not None and (key_id is None or self.key not in ("*", key_id)):
+            return False
         return self.models is None or (model is not None and self.models.matches(model))
 
-    def who(self, caller: str) -> str:
-        """Whose count a request charges: the team's, its caller's (for "*" or a named
-        consumer) or everyone's."""
+    def who(self, caller: str, key_id: str | None) -> str:
+        """Whose count a request charges: the team's, its key's, its caller's (for "*" or a
+        named consumer) or everyone's."""
         if self.team is not None:
             return f"team:{self.team}"
+        if self.key is not None:
+            return f"key:{key_id}"
         return caller if self.consumer is not None else "all"
 
     @property
@@ -49,6 +56,10 @@ class ScopedLimit:
             if self.consumer == "*"
             else f"consumer {self.consumer}"
             if self.consumer
+            else "each API key"
+            if self.key == "*"
+            else f"API key {self.key}"
+            if self.key
             else "everyone"
         )
         return f"limit {self.name} ({whose})"
@@ -72,6 +83,7 @@ class ScopedLimits:
                     team=limit.team or None,
                     members=teams.get(limit.team, frozenset()),
                     consumer=limit.consumer or None,
+                    key=limit.key or None,
                     models=ModelMatcher((limit.model,)) if limit.model else None,
                     endpoint=limit.endpoint.rstrip("/") or "/",
                     tokens=limit.token_limit.tokens if limit.HasField("token_limit") else 0,
@@ -83,8 +95,10 @@ class ScopedLimits:
             )
         return cls(tuple(compiled))
 
-    def applying(self, path: str, consumer: str | None, model: str | None) -> list[ScopedLimit]:
-        return [limit for limit in self._limits if limit.applies(path, consumer, model)]
+    def applying(
+        self, path: str, consumer: str | None, key_id: str | None, model: str | None
+    ) -> list[ScopedLimit]:
+        return [s for s in self._limits if s.applies(path, consumer, key_id, model)]
 
 
 def _covers(endpoint: str, path: str) -> bool:

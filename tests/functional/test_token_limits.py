@@ -406,3 +406,18 @@ def test_a_team_shares_a_limit_on_a_model_and_each_consumer_has_its_own(
     each = ask("alice", "each-model")  # 22 + 60 reserved > 70
     assert each.status_code == 429 and each.json()["error"]["code"] == "insufficient_quota"
     assert ask("bob", "each-model").status_code == 200  # bob's own count
+
+
+def test_each_api_key_can_have_its_own_limit(limited: Gateway) -> None:
+    first_key, second_key = limited.create_key("dave"), limited.create_key("dave")
+    with limited.admin() as http:
+        settings = http.get("/api/v1/settings", params={"cluster": limited.cluster}).json()
+    limits = [*settings.get("limits", []), {"name": "per-key", "key": "*", "model": "key-model",
+                                            "tokenLimit": "70/day"}]  # fmt: skip
+    limited.write("PATCH", "/api/v1/settings", {"limits": limits}, (200,))
+    url = new_endpoint(limited, authType="api-key")
+    body = json.dumps({**json.loads(body_reserving(60)), "model": "key-model"}).encode()
+    assert post(url, body, Authorization=f"Bearer {first_key}").status_code == 200
+    refused = post(url, body, Authorization=f"Bearer {first_key}")  # 22 + 60 > 70
+    assert refused.status_code == 429 and "each API key" in refused.json()["error"]["message"]
+    assert post(url, body, Authorization=f"Bearer {second_key}").status_code == 200
