@@ -37,8 +37,8 @@ from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
 from data_plane.security.auth_throttle import FailureThrottle
 from data_plane.security.jwks import JwksFetcher
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
-from data_plane.security.redis_rate_limit import FailureMode, RedisRateLimiter
-from data_plane.security.redis_scripts import RedisScripts
+from data_plane.security.redis_rate_limit import RedisRateLimiter
+from data_plane.security.redis_scripts import FailureMode, RedisScripts
 from data_plane.security.redis_token_ledger import RedisTokenLedger
 from data_plane.security.token_ledger import LocalTokenLedger, SettlingLedger
 from data_plane.settings import DataPlaneSettings

@@ -9,17 +9,13 @@ and Redis is tried again after a short pause.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from typing import Literal
 
 from data_plane.security.rate_limit import LocalRateLimiter, RateDecision
-from data_plane.security.redis_scripts import RedisFailure, RedisScripts
+from data_plane.security.redis_scripts import FailureMode, RedisScripts, RedisUse
 
 log = logging.getLogger("ai_gateway.data_plane.rate_limit")
 
-FailureMode = Literal["open", "closed"]
 
 # KEYS[1]: the counter; ARGV: interval and period in microseconds. Returns {allowed, tat - now, retry}.
 GCRA_SCRIPT = """
@@ -49,39 +45,26 @@ class RedisRateLimiter:
         retry_after_failure: float = 1.0,
         prefix: str = "aigw:rl:",
     ) -> None:
-        self._redis = redis
+        self._redis = RedisUse(redis, "rate limiting", failure=failure, timeout=timeout,
+                               pause=retry_after_failure)  # fmt: skip
         self._fallback = fallback
-        self._failure = failure
-        self._timeout = timeout
-        self._pause = retry_after_failure
         self._prefix = prefix
-        self._down_until = 0.0
-        self.healthy = True
+
+    @property
+    def healthy(self) -> bool:
+        return self._redis.healthy
 
     async def hit(self, key: str, requests: int, period: float) -> RateDecision:
-        now = time.monotonic()
-        if now >= self._down_until:
-            try:
-                async with asyncio.timeout(self._timeout):
-                    allowed, until_full, retry = await self._redis.run(
-                        GCRA_SCRIPT,
-                        [self._prefix + key],
-                        [int(period / requests * 1e6), int(period * 1e6)],
-                    )
-            except (RedisFailure, TimeoutError, OSError) as exc:
-                self._down_until = now + self._pause
-                if self.healthy:
-                    log.warning(
-                        "Redis rate limiting unavailable (%r); failing %s", exc, self._failure
-                    )
-                self.healthy = False
-            else:
-                if not self.healthy:
-                    log.info("Redis rate limiting is back")
-                self.healthy = True
+        redis = self._redis
+        if redis.available:
+            reply = await redis.run(
+                GCRA_SCRIPT, [self._prefix + key], [int(period / requests * 1e6), int(period * 1e6)]
+            )
+            if reply is not None:
+                allowed, until_full, retry = reply
                 return _decision(bool(allowed), requests, period, until_full / 1e6, retry / 1e6)
-        if self._failure == "closed":
-            return RateDecision(False, requests, 0, period, self._pause)
+        if redis.failure == "closed":
+            return RateDecision(False, requests, 0, period, redis.pause)
         return self._fallback.take(key, requests, period)
 
 

@@ -22,13 +22,16 @@ import asyncio
 import collections
 import functools
 import hashlib
+import logging
 import ssl
-from typing import Any, cast
+import time
+from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
 import hiredis
 
 MAX_PENDING = 10_000
+log = logging.getLogger("ai_gateway.data_plane.redis")
 
 
 class RedisFailure(Exception):
@@ -163,3 +166,52 @@ class RedisScripts:
 @functools.cache
 def _sha(script: str) -> str:
     return hashlib.sha1(script.encode()).hexdigest()
+
+
+FailureMode = Literal["open", "closed"]
+
+
+class RedisUse:
+    """One limiter's use of Redis: a timeout per call and, after a failure, a pause before
+    Redis is tried again; each change (down, back) logged once."""
+
+    def __init__(
+        self,
+        redis: RedisScripts,
+        what: str,
+        *,
+        failure: FailureMode,
+        timeout: float,
+        pause: float,
+    ) -> None:
+        self.redis = redis
+        self.failure = failure
+        self.timeout = timeout
+        self.pause = pause
+        self._what = what
+        self._down_until = 0.0
+        self.healthy = True
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    async def run(
+        self, script: str, keys: list[str], args: list[int], wait: float | None = None
+    ) -> Any | None:
+        """The script's reply, or None when Redis failed (it is then left alone a while);
+        ``wait``: this call's own time limit (default: the limiter's)."""
+        try:
+            async with asyncio.timeout(wait or self.timeout):
+                reply = await self.redis.run(script, keys, args)
+        except (RedisFailure, TimeoutError, OSError) as exc:
+            self._down_until = time.monotonic() + self.pause
+            if self.healthy:
+                log.warning("Redis %s unavailable (%r); failing %s", self._what, exc,
+                            self.failure)  # fmt: skip
+            self.healthy = False
+            return None
+        if not self.healthy:
+            log.info("Redis %s is back", self._what)
+        self.healthy = True
+        return reply

@@ -18,12 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Sequence
 
 from data_plane.metrics import TOKEN_SETTLEMENTS_LOST
-from data_plane.security.redis_rate_limit import FailureMode
-from data_plane.security.redis_scripts import RedisFailure, RedisScripts
+from data_plane.security.redis_scripts import FailureMode, RedisScripts, RedisUse
 from data_plane.security.token_ledger import (
     Admission,
     LocalTokenLedger,
@@ -118,33 +116,26 @@ class RedisTokenLedger:
         retry_after_failure: float = 1.0,
         prefix: str = "aigw:tok:",
     ) -> None:
-        self._redis = redis  # shared with the request rate limit: one pipelined connection
+        # Shared with the request rate limit: one pipelined connection.
+        self._redis = RedisUse(redis, "token limits", failure=failure, timeout=timeout,
+                               pause=retry_after_failure)  # fmt: skip
         self._fallback = fallback
-        self._failure = failure
-        self._timeout = timeout
-        self._pause = retry_after_failure
         self._prefix = prefix
-        self._down_until = 0.0
         self._settling: set[asyncio.Task[None]] = set()
-        self.healthy = True
+
+    @property
+    def healthy(self) -> bool:
+        return self._redis.healthy
 
     async def reserve(self, scopes: Sequence[Scope], amounts: Sequence[int]) -> Admission:
-        now = time.monotonic()
-        if now >= self._down_until:
-            try:
-                async with asyncio.timeout(self._timeout):
-                    reply = await self._redis.run(
-                        RESERVE_SCRIPT,
-                        [self._prefix + s.key for s in scopes],
-                        _args(scopes, amounts),
-                    )
-            except (RedisFailure, TimeoutError, OSError) as exc:
-                self._failed(now, exc)
-            else:
-                self._back()
+        redis = self._redis
+        if redis.available:
+            keys = [self._prefix + s.key for s in scopes]
+            reply = await redis.run(RESERVE_SCRIPT, keys, _args(scopes, amounts))
+            if reply is not None:
                 return _admission(scopes, [int(v) for v in reply])
-        if self._failure == "closed":
-            return Admission(False, (), 0, self._pause)
+        if redis.failure == "closed":
+            return Admission(False, (), 0, redis.pause)
         return self._fallback.take(scopes, amounts)
 
     def settle_soon(
@@ -161,30 +152,16 @@ class RedisTokenLedger:
         task.add_done_callback(self._settling.discard)
 
     async def settle(self, scopes: Sequence[Scope], deltas: Sequence[int]) -> None:
-        try:
-            async with asyncio.timeout(self._timeout * 4):  # a settlement is worth a wait
-                await self._redis.run(
-                    SETTLE_SCRIPT, [self._prefix + s.key for s in scopes], _args(scopes, deltas)
-                )
-        except (RedisFailure, TimeoutError, OSError) as exc:
+        keys = [self._prefix + s.key for s in scopes]
+        # A settlement is worth a longer wait than an admission: nobody waits for it.
+        timeout = self._redis.timeout * 4
+        if await self._redis.run(SETTLE_SCRIPT, keys, _args(scopes, deltas), timeout) is None:
             TOKEN_SETTLEMENTS_LOST.inc()
-            self._failed(time.monotonic(), exc)
 
     async def drain(self) -> None:
         """Let the settlements on their way reach Redis (before its connection closes)."""
         if self._settling:
             await asyncio.wait(self._settling, timeout=1.0)
-
-    def _failed(self, now: float, exc: BaseException) -> None:
-        self._down_until = now + self._pause
-        if self.healthy:
-            log.warning("Redis token limits unavailable (%r); failing %s", exc, self._failure)
-        self.healthy = False
-
-    def _back(self) -> None:
-        if not self.healthy:
-            log.info("Redis token limits are back")
-        self.healthy = True
 
 
 def _args(scopes: Sequence[Scope], amounts: Sequence[int]) -> list[int]:
