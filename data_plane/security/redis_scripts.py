@@ -25,12 +25,14 @@ import hashlib
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
 import hiredis
 
 MAX_PENDING = 10_000
+STALLED_SECONDS = 2.0  # the oldest call unanswered this long: the connection is given up
 log = logging.getLogger("ai_gateway.data_plane.redis")
 
 
@@ -41,7 +43,8 @@ class RedisFailure(Exception):
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.reader = hiredis.Reader()
-        self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        # Each waiting call's future and when it was sent (the loop's clock).
+        self.waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.lost = False
 
@@ -54,15 +57,13 @@ class _Protocol(asyncio.Protocol):
             try:
                 reply = self.reader.gets()
             except hiredis.ProtocolError as exc:  # not Redis: drop the connection
-                self._fail(RedisFailure(f"protocol error: {exc}"))
-                if self.transport is not None:
-                    self.transport.close()
+                self.drop(f"protocol error: {exc}")
                 return
             if reply is False:
                 return
             if not self.waiting:
                 continue  # nothing asked for it (cannot happen with a well-behaved server)
-            future = self.waiting.popleft()
+            future, _ = self.waiting.popleft()
             if not future.done():  # its caller may have timed out
                 future.set_result(reply)
 
@@ -70,19 +71,33 @@ class _Protocol(asyncio.Protocol):
         self.lost = True
         self._fail(RedisFailure(f"connection lost: {exc!r}" if exc else "connection closed"))
 
+    def drop(self, why: str) -> None:
+        """Give the connection up: its calls fail now, the next call connects again."""
+        self.lost = True
+        self._fail(RedisFailure(why))
+        if self.transport is not None:
+            self.transport.close()
+
     def _fail(self, error: RedisFailure) -> None:
         while self.waiting:
-            future = self.waiting.popleft()
+            future, _ = self.waiting.popleft()
             if not future.done():
                 future.set_exception(error)
 
     def send(self, command: bytes) -> asyncio.Future[Any]:
         if self.transport is None or self.lost:
             raise RedisFailure("not connected")
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self.waiting and now - self.waiting[0][1] > STALLED_SECONDS:
+            # The oldest call has waited far past any caller's timeout: the server or the
+            # path to it stopped answering (TCP may take minutes to say so). Start over.
+            self.drop(f"Redis has not answered for {STALLED_SECONDS:g}s")
+            raise RedisFailure("Redis stopped answering; reconnecting")
         if len(self.waiting) >= MAX_PENDING:
             raise RedisFailure(f"{MAX_PENDING} commands already wait for Redis")
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.append(future)
+        future = loop.create_future()
+        self.waiting.append((future, now))
         self.transport.write(command)
         return future
 
@@ -145,21 +160,25 @@ class RedisScripts:
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(self._connect_timeout):
-            _, protocol = await loop.create_connection(
-                _Protocol, self._host, self._port, ssl=self._tls
-            )
-            hello: list[asyncio.Future[Any]] = []
-            if self._password is not None:
-                auth = (self._user, self._password) if self._user else (self._password,)
-                hello.append(protocol.send(pack("AUTH", *auth)))
-            if self._database:
-                hello.append(protocol.send(pack("SELECT", self._database)))
-            for reply in await asyncio.gather(*hello):
-                if isinstance(reply, hiredis.ReplyError):
-                    if protocol.transport is not None:
-                        protocol.transport.close()
-                    raise RedisFailure(str(reply))
+        protocol: _Protocol | None = None
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, protocol = await loop.create_connection(
+                    _Protocol, self._host, self._port, ssl=self._tls
+                )
+                hello: list[asyncio.Future[Any]] = []
+                if self._password is not None:
+                    auth = (self._user, self._password) if self._user else (self._password,)
+                    hello.append(protocol.send(pack("AUTH", *auth)))
+                if self._database:
+                    hello.append(protocol.send(pack("SELECT", self._database)))
+                for reply in await asyncio.gather(*hello):
+                    if isinstance(reply, hiredis.ReplyError):
+                        raise RedisFailure(str(reply))
+        except BaseException:
+            if protocol is not None:  # a server that never finished the hello: no leak
+                protocol.drop("the connection's setup failed")
+            raise
         return protocol
 
 
@@ -197,21 +216,45 @@ class RedisUse:
         return time.monotonic() >= self._down_until
 
     async def run(
-        self, script: str, keys: list[str], args: list[int], wait: float | None = None
+        self,
+        script: str,
+        keys: list[str],
+        args: list[int],
+        wait: float | None = None,
+        late: Callable[[Any], None] | None = None,
     ) -> Any | None:
         """The script's reply, or None when Redis failed (it is then left alone a while);
-        ``wait``: this call's own time limit (default: the limiter's)."""
+        ``wait``: this call's own time limit (default: the limiter's).
+
+        A call that timed out, or whose caller was cancelled, may still have run on Redis:
+        with ``late``, the call goes on and ``late`` hears its reply when one comes (a
+        reservation that was made after all can then be given back)."""
+        call = asyncio.ensure_future(self.redis.run(script, keys, args))
         try:
             async with asyncio.timeout(wait or self.timeout):
-                reply = await self.redis.run(script, keys, args)
+                reply = await (asyncio.shield(call) if late is not None else call)
         except (RedisFailure, TimeoutError, OSError) as exc:
+            if late is not None and not call.done():
+                call.add_done_callback(_hearing(late))
             self._down_until = time.monotonic() + self.pause
             if self.healthy:
                 log.warning("Redis %s unavailable (%r); failing %s", self._what, exc,
                             self.failure)  # fmt: skip
             self.healthy = False
             return None
+        except asyncio.CancelledError:
+            if late is not None and not call.done():
+                call.add_done_callback(_hearing(late))
+            raise
         if not self.healthy:
             log.info("Redis %s is back", self._what)
         self.healthy = True
         return reply
+
+
+def _hearing(late: Callable[[Any], None]) -> Callable[[asyncio.Future[Any]], None]:
+    def heard(call: asyncio.Future[Any]) -> None:
+        if not call.cancelled() and call.exception() is None:
+            late(call.result())
+
+    return heard

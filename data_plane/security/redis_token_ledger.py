@@ -19,6 +19,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from data_plane.metrics import TOKEN_SETTLEMENTS_LOST
 from data_plane.security.redis_scripts import FailureMode, RedisScripts, RedisUse
@@ -103,6 +104,7 @@ return 1
 """
 BUDGET_TTL_MARGIN_MS = 3_600_000  # a budget's key outlives its period by an hour
 MAX_SETTLING = 10_000  # settlements on their way to Redis; past it they are counted as lost
+_LATE = Admission(True, (), store="redis")  # a reservation whose reply came after its timeout
 
 
 class RedisTokenLedger:
@@ -131,7 +133,12 @@ class RedisTokenLedger:
         redis = self._redis
         if redis.available:
             keys = [self._prefix + s.key for s in scopes]
-            reply = await redis.run(RESERVE_SCRIPT, keys, _args(scopes, amounts))
+
+            def late(reply: Any) -> None:  # reserved after all, but nobody knew: give it back
+                if isinstance(reply, list) and reply and reply[0] == 1:
+                    self.settle_soon(scopes, [-a for a in amounts], _LATE)
+
+            reply = await redis.run(RESERVE_SCRIPT, keys, _args(scopes, amounts), late=late)
             if reply is not None:
                 return _admission(scopes, [int(v) for v in reply])
         if redis.failure == "closed":

@@ -5,14 +5,18 @@ replaced, and a bound on what may wait."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import time
 import uuid
 
 import pytest
 
 from data_plane.security import redis_scripts
 from data_plane.security.redis_scripts import RedisFailure, RedisScripts, pack
-from tests.support.services import REDIS_HOST, REDIS_PORT, require
+from data_plane.security.redis_token_ledger import RedisTokenLedger
+from data_plane.security.token_ledger import LocalTokenLedger, Scope
+from tests.support.services import REDIS_HOST, REDIS_PORT, private_redis, require
 
 URL = f"redis://{REDIS_HOST}:{REDIS_PORT}"
 INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
@@ -123,3 +127,63 @@ def test_calls_beyond_the_bound_fail_at_once(monkeypatch: pytest.MonkeyPatch) ->
 def test_a_url_that_is_not_redis_is_refused() -> None:
     with pytest.raises(ValueError, match="redis://"):
         RedisScripts("http://127.0.0.1:6379")
+
+
+def test_a_reservation_whose_reply_came_too_late_is_given_back() -> None:
+    """Redis frozen while a reservation is on its way: the gateway stops waiting (and counts
+    locally), Redis runs the script when it wakes, and the late reservation is refunded."""
+    with private_redis() as (redis, port):
+
+        async def run() -> tuple[bool, str, bytes]:
+            scripts = RedisScripts(f"redis://127.0.0.1:{port}")
+            ledger = RedisTokenLedger(scripts, LocalTokenLedger(), timeout=0.1)
+            budget = Scope("late\x1fbudget", "budget", 10_000, 3600.0)
+            try:
+                assert (await ledger.reserve([budget], [100])).store == "redis"  # connected
+                redis.send_signal(signal.SIGSTOP)
+                admission = await ledger.reserve([budget], [5000])  # times out: counted here
+                redis.send_signal(signal.SIGCONT)
+                deadline = time.monotonic() + 5
+                while True:  # the late reply comes, and with it the refund
+                    value = raw_at(port, "GET", "aigw:tok:late\x1fbudget")
+                    if value == b"$3\r\n100\r\n" or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.02)
+                return admission.allowed, admission.store, value
+            finally:
+                await ledger.drain()
+                await scripts.close()
+
+        allowed, store, value = asyncio.run(run())
+    assert allowed and store == "local"
+    assert value == b"$3\r\n100\r\n", value  # 100 + 5000 reserved late - 5000 given back
+
+
+def raw_at(port: int, *command: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(pack(*command))
+        return sock.recv(65536)
+
+
+def test_a_connection_that_stopped_answering_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_scripts, "STALLED_SECONDS", 0.3)
+    with private_redis() as (redis, port):
+
+        async def run() -> tuple[str, int]:
+            scripts = RedisScripts(f"redis://127.0.0.1:{port}")
+            try:
+                assert await scripts.run("return 1", [], []) == 1
+                redis.send_signal(signal.SIGSTOP)
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.1):
+                        await scripts.run("return 2", [], [])
+                await asyncio.sleep(0.35)  # the unanswered call is now older than the bound
+                with pytest.raises(RedisFailure) as stalled:
+                    await scripts.run("return 3", [], [])
+                redis.send_signal(signal.SIGCONT)
+                return str(stalled.value), int(await scripts.run("return 4", [], []))
+            finally:
+                await scripts.close()
+
+        message, after = asyncio.run(run())
+    assert "stopped answering" in message and after == 4  # a fresh connection answers

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import socket
-import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.support.gateway import Gateway, wait_until_serving
-from tests.support.services import REDIS_HOST, REDIS_PORT, require
+from tests.support.services import REDIS_HOST, REDIS_PORT, private_redis, require
 
 
 def test_two_data_planes_share_one_count(tmp_path: Path) -> None:
@@ -73,55 +68,33 @@ def test_redis_down_fails_closed_when_asked(tmp_path: Path) -> None:
 
 def test_a_frozen_redis_costs_one_timeout_then_falls_back_and_recovers(tmp_path: Path) -> None:
     """Our own redis-server, frozen with SIGSTOP: requests wait at most the 50 ms budget."""
-    server = shutil.which("redis-server")
-    if server is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is not installed")
-        pytest.skip("redis-server is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    redis = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    gw = Gateway(tmp_path)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-        gw.start_control_plane()
-        backend = gw.add_upstream("alpha")
-        gw.add_data_plane("dp-a", "--redis-url", f"redis://127.0.0.1:{port}/0")
-        gw.add_route(path="/frozen", target=backend)
-        gw.secure("/frozen", rateLimit="1000/min")
-        client = httpx.Client(base_url=gw.proxy_url())
-        assert client.get("/frozen").status_code == 200
-        redis.send_signal(signal.SIGSTOP)
-        timings = []
-        for _ in range(10):
-            started = time.monotonic()
+    with private_redis() as (redis, port):
+        gw = Gateway(tmp_path)
+        try:
+            gw.start_control_plane()
+            backend = gw.add_upstream("alpha")
+            gw.add_data_plane("dp-a", "--redis-url", f"redis://127.0.0.1:{port}/0")
+            gw.add_route(path="/frozen", target=backend)
+            gw.secure("/frozen", rateLimit="1000/min")
+            client = httpx.Client(base_url=gw.proxy_url())
             assert client.get("/frozen").status_code == 200
-            timings.append(time.monotonic() - started)
-        assert max(timings) < 0.5, timings
-        assert sorted(timings)[5] < 0.05, "every request paid the Redis timeout, not just the first"
-        redis.send_signal(signal.SIGCONT)
-        time.sleep(1.2)  # the pause before Redis is tried again
-        deadline = time.monotonic() + 5
-        while "Redis rate limiting is back" not in gw.data_planes[0].logs():
-            assert time.monotonic() < deadline, gw.data_planes[0].logs()[-1500:]
-            client.get("/frozen")
-            time.sleep(0.1)
-    finally:
-        redis.send_signal(signal.SIGCONT)
-        gw.stop()
-        redis.terminate()
-        redis.wait(timeout=10)
+            redis.send_signal(signal.SIGSTOP)
+            timings = []
+            for _ in range(10):
+                started = time.monotonic()
+                assert client.get("/frozen").status_code == 200
+                timings.append(time.monotonic() - started)
+            assert max(timings) < 0.5, timings
+            assert sorted(timings)[5] < 0.05, "every request paid the Redis timeout, not just one"
+            redis.send_signal(signal.SIGCONT)
+            time.sleep(1.2)  # the pause before Redis is tried again
+            deadline = time.monotonic() + 5
+            while "Redis rate limiting is back" not in gw.data_planes[0].logs():
+                assert time.monotonic() < deadline, gw.data_planes[0].logs()[-1500:]
+                client.get("/frozen")
+                time.sleep(0.1)
+        finally:
+            gw.stop()
 
 
 def test_clusters_sharing_one_redis_never_share_a_count(tmp_path: Path) -> None:

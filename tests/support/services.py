@@ -6,8 +6,14 @@ a missing server is a failure: CI must test what the product promises.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -30,3 +36,31 @@ def require(name: str, host: str, port: int) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}; CI must run these tests (.ci/run starts it)")
     pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A redis-server of the test's own (to freeze with SIGSTOP, say), on a free port."""
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    redis = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not reachable("127.0.0.1", port):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        yield redis, port
+    finally:
+        redis.send_signal(signal.SIGCONT)
+        redis.terminate()
+        redis.wait(timeout=10)
