@@ -73,6 +73,7 @@ class AiRequest:
     stream: bool = False
     hide_usage: bool = False  # include_usage was added by the gateway: the client did not ask
     max_output: int | None = None  # max_tokens / max_completion_tokens / max_output_tokens
+    size: int = 0  # the body's bytes, read or (streamed) as its Content-Length said
     _bodies: dict[str | None, bytes] | None = None  # what was serialised, by target model
 
     @classmethod
@@ -86,7 +87,7 @@ class AiRequest:
         parsed = parsed or (parse_body(body) if body is not None else None)
         document = parsed.document if parsed is not None else None
         model = header_model or (parsed.model if parsed is not None else None)
-        request = cls(shape, model, document, body)
+        request = cls(shape, model, document, body, size=len(body) if body is not None else 0)
         if document is not None:
             request.stream = document.get("stream") is True
             request.max_output = _max_output(document)

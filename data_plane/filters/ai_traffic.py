@@ -39,6 +39,8 @@ class AiTraffic:
             exchange.parsed_body,
             valid_model_name(header_model) if header_model is not None else None,
         )
+        if data is None and body is not None and body.length:
+            ai.size = body.length  # streamed: the prompt's estimate from its length
         exchange.ai = ai
         meter = exchange.meter = UsageMeter(ai, exchange, self._account)
         exchange.observe(meter)

@@ -76,7 +76,7 @@ class Balancer:
         failure: web.StreamResponse | None = None
         overflowed = False
         ai = exchange.ai
-        prompt = estimate_tokens(len(ai.body)) if ai is not None and ai.body else 0
+        prompt = estimate_tokens(ai.size) if ai is not None else 0
         for attempt in range(attempts):
             target = upstream.pick(frozenset(tried), key)
             while target is not None and target.context_window and prompt > target.context_window:
@@ -162,10 +162,11 @@ async def _try(
     """One try, within what is left of the firstByte (and total) deadline and, when the route
     sets one, its per-try timeout."""
     timeouts, per_try = route.timeouts, route.retries.per_try_timeout
-    elapsed = time.perf_counter() - (exchange.attempts_started or exchange.started)
-    remaining = timeouts.first_byte - elapsed
+    now = time.perf_counter()
+    # firstByte runs from the first try (a fallback starts it again); total from arrival.
+    remaining = timeouts.first_byte - (now - (exchange.attempts_started or exchange.started))
     if timeouts.total is not None:
-        remaining = min(remaining, timeouts.total - elapsed)
+        remaining = min(remaining, timeouts.total - (now - exchange.started))
     own = per_try is not None and per_try < remaining
     sent_at = time.perf_counter()
     target.health.started()

@@ -5,7 +5,9 @@ In the AI chain of a route that lists fallbacks, just before the balancer, readi
 route's fallbacks from the exchange (as the balancer reads its targets); routes without
 fallbacks do not compose it. Each fallback runs the balancer again, on the
 route's own targets with another model, or on the fallback's own target, with a
-fresh first-byte deadline. Nothing has reached the client when a fallback is
+fresh first-byte deadline (the route's ``total`` still runs from the request's arrival,
+and covers the fallbacks). A body that was streamed to the first backend (chunked, or
+over the 1 MiB read first) cannot be sent again: such a request gets no fallback. Nothing has reached the client when a fallback is
 tried: the relay starts only after the chain returns, so an answer whose first
 byte went out is never retried. The answer that is relayed is the last one tried.
 
@@ -41,10 +43,15 @@ class ModelFallback:
         if not route.fallbacks:
             return await next(exchange)
         response = await next(exchange)
+        body, total = exchange.body, route.timeouts.total
+        if body is not None and not body.replayable:
+            return response  # streamed to the first backend: nothing left to send another
         for fallback in route.fallbacks:
             condition = condition_of(response, exchange)
             if condition is None or condition not in route.fallback_on:
                 return response
+            if total is not None and time.perf_counter() - exchange.started >= total:
+                return response  # the route's total covers its fallbacks too
             if isinstance(response, UpstreamAnswer):
                 response.discard()
             FALLBACKS.labels(route.name, fallback.name, condition).inc()

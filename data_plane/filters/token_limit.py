@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from data_plane.ai.model_request import MODEL_HEADER
 from data_plane.ai.prices import PriceTable
 from data_plane.ai.usage import Usage, estimate_tokens
 from data_plane.filters import Next
@@ -82,8 +83,20 @@ class TokenLimit:
         ai = exchange.ai
         if ai is None:  # not an AI request: its tokens are not known
             return await next(exchange)
+        body = exchange.body
+        if ai.body is None and body is not None and exchange.request.body_exists:
+            # Streamed (chunked, or over the 1 MiB read first): its size and model are
+            # unknown here, so the limits that depend on them could not hold.
+            if body.length is None:
+                return refuse(exchange, 411, "length_required",
+                              "this endpoint limits tokens: send the request body with a "
+                              "Content-Length")  # fmt: skip
+            if ai.model is None:
+                return refuse(exchange, 400, "invalid_request",
+                              f"this endpoint limits tokens: a body over 1 MiB names its model "
+                              f"in the {MODEL_HEADER} header")  # fmt: skip
         who = f"consumer:{exchange.consumer}" if exchange.consumer else f"ip:{exchange.client_ip}"
-        prompt = estimate_tokens(len(ai.body)) if ai.body else 0
+        prompt = estimate_tokens(ai.size)
         tokens = prompt + (ai.max_output or self._default_max)
         cost = self.prices.cost(Usage(prompt, tokens - prompt), ai.model) or 0.0
         scopes: list[Scope] = []

@@ -4,6 +4,7 @@ window is too small skipped without a call."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -162,3 +163,17 @@ def test_a_fallback_s_answer_is_what_the_token_limit_charges(gw: Gateway) -> Non
     remaining = int(second.headers["x-ratelimit-remaining-tokens"])
     # The failed try cost nothing; the fallback's answer its usage (17 + 5), no more.
     assert remaining - (10000 - (PROMPT_TOKENS + 5) - reserved) in (0, 1), remaining
+
+
+def test_the_route_s_total_timeout_covers_its_fallbacks(gw: Gateway) -> None:
+    url = route(
+        gw,
+        targets=[{"url": server(gw, "primary"), "model": "slow-first"}],
+        timeouts={"firstByte": 1, "total": 1.5},
+        fallbacks=[{"target": server(gw, "backup"), "model": "slow-second"}],
+    )
+    started = time.monotonic()
+    answer = ask(url)
+    took = time.monotonic() - started
+    assert answer.status_code == 504, answer.text
+    assert took < 1.85, took  # 1.5 s in all, not 1 s and then a fresh 1 s for the fallback

@@ -421,3 +421,18 @@ def test_each_api_key_can_have_its_own_limit(limited: Gateway) -> None:
     refused = post(url, body, Authorization=f"Bearer {first_key}")  # 22 + 60 > 70
     assert refused.status_code == 429 and "each API key" in refused.json()["error"]["message"]
     assert post(url, body, Authorization=f"Bearer {second_key}").status_code == 200
+
+
+def test_a_body_whose_size_is_unknown_is_refused_where_tokens_are_limited(
+    limited: Gateway,
+) -> None:
+    url = new_endpoint(limited, tokenLimit="10000/min")
+    body = body_reserving(100)
+
+    def chunks() -> Iterator[bytes]:
+        yield body[:10]
+        yield body[10:]
+
+    chunked = httpx.post(url, content=chunks(), headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 411 and chunked.json()["error"]["code"] == "length_required"
+    assert post(url, body).status_code == 200  # with its length it is counted and served
