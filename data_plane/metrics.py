@@ -89,6 +89,10 @@ FALLBACKS = Counter(
     "Model fallbacks tried, by route, fallback (its model, else its target) and reason",
     ["route", "fallback", "reason"],
 )
+LEDGER_KEYS_DROPPED = Counter(
+    "aigw_token_ledger_keys_dropped_total",
+    "Token counts this process forgot to stay within its bound (--redis-url keeps them)",
+)
 TOKEN_SETTLEMENTS_LOST = Counter(
     "aigw_token_settlements_lost_total",
     "Reconciliations of a token reservation that could not reach Redis (the reservation stays)",

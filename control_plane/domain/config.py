@@ -140,6 +140,15 @@ class SettingsSpec(SpecModel):
 
     @model_validator(mode="after")
     def _known_teams(self) -> SettingsSpec:
+        named: dict[str, int] = {}
+        for index, limit in enumerate(self.limits):
+            if limit.name is not None:
+                if limit.name in named:
+                    raise ValueError(
+                        f"limits[{index}] and limits[{named[limit.name]}] are both named "
+                        f"'{limit.name}' (the name keys its counts); give each its own"
+                    )
+                named[limit.name] = index
         for index, limit in enumerate(self.limits):
             if limit.team is not None and limit.team not in self.teams:
                 raise ValueError(

@@ -121,7 +121,10 @@ class TokenLimit:
         amounts = [math.ceil(cost * USD_UNIT) if s.usd else tokens for s in scopes]
         admission = await self._ledger.reserve(scopes, amounts)
         if not admission.allowed:
-            return self._refuse(exchange, scopes[admission.refused], admission)
+            scope = scopes[admission.refused]
+            if scope.kind == "budget" and amounts[admission.refused] > scope.limit:
+                return self._too_large(exchange, tokens, scope)
+            return self._refuse(exchange, scope, admission)
         settlement = exchange.settle = _Settlement(self._ledger, scopes, amounts, admission, tokens)
         if ai.stream and exchange.meter is not None:
             exchange.observe(_StreamCharge(self, settlement, exchange.meter, prompt, ai.model))
@@ -197,7 +200,17 @@ class TokenLimit:
                 f"({scope.label})")  # fmt: skip
 
     def _too_large(self, exchange: Exchange, tokens: int, scope: Scope) -> web.Response:
-        self._refused["rate"].inc()
+        """A request that could never fit: its reservation alone is over the whole limit."""
+        self._refused[scope.kind].inc()
+        if scope.kind == "budget":
+            whole = f"${scope.limit / USD_UNIT:g}" if scope.usd else f"{scope.limit} tokens"
+            return refuse(
+                exchange,
+                429,
+                "insufficient_quota",
+                f"this request reserves {tokens} tokens (its prompt and max_tokens), more than "
+                f"the whole budget of {whole} per {scope.per} ({scope.label}); lower max_tokens",
+            )
         return refuse(
             exchange,
             429,
@@ -205,7 +218,11 @@ class TokenLimit:
             f"this request reserves {tokens} tokens (its prompt and max_tokens), more than the "
             f"token limit of {scope.limit} ({scope.label}) allows at once; lower max_tokens or "
             "shorten the prompt",
-            {"x-ratelimit-limit-tokens": str(scope.limit)},
+            {
+                "x-ratelimit-limit-tokens": str(scope.limit),
+                "x-ratelimit-remaining-tokens": "0",
+                "x-ratelimit-reset-tokens": format_reset(scope.period),
+            },
         )
 
 
@@ -306,6 +323,13 @@ class _StreamCharge:
         settlement, limit = self._settlement, self._limit
         try:
             admission = await settlement.ledger.reserve(settlement.scopes, amounts)
+            if admission.store != settlement.admission.store:
+                # Counted where the stream's reservation is not (Redis failed meanwhile): give
+                # it back there; the stream's settlement charges what it used where it began.
+                if admission.allowed:
+                    neg = [-a for a in amounts]
+                    settlement.ledger.settle_soon(settlement.scopes, neg, admission)
+                return
             if not admission.allowed and limit.cuts:
                 exchange.cut = limit.exceeded(settlement.scopes[admission.refused])
                 return

@@ -26,13 +26,17 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from data_plane.metrics import LEDGER_KEYS_DROPPED
+
 ScopeKind = Literal["rate", "budget"]
 USD_UNIT = 1_000_000  # budgets in dollars count micro-dollars
+SWEEP_SECONDS = 1.0  # how often the local ledger drops what expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +164,7 @@ class LocalTokenLedger:
                 spent = self._spent_in(scope.key, wall) + amount
                 self._spent[scope.key] = (spent, wall + scope.period)
                 states.append(ScopeState(max(0, scope.limit - spent), scope.period))
-        if now >= self._next_sweep or len(self._tats) + len(self._spent) > self._max_keys:
+        if now >= self._next_sweep:
             self._sweep(now, wall)
         return Admission(True, tuple(states))
 
@@ -169,8 +173,8 @@ class LocalTokenLedger:
         for scope, delta in zip(scopes, deltas, strict=True):
             if not delta:
                 continue
-            if scope.kind == "rate":
-                tat = self._tats.get(scope.key, now) + delta * scope.period / scope.limit
+            if scope.kind == "rate":  # as the Redis script: from now when the count is full
+                tat = max(self._tats.get(scope.key, now), now) + delta * scope.period / scope.limit
                 self._tats[scope.key] = max(tat, now)
             else:
                 spent = max(0, self._spent_in(scope.key, wall) + delta)
@@ -181,9 +185,20 @@ class LocalTokenLedger:
         return entry[0] if entry is not None and entry[1] > wall else 0
 
     def _sweep(self, now: float, wall: float) -> None:
+        """Drop what has expired, every SWEEP_SECONDS (a full pass: never per request). Past
+        ``max_keys`` live keys, the oldest budgets go first, then the oldest rates: a flood
+        of callers (addresses, say) may forget counts, but cannot take the memory."""
         self._tats = {k: t for k, t in self._tats.items() if t > now}
         self._spent = {k: e for k, e in self._spent.items() if e[1] > wall}
-        self._next_sweep = now + 10.0
+        excess = len(self._tats) + len(self._spent) - self._max_keys
+        if excess > 0:
+            LEDGER_KEYS_DROPPED.inc(excess)
+            for table in (self._spent, self._tats):
+                doomed = list(itertools.islice(table, min(excess, len(table))))
+                for key in doomed:
+                    del table[key]
+                excess -= len(doomed)
+        self._next_sweep = now + SWEEP_SECONDS
 
 
 def _retry(excess: float, amount: int, scope: Scope) -> float:

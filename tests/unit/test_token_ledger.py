@@ -80,3 +80,23 @@ def test_a_policy_s_limits_survive_the_grpc_form() -> None:
     ):  # fmt: skip
         spec = SecuritySpec.model_validate(written)
         assert SecuritySpec.model_validate(security_from_proto(security_to_proto(spec))) == spec
+
+
+def test_the_local_ledger_stays_within_its_bound() -> None:
+    clock = Clock()
+    ledger = LocalTokenLedger(clock=clock, wall=clock, max_keys=10)
+    for caller in range(25):  # a flood of anonymous callers, each with a month's budget
+        assert ledger.take([Scope(f"ip:{caller}", "budget", 100, 30 * 86_400.0)], [10]).allowed
+    clock.now += 1.5  # the next sweep
+    ledger.take([Scope("ip:last", "rate", 100, 60.0)], [1])
+    assert len(ledger._tats) + len(ledger._spent) <= 11  # the bound, and the one just taken
+
+
+def test_an_extra_charge_on_a_full_rate_counts_from_now() -> None:
+    clock = Clock()
+    ledger = LocalTokenLedger(clock=clock, wall=clock)
+    rate = Scope("rate", "rate", 600, 60.0)  # 10 a second
+    ledger.take([rate], [10])
+    clock.now += 10.0  # full again
+    ledger.adjust([rate], [600])  # a long stream used 600 more than it reserved
+    assert not ledger.take([rate], [1]).allowed  # as spent as if it had just been charged
