@@ -121,6 +121,15 @@ class TokenLimit:
         amounts = [math.ceil(cost * USD_UNIT) if s.usd else tokens for s in scopes]
         admission = await self._ledger.reserve(scopes, amounts)
         if not admission.allowed:
+            if admission.store == "unavailable":
+                return refuse(
+                    exchange,
+                    503,
+                    "limits_unavailable",
+                    "the token limits cannot be checked now (their store is unavailable); "
+                    "retry shortly",
+                    {"Retry-After": str(max(1, math.ceil(admission.retry_after)))},
+                )
             scope = scopes[admission.refused]
             if scope.kind == "budget" and amounts[admission.refused] > scope.limit:
                 return self._too_large(exchange, tokens, scope)

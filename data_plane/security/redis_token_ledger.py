@@ -142,7 +142,7 @@ class RedisTokenLedger:
             if reply is not None:
                 return _admission(scopes, [int(v) for v in reply])
         if redis.failure == "closed":
-            return Admission(False, (), 0, redis.pause)
+            return Admission(False, (), 0, redis.pause, store="unavailable")
         return self._fallback.take(scopes, amounts)
 
     def settle_soon(

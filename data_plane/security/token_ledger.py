@@ -67,7 +67,8 @@ class Admission:
     states: tuple[ScopeState, ...]  # per scope, in order (allowed only)
     refused: int = -1  # the index of the scope without room
     retry_after: float = 0.0
-    store: str = "local"  # where it was reserved: a settlement goes to the same place
+    store: str = "local"  # where it was reserved (a settlement goes there); "unavailable":
+    # nowhere, Redis failed and the limits fail closed
 
 
 class SettlingLedger(Protocol):

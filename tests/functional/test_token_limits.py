@@ -436,3 +436,21 @@ def test_a_body_whose_size_is_unknown_is_refused_where_tokens_are_limited(
     chunked = httpx.post(url, content=chunks(), headers={"Content-Type": "application/json"})
     assert chunked.status_code == 411 and chunked.json()["error"]["code"] == "length_required"
     assert post(url, body).status_code == 200  # with its length it is counted and served
+
+
+def test_limits_that_fail_closed_say_so(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    try:
+        gw.start_control_plane()
+        backend = gw.add_model_server("model")
+        gw.add_data_plane(
+            "dp-a", "--redis-url", "redis://127.0.0.1:9/0", "--rate-limit-failure", "closed"
+        )
+        gw.add_route(path="/closed", target=backend, stripPrefix=True)
+        gw.secure("/closed", authType="none", tokenLimit="1000/min")
+        answer = post(gw.proxy_url() + "/closed/v1/chat/completions", body_reserving(100))
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "limits_unavailable"
+        assert int(answer.headers["Retry-After"]) >= 1
+    finally:
+        gw.stop()
