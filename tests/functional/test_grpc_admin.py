@@ -61,11 +61,15 @@ async def test_route_and_security_round_trip(
                     endpoint="predict",
                     auth=pb.SecurityPolicy.JWT,
                     rate_limit=pb.RateLimit(requests=100, period_seconds=60),
+                    token_limit=pb.TokenLimit(tokens=50_000, period_seconds=60),
+                    budget=pb.Budget(usd=25.0, per="week"),
+                    cut_when_exceeded=True,
                 ),
             ),
             metadata=auth,
         )
         assert policy.endpoint == "/predict" and policy.rate_limit.requests == 100
+        assert policy.token_limit.tokens == 50_000 and policy.budget.usd == 25.0
 
         # The REST API sees what gRPC wrote.
         with control_plane.client() as http:
@@ -73,6 +77,8 @@ async def test_route_and_security_round_trip(
         assert [(p["endpoint"], p["auth"], p["rateLimit"]) for p in rest] == [
             ("/predict", "jwt", "100/min")
         ]
+        assert rest[0]["tokenLimit"] == "50000/min" and rest[0]["onExceeded"] == "cut"
+        assert rest[0]["budget"] == {"usd": 25.0, "tokens": None, "per": "week"}
 
         deleted = await admin.DeleteRoute(
             apb.DeleteRouteRequest(cluster=cluster, id=created.id), metadata=auth
