@@ -252,7 +252,9 @@ def security_to_proto(spec: SecuritySpec, *, policy_id: str = "") -> pb.Security
 
 
 def budget_to_proto(budget: BudgetSpec) -> pb.Budget:
-    return pb.Budget(usd=budget.usd or 0.0, tokens=budget.tokens or 0, per=budget.per)
+    return pb.Budget(
+        usd=budget.usd or 0.0, tokens=budget.tokens or 0, per=budget.per, warn_at=budget.warn_at
+    )
 
 
 def security_from_proto(policy: pb.SecurityPolicy) -> dict[str, Any]:
@@ -273,7 +275,7 @@ def security_from_proto(policy: pb.SecurityPolicy) -> dict[str, Any]:
         }
     if policy.HasField("budget"):
         budget = policy.budget
-        document["budget"] = {"per": budget.per or "month"}
+        document["budget"] = {"per": budget.per or "month", "warnAt": budget.warn_at or 1.0}
         document["budget"].update({"usd": budget.usd} if budget.usd else {"tokens": budget.tokens})
     if policy.default_max_tokens:
         document["defaultMaxTokens"] = policy.default_max_tokens

@@ -12,10 +12,20 @@ import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from prometheus_client import Counter
+
+from protos.telemetry_pb2 import BudgetEvent
+
 if TYPE_CHECKING:
     from data_plane.proxy.exchange import Exchange
 
 MAX_TOKEN_SERIES = 10_000  # (route, model, consumer) kept apart; beyond, consumer "other"
+MAX_BUDGET_EVENTS = 1000  # budget events waiting for the next report
+MAX_BUDGET_TOLD = 100_000  # (kind, budget key) already told
+BUDGET_EVENTS_DROPPED = Counter(
+    "aigw_budget_events_dropped_total",
+    "Budget webhook events dropped because too many waited for the next telemetry report",
+)
 
 
 @dataclass(slots=True)
@@ -61,6 +71,8 @@ class TrafficTally:
     ttft_bounds: tuple[float, ...] = ()
     tpot_bounds: tuple[float, ...] = ()
     latency: dict[str, LatencyCounts] = field(default_factory=dict)  # by model
+    budget_events: list[BudgetEvent] = field(default_factory=list)  # not yet reported
+    budget_told: set[tuple[str, str]] = field(default_factory=set)  # (kind, budget key)
 
     def _route(self, route: str) -> RouteCounts:
         counts = self.routes.get(route)
@@ -129,6 +141,29 @@ class TrafficTally:
             if tpot is not None:
                 latency.tpot[bisect.bisect_left(self.tpot_bounds, tpot)] += 1
                 latency.tpot_sum += tpot
+
+    def budget_event(self, kind: str, key: str, event: BudgetEvent) -> None:
+        """Once per kind and budget key (its caller and period are in it); bounded: past
+        MAX_BUDGET_EVENTS waiting, events are dropped and counted."""
+        told = (kind, key)
+        if told in self.budget_told:
+            return
+        if len(self.budget_told) >= MAX_BUDGET_TOLD:
+            self.budget_told.clear()  # may tell one again: better than growing
+        self.budget_told.add(told)
+        if len(self.budget_events) >= MAX_BUDGET_EVENTS:
+            BUDGET_EVENTS_DROPPED.inc()
+            return
+        self.budget_events.append(event)
+
+    def take_budget_events(self) -> list[BudgetEvent]:
+        """What to report; hand it back with ``give_back_budget_events`` if unsent."""
+        events, self.budget_events = self.budget_events, []
+        return events
+
+    def give_back_budget_events(self, events: list[BudgetEvent]) -> None:
+        room = MAX_BUDGET_EVENTS - len(self.budget_events)
+        self.budget_events[:0] = events[:room]
 
     def take_moved(self) -> tuple[set[str], set[tuple[str, str]]]:
         """What moved since the last call; hand it back with ``give_back`` if unsent."""

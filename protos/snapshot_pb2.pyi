@@ -205,14 +205,16 @@ class TokenLimit(_message.Message):
     def __init__(self, tokens: _Optional[int] = ..., period_seconds: _Optional[float] = ...) -> None: ...
 
 class Budget(_message.Message):
-    __slots__ = ("usd", "tokens", "per")
+    __slots__ = ("usd", "tokens", "per", "warn_at")
     USD_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
     PER_FIELD_NUMBER: _ClassVar[int]
+    WARN_AT_FIELD_NUMBER: _ClassVar[int]
     usd: float
     tokens: int
     per: str
-    def __init__(self, usd: _Optional[float] = ..., tokens: _Optional[int] = ..., per: _Optional[str] = ...) -> None: ...
+    warn_at: float
+    def __init__(self, usd: _Optional[float] = ..., tokens: _Optional[int] = ..., per: _Optional[str] = ..., warn_at: _Optional[float] = ...) -> None: ...
 
 class SecurityPolicy(_message.Message):
     __slots__ = ("id", "endpoint", "auth", "rate_limit", "jwt_providers", "token_limit", "budget", "default_max_tokens", "cut_when_exceeded")

@@ -102,8 +102,26 @@ class ModelLatency(_message.Message):
     time_per_output_token: Histogram
     def __init__(self, model: _Optional[str] = ..., time_to_first_token: _Optional[_Union[Histogram, _Mapping]] = ..., time_per_output_token: _Optional[_Union[Histogram, _Mapping]] = ...) -> None: ...
 
+class BudgetEvent(_message.Message):
+    __slots__ = ("type", "scope", "caller", "spent", "budget", "unit", "period")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    SPENT_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    scope: str
+    caller: str
+    spent: float
+    budget: float
+    unit: str
+    period: str
+    def __init__(self, type: _Optional[str] = ..., scope: _Optional[str] = ..., caller: _Optional[str] = ..., spent: _Optional[float] = ..., budget: _Optional[float] = ..., unit: _Optional[str] = ..., period: _Optional[str] = ...) -> None: ...
+
 class TelemetryReport(_message.Message):
-    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight", "complete", "tokens", "model_latency")
+    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight", "complete", "tokens", "model_latency", "budget_events")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +133,7 @@ class TelemetryReport(_message.Message):
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
     MODEL_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_EVENTS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     cluster: str
     version: str
@@ -126,7 +145,8 @@ class TelemetryReport(_message.Message):
     complete: bool
     tokens: _containers.RepeatedCompositeFieldContainer[TokenTraffic]
     model_latency: _containers.RepeatedCompositeFieldContainer[ModelLatency]
-    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ..., complete: _Optional[bool] = ..., tokens: _Optional[_Iterable[_Union[TokenTraffic, _Mapping]]] = ..., model_latency: _Optional[_Iterable[_Union[ModelLatency, _Mapping]]] = ...) -> None: ...
+    budget_events: _containers.RepeatedCompositeFieldContainer[BudgetEvent]
+    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ..., complete: _Optional[bool] = ..., tokens: _Optional[_Iterable[_Union[TokenTraffic, _Mapping]]] = ..., model_latency: _Optional[_Iterable[_Union[ModelLatency, _Mapping]]] = ..., budget_events: _Optional[_Iterable[_Union[BudgetEvent, _Mapping]]] = ...) -> None: ...
 
 class TelemetryAck(_message.Message):
     __slots__ = ("interval_seconds", "want_complete")

@@ -176,6 +176,8 @@ class BudgetSpec(SpecModel):
     usd: float | None = Field(None, gt=0, le=MAX_BUDGET_USD)
     tokens: int | None = Field(None, ge=1, le=MAX_BUDGET_TOKENS)
     per: BudgetPeriod = "month"
+    # The share spent that sends the budget.warning webhook (once a period); 1: only exceeded.
+    warn_at: float = Field(0.8, gt=0, le=1)
 
     @model_validator(mode="after")
     def _one_amount(self) -> BudgetSpec:
@@ -188,9 +190,11 @@ class BudgetSpec(SpecModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _whole_usd(cls, data: Any) -> Any:
-        if isinstance(data, dict) and type(data.get("usd")) is int:
-            return {**data, "usd": float(data["usd"])}
+    def _whole_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("usd", "warnAt", "warn_at"):
+                if type(data.get(key)) is int:
+                    data = {**data, key: float(data[key])}
         return data
 
 

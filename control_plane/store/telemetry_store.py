@@ -92,7 +92,7 @@ class TelemetryStore:
             row.served_version = report.version[:128]
             row.in_flight = report.in_flight
             row.health = health
-            if changes:
+            if changes or report.budget_events:
                 url = await session.scalar(
                     select(ClusterRow.callback).where(ClusterRow.name == cluster)
                 )
@@ -100,6 +100,10 @@ class TelemetryStore:
                     if url:
                         event = new_event(cluster, url, change.event_type, change.event_data(), now)
                         session.add(event)
+                for budget in report.budget_events[:MAX_BUDGET_EVENTS]:
+                    if url and budget.type in BUDGET_EVENT_TYPES:
+                        data = budget_event_data(budget, node)
+                        session.add(new_event(cluster, url, budget.type, data, now))
         if now - self._pruned_at > 60:
             self._pruned_at = now
             await self.prune(now - RETENTION_SECONDS)
@@ -143,3 +147,22 @@ class TelemetryStore:
             await session.execute(
                 delete(TrafficDeltaRow).where(TrafficDeltaRow.received_at < older_than)
             )
+
+
+BUDGET_EVENT_TYPES = ("budget.warning", "budget.exceeded")
+MAX_BUDGET_EVENTS = 1000  # per report: a data plane's report cannot flood the outbox
+
+
+def budget_event_data(event: tpb.BudgetEvent, node: str) -> dict[str, Any]:
+    """A budget event's webhook data; its text fields are the data plane's, cut to size."""
+    data: dict[str, Any] = {
+        "budget": event.budget,
+        "unit": event.unit if event.unit in ("usd", "tokens") else "tokens",
+        "scope": event.scope[:512],
+        "caller": event.caller[:512],
+        "period": event.period[:32],
+        "node": node,
+    }
+    if event.type == "budget.warning":
+        data["spent"] = event.spent
+    return data

@@ -30,7 +30,7 @@ from data_plane.ai.model_request import MODEL_HEADER
 from data_plane.ai.prices import PriceTable
 from data_plane.ai.usage import Usage, estimate_tokens
 from data_plane.filters import Next
-from data_plane.metrics import TOKEN_LIMITED
+from data_plane.metrics import TALLY, TOKEN_LIMITED
 from data_plane.proxy.errors import refuse
 from data_plane.proxy.exchange import Exchange
 from data_plane.security.policies import CompiledPolicy
@@ -43,6 +43,7 @@ from data_plane.security.token_ledger import (
     SettlingLedger,
     budget_period,
 )
+from protos.telemetry_pb2 import BudgetEvent
 
 if TYPE_CHECKING:
     from multidict import CIMultiDict
@@ -104,15 +105,17 @@ class TokenLimit:
         if policy is not None:
             where = f"on {policy.endpoint}"
             base = f"{self._prefix}{who}\x1f"
-            self._add(scopes, base, where, policy.tokens, policy.token_period,
-                      policy.budget_usd, policy.budget_tokens, policy.budget_per)  # fmt: skip
+            self._add(scopes, base, where, who, policy.tokens, policy.token_period,
+                      policy.budget_usd, policy.budget_tokens, policy.budget_per,
+                      policy.budget_warn_at)  # fmt: skip
         if self._limits:
             key_id = exchange.key_id
             for limit in self._limits.applying(exchange.path, exchange.consumer, key_id, ai.model):
                 whose = limit.who(who, key_id)
                 base = f"{self._cluster}\x1flimit\x1f{limit.name}\x1f{whose}\x1f"
-                self._add(scopes, base, limit.label, limit.tokens, limit.period,
-                          limit.budget_usd, limit.budget_tokens, limit.budget_per)  # fmt: skip
+                self._add(scopes, base, limit.label, whose, limit.tokens, limit.period,
+                          limit.budget_usd, limit.budget_tokens, limit.budget_per,
+                          limit.budget_warn_at)  # fmt: skip
         if not scopes:
             return await next(exchange)
         for scope in scopes:
@@ -134,6 +137,9 @@ class TokenLimit:
             if scope.kind == "budget" and amounts[admission.refused] > scope.limit:
                 return self._too_large(exchange, tokens, scope)
             return self._refuse(exchange, scope, admission)
+        for scope, state in zip(scopes, admission.states, strict=True):
+            if scope.warn_at and state.remaining <= scope.limit * (1 - scope.warn_at):
+                _tell("budget.warning", scope, scope.limit - state.remaining)
         settlement = exchange.settle = _Settlement(self._ledger, scopes, amounts, admission, tokens)
         if ai.stream and exchange.meter is not None:
             exchange.observe(_StreamCharge(self, settlement, exchange.meter, prompt, ai.model))
@@ -152,25 +158,39 @@ class TokenLimit:
         scopes: list[Scope],
         base: str,
         where: str,
+        caller: str,
         tokens: int,
         period: float,
         budget_usd: float,
         budget_tokens: int,
         per: str,
+        warn_at: float,
     ) -> None:
         if tokens:
             scopes.append(Scope(base + "rate", "rate", tokens, period, label=where))
         if budget_usd or budget_tokens:
             period_id, left = budget_period(per, time.time())
             key = f"{base}budget\x1f{period_id}"
-            if budget_usd:
-                limit = int(budget_usd * USD_UNIT)
-                scopes.append(Scope(key, "budget", limit, left, usd=True, label=where, per=per))
-            else:
-                scopes.append(Scope(key, "budget", budget_tokens, left, label=where, per=per))
+            limit = int(budget_usd * USD_UNIT) if budget_usd else budget_tokens
+            scopes.append(
+                Scope(
+                    key,
+                    "budget",
+                    limit,
+                    left,
+                    usd=bool(budget_usd),
+                    label=where,
+                    per=per,
+                    period_id=period_id,
+                    caller=caller,
+                    warn_at=warn_at,
+                )
+            )
 
     def _refuse(self, exchange: Exchange, scope: Scope, admission: Admission) -> web.Response:
         self._refused[scope.kind].inc()
+        if scope.kind == "budget":
+            _tell("budget.exceeded", scope, None)
         retry = str(max(1, math.ceil(admission.retry_after)))
         if scope.kind == "rate":
             return refuse(
@@ -233,6 +253,24 @@ class TokenLimit:
                 "x-ratelimit-reset-tokens": format_reset(scope.period),
             },
         )
+
+
+def _tell(kind: str, scope: Scope, spent: int | None) -> None:
+    """A budget event for the control plane's webhooks (once per budget, caller and period)."""
+    unit = USD_UNIT if scope.usd else 1
+    TALLY.budget_event(
+        kind,
+        scope.key,
+        BudgetEvent(
+            type=kind,
+            scope=scope.label,
+            caller=scope.caller,
+            spent=spent / unit if spent is not None else 0.0,
+            budget=scope.limit / unit,
+            unit="usd" if scope.usd else "tokens",
+            period=scope.period_id,
+        ),
+    )
 
 
 class _Settlement:

@@ -27,6 +27,7 @@ class CompiledPolicy:
     budget_usd: float = 0.0  # budget: in dollars, or
     budget_tokens: int = 0  # in tokens (0 and 0.0: no budget)
     budget_per: str = "month"
+    budget_warn_at: float = 0.0
     default_max_tokens: int = 1024
     cut_when_exceeded: bool = False  # onExceeded: cut
 
@@ -51,6 +52,7 @@ class PolicyTable:
                 budget_usd=policy.budget.usd if policy.HasField("budget") else 0.0,
                 budget_tokens=policy.budget.tokens if policy.HasField("budget") else 0,
                 budget_per=policy.budget.per or "month",
+                budget_warn_at=policy.budget.warn_at if policy.HasField("budget") else 0.0,
                 default_max_tokens=policy.default_max_tokens or 1024,
                 cut_when_exceeded=policy.cut_when_exceeded,
             )

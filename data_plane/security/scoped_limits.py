@@ -24,6 +24,7 @@ class ScopedLimit:
     budget_usd: float = 0.0
     budget_tokens: int = 0
     budget_per: str = "month"
+    budget_warn_at: float = 0.0
 
     def applies(
         self, path: str, consumer: str | None, key_id: str | None, model: str | None
@@ -91,6 +92,7 @@ class ScopedLimits:
                     budget_usd=limit.budget.usd if limit.HasField("budget") else 0.0,
                     budget_tokens=limit.budget.tokens if limit.HasField("budget") else 0,
                     budget_per=limit.budget.per or "month",
+                    budget_warn_at=limit.budget.warn_at if limit.HasField("budget") else 0.0,
                 )
             )
         return cls(tuple(compiled))

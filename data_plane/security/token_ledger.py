@@ -50,7 +50,10 @@ class Scope:
     period: float  # rate: its period in seconds; budget: seconds until the period ends
     usd: bool = False  # a budget in dollars (its amounts are micro-dollars)
     label: str = ""  # what a refusal calls it: "on /v1/chat/completions", "limit x (team y)"
-    per: str = ""  # a budget's period: day, week or month
+    per: str = ""  # a budget's kind of period: day, week or month
+    period_id: str = ""  # a budget's period: 2026-12, 2026-W49, 2026-12-01
+    caller: str = ""  # whose count: consumer:NAME, ip:ADDRESS, team:NAME, key:ID, all
+    warn_at: float = 0.0  # the share spent that sends budget.warning (0: never)
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,10 +150,13 @@ class TelemetryReporter:
             self._state(),
             None if self._complete_next else moved,
         )
+        events = TALLY.take_budget_events()
+        report.budget_events.extend(events)
         try:
             ack = await stub.Report(report, metadata=self._link.metadata, timeout=5.0)
         except grpc.aio.AioRpcError as exc:
             TALLY.give_back(*moved)  # counts are cumulative: they go with the next report
+            TALLY.give_back_budget_events(events)
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 return UNSUPPORTED_RETRY
             log.debug("telemetry report not delivered: %s", exc.code().name)

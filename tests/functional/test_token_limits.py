@@ -18,6 +18,7 @@ import pytest
 from tests.support.gateway import Gateway
 from tests.support.model_server import PROMPT_TOKENS
 from tests.support.services import REDIS_HOST, REDIS_PORT, require
+from tests.support.webhooks import receiver
 
 RESERVED = 100  # what each request of the concurrency tests reserves
 
@@ -454,3 +455,59 @@ def test_limits_that_fail_closed_say_so(tmp_path: Path) -> None:
         assert int(answer.headers["Retry-After"]) >= 1
     finally:
         gw.stop()
+
+
+def test_a_budget_sends_its_warning_and_exceeded_webhooks_once(tmp_path: Path) -> None:
+    with receiver() as hooks:
+        gw = Gateway(tmp_path)
+        try:
+            gw.start_control_plane("--telemetry-interval", "0.5")
+            backend = gw.add_model_server("model")
+            gw.add_data_plane("dp-a")
+            gw.apply(
+                {
+                    "callback": hooks.url,
+                    "routes": [
+                        {
+                            "name": "hooked",
+                            "path": "/hooked",
+                            "target": backend,
+                            "stripPrefix": True,
+                        }
+                    ],
+                    "security": [
+                        {
+                            "endpoint": "/hooked",
+                            "auth": "none",
+                            "budget": {"tokens": 100, "per": "day", "warnAt": 0.5},
+                        }
+                    ],
+                }
+            )
+            url = gw.proxy_url() + "/hooked/v1/chat/completions"
+            statuses = [post(url, body_reserving(40)).status_code for _ in range(6)]
+            # 40 reserved, 22 used each: 22, then 62 (past half: the warning), 84, then refused.
+            assert statuses[:3] == [200, 200, 200] and 429 in statuses, statuses
+            warning = hooks.wait_for("budget.warning")
+            assert warning["data"]["unit"] == "tokens" and warning["data"]["budget"] == 100
+            assert warning["data"]["spent"] >= 50 and warning["data"]["caller"].startswith("ip:")
+            exceeded = hooks.wait_for("budget.exceeded")
+            assert exceeded["data"]["period"] == time.strftime("%Y-%m-%d", time.gmtime())
+            # One more refusal, and a report that carries it: still one event of each kind.
+            assert post(url, body_reserving(40)).status_code == 429
+            deadline = time.monotonic() + 15
+            while True:
+                with gw.admin() as http:
+                    summary = http.get(
+                        "/api/v1/metrics", params={"cluster": gw.cluster, "window": "5m"}
+                    ).json()
+                    outbox = http.get("/api/v1/webhooks", params={"cluster": gw.cluster}).json()
+                hooked = [r for r in summary["routes"] if r["route"] == "hooked"]
+                if hooked and hooked[0]["requests"] == len(statuses) + 1:
+                    break
+                assert time.monotonic() < deadline, summary
+                time.sleep(0.1)
+            kinds = [e["type"] for e in outbox["webhooks"] if e["type"].startswith("budget.")]
+            assert kinds.count("budget.warning") == 1 and kinds.count("budget.exceeded") == 1
+        finally:
+            gw.stop()
