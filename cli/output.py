@@ -204,6 +204,7 @@ def usage_table(answer: dict[str, Any]) -> None:
     title = f"cluster {answer['cluster']}, last {answer['window']}, usage per consumer"
     if not answer["consumers"]:
         stdout.print(f"no token usage reported in the last {answer['window']}")
+        budgets_table(answer.get("budgets") or [])
         return
     rows = []
     for consumer in answer["consumers"]:
@@ -218,6 +219,32 @@ def usage_table(answer: dict[str, Any]) -> None:
             )
     rows.append(("(all)", "", *_tokens(answer["total"])))
     table(title, ["CONSUMER", "MODEL", *_TOKEN_COLUMNS], rows)
+    budgets_table(answer.get("budgets") or [])
+
+
+def budgets_table(budgets: list[dict[str, Any]]) -> None:
+    """What each budget has spent in its period (from the control plane's ledger)."""
+    if not budgets:
+        return
+
+    def amount(value: float, unit: str) -> str:
+        return f"${value:g}" if unit == "usd" else f"{value:g} tokens"
+
+    table(
+        "budgets, this period",
+        ["BUDGET", "CALLER", "PERIOD", "SPENT", "OF", "SHARE"],
+        [
+            (
+                b["scope"],
+                b["caller"],
+                b["period"],
+                amount(b["spent"], b["unit"]),
+                amount(b["budget"], b["unit"]),
+                f"{b['share'] * 100:.0f}%" if b["share"] is not None else "-",
+            )
+            for b in budgets
+        ],
+    )
 
 
 def tokens_table(answer: dict[str, Any]) -> None:

@@ -257,6 +257,10 @@ class AdminService:
             "model": model,
             "dataPlanes": await self.telemetry.reporting(name, seconds),
             **summary,
+            # What each budget has charged in its period, from the ledger (not the window).
+            "budgets": await self.telemetry.budgets(
+                name, f"consumer:{consumer}" if consumer is not None else None
+            ),
         }
 
     # consumers, keys and JWT providers

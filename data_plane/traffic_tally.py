@@ -9,12 +9,13 @@ moved, so a report carries only those and stays small however many routes exist.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 
-from protos.telemetry_pb2 import BudgetEvent
+from protos.telemetry_pb2 import BudgetCharge, BudgetEvent
 
 if TYPE_CHECKING:
     from data_plane.proxy.exchange import Exchange
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 MAX_TOKEN_SERIES = 10_000  # (route, model, consumer) kept apart; beyond, consumer "other"
 MAX_BUDGET_EVENTS = 1000  # budget events waiting for the next report
 MAX_BUDGET_TOLD = 100_000  # (kind, budget key) already told
+MAX_BUDGET_CHARGES = 1000  # budgets charged between two batches; beyond, dropped and counted
+BUDGET_CHARGES_DROPPED = Counter(
+    "aigw_budget_charges_dropped_total",
+    "Budget charges not sent to the control plane's ledger (too many budgets in one batch)",
+)
 BUDGET_EVENTS_DROPPED = Counter(
     "aigw_budget_events_dropped_total",
     "Budget webhook events dropped because too many waited for the next telemetry report",
@@ -73,6 +79,7 @@ class TrafficTally:
     latency: dict[str, LatencyCounts] = field(default_factory=dict)  # by model
     budget_events: list[BudgetEvent] = field(default_factory=list)  # not yet reported
     budget_told: set[tuple[str, str]] = field(default_factory=set)  # (kind, budget key)
+    budget_charges: dict[str, BudgetCharge] = field(default_factory=dict)  # by key, unsent
 
     def _route(self, route: str) -> RouteCounts:
         counts = self.routes.get(route)
@@ -155,6 +162,21 @@ class TrafficTally:
             BUDGET_EVENTS_DROPPED.inc()
             return
         self.budget_events.append(event)
+
+    def budget_charge(self, key: str, amount: int, make: Callable[[], BudgetCharge]) -> None:
+        """What an answer cost a budget, for the control plane's ledger (``make``: the
+        budget's description, made the first time a batch sees it)."""
+        charge = self.budget_charges.get(key)
+        if charge is None:
+            if len(self.budget_charges) >= MAX_BUDGET_CHARGES:
+                BUDGET_CHARGES_DROPPED.inc()
+                return
+            charge = self.budget_charges[key] = make()
+        charge.amount += amount
+
+    def take_budget_charges(self) -> list[BudgetCharge]:
+        charges, self.budget_charges = list(self.budget_charges.values()), {}
+        return charges
 
     def take_budget_events(self) -> list[BudgetEvent]:
         """What to report; hand it back with ``give_back_budget_events`` if unsent."""

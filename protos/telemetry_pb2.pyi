@@ -120,8 +120,28 @@ class BudgetEvent(_message.Message):
     period: str
     def __init__(self, type: _Optional[str] = ..., scope: _Optional[str] = ..., caller: _Optional[str] = ..., spent: _Optional[float] = ..., budget: _Optional[float] = ..., unit: _Optional[str] = ..., period: _Optional[str] = ...) -> None: ...
 
+class BudgetCharge(_message.Message):
+    __slots__ = ("key", "scope", "caller", "period", "unit", "budget", "amount", "expires_at")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    scope: str
+    caller: str
+    period: str
+    unit: str
+    budget: float
+    amount: int
+    expires_at: float
+    def __init__(self, key: _Optional[str] = ..., scope: _Optional[str] = ..., caller: _Optional[str] = ..., period: _Optional[str] = ..., unit: _Optional[str] = ..., budget: _Optional[float] = ..., amount: _Optional[int] = ..., expires_at: _Optional[float] = ...) -> None: ...
+
 class TelemetryReport(_message.Message):
-    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight", "complete", "tokens", "model_latency", "budget_events")
+    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight", "complete", "tokens", "model_latency", "budget_events", "charges_batch", "budget_charges")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +154,8 @@ class TelemetryReport(_message.Message):
     TOKENS_FIELD_NUMBER: _ClassVar[int]
     MODEL_LATENCY_FIELD_NUMBER: _ClassVar[int]
     BUDGET_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    CHARGES_BATCH_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_CHARGES_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     cluster: str
     version: str
@@ -146,7 +168,9 @@ class TelemetryReport(_message.Message):
     tokens: _containers.RepeatedCompositeFieldContainer[TokenTraffic]
     model_latency: _containers.RepeatedCompositeFieldContainer[ModelLatency]
     budget_events: _containers.RepeatedCompositeFieldContainer[BudgetEvent]
-    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ..., complete: _Optional[bool] = ..., tokens: _Optional[_Iterable[_Union[TokenTraffic, _Mapping]]] = ..., model_latency: _Optional[_Iterable[_Union[ModelLatency, _Mapping]]] = ..., budget_events: _Optional[_Iterable[_Union[BudgetEvent, _Mapping]]] = ...) -> None: ...
+    charges_batch: int
+    budget_charges: _containers.RepeatedCompositeFieldContainer[BudgetCharge]
+    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ..., complete: _Optional[bool] = ..., tokens: _Optional[_Iterable[_Union[TokenTraffic, _Mapping]]] = ..., model_latency: _Optional[_Iterable[_Union[ModelLatency, _Mapping]]] = ..., budget_events: _Optional[_Iterable[_Union[BudgetEvent, _Mapping]]] = ..., charges_batch: _Optional[int] = ..., budget_charges: _Optional[_Iterable[_Union[BudgetCharge, _Mapping]]] = ...) -> None: ...
 
 class TelemetryAck(_message.Message):
     __slots__ = ("interval_seconds", "want_complete")

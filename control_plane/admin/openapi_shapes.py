@@ -133,6 +133,7 @@ RECORDS: dict[str, Any] = {
             "dataPlanes": _INTEGER,
             "total": _OBJECT,
             "consumers": {"type": "array", "items": _OBJECT},
+            "budgets": {"type": "array", "items": _OBJECT},
         },
         {"consumer": _OPTIONAL_STRING, "model": _OPTIONAL_STRING},
     ),

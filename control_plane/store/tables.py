@@ -214,3 +214,33 @@ class TrafficDeltaRow(Base):
     node_id: Mapped[str] = mapped_column(String(255))
     received_at: Mapped[float] = mapped_column(Float)
     traffic: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class BudgetLedgerRow(Base):
+    """What each budget has charged in its period, from the answers the data planes settled:
+    the durable count (Redis, or a data plane's memory, holds the live one)."""
+
+    __tablename__ = "budget_ledger"
+
+    cluster: Mapped[str] = mapped_column(String(63), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of its key
+    scope: Mapped[str] = mapped_column(String(512))  # which budget, as refusals name it
+    caller: Mapped[str] = mapped_column(String(512))  # whose count
+    period: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(8))  # usd | tokens
+    budget: Mapped[float] = mapped_column(Float)  # in the unit
+    amount: Mapped[int] = mapped_column(BigInteger)  # tokens, or micro-dollars
+    expires_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class BudgetReporterRow(Base):
+    """The last batch of budget charges applied per data-plane process, so that a batch the
+    data plane sends again (its acknowledgement was lost) is applied once."""
+
+    __tablename__ = "budget_reporters"
+
+    cluster: Mapped[str] = mapped_column(String(63), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    started_at: Mapped[float] = mapped_column(Float)
+    sequence: Mapped[int] = mapped_column(BigInteger)

@@ -9,14 +9,21 @@ Any control-plane replica can take any report and answer any query.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from control_plane.store.tables import ClusterRow, DataPlaneReportRow, TrafficDeltaRow
+from control_plane.store.tables import (
+    BudgetLedgerRow,
+    BudgetReporterRow,
+    ClusterRow,
+    DataPlaneReportRow,
+    TrafficDeltaRow,
+)
 from control_plane.store.webhook_outbox import new_event
 from control_plane.telemetry.fleet import TargetTransition, health_changes, out_of_service
 from control_plane.telemetry.traffic import Traffic, account
@@ -92,6 +99,8 @@ class TelemetryStore:
             row.served_version = report.version[:128]
             row.in_flight = report.in_flight
             row.health = health
+            if report.budget_charges and report.charges_batch:
+                await _apply_budget_charges(session, cluster, node, report, now)
             if changes or report.budget_events:
                 url = await session.scalar(
                     select(ClusterRow.callback).where(ClusterRow.name == cluster)
@@ -147,6 +156,35 @@ class TelemetryStore:
             await session.execute(
                 delete(TrafficDeltaRow).where(TrafficDeltaRow.received_at < older_than)
             )
+            ended = time.time() - LEDGER_KEPT_SECONDS  # a period's count, kept a while after
+            await session.execute(delete(BudgetLedgerRow).where(BudgetLedgerRow.expires_at < ended))
+
+    async def budgets(self, cluster: str, caller: str | None = None) -> list[dict[str, Any]]:
+        """What each budget of the cluster has charged in its current period (from the
+        ledger), optionally one caller's (``consumer:NAME``, ``team:NAME``...)."""
+        now = time.time()
+        query = select(BudgetLedgerRow).where(
+            BudgetLedgerRow.cluster == cluster, BudgetLedgerRow.expires_at > now
+        )
+        if caller is not None:
+            query = query.where(BudgetLedgerRow.caller == caller)
+        async with self._sessions() as session:
+            rows = (await session.scalars(query.order_by(BudgetLedgerRow.scope))).all()
+        answer = []
+        for row in rows:
+            spent = row.amount / 1_000_000 if row.unit == "usd" else float(row.amount)
+            answer.append(
+                {
+                    "scope": row.scope,
+                    "caller": row.caller,
+                    "period": row.period,
+                    "unit": row.unit,
+                    "budget": row.budget,
+                    "spent": round(spent, 6),
+                    "share": round(spent / row.budget, 4) if row.budget else None,
+                }
+            )
+        return answer
 
 
 BUDGET_EVENT_TYPES = ("budget.warning", "budget.exceeded")
@@ -166,3 +204,60 @@ def budget_event_data(event: tpb.BudgetEvent, node: str) -> dict[str, Any]:
     if event.type == "budget.warning":
         data["spent"] = event.spent
     return data
+
+
+MAX_CHARGES_PER_BATCH = 1000
+LEDGER_KEPT_SECONDS = 7 * 86_400
+MAX_AMOUNT = 1 << 53  # tokens or micro-dollars in one batch of one budget: beyond, not a count
+MAX_BUDGET_SECONDS = 32 * 86_400  # the longest period, a month, and a day to spare
+
+
+async def _apply_budget_charges(
+    session: AsyncSession, cluster: str, node: str, report: tpb.TelemetryReport, now: float
+) -> None:
+    """Add a batch of budget charges to the ledger once: a batch the data plane sends again
+    (it did not hear the acknowledgement) has a number already applied, and is skipped."""
+    reporter = await session.get(BudgetReporterRow, (cluster, node), with_for_update=True)
+    if (
+        reporter is not None
+        and reporter.started_at == report.started_at
+        and report.charges_batch <= reporter.sequence
+    ):
+        return
+    for charge in report.budget_charges[:MAX_CHARGES_PER_BATCH]:
+        if not 0 < charge.amount < MAX_AMOUNT or not now < charge.expires_at:
+            continue
+        key_hash = hashlib.sha256(charge.key.encode()).hexdigest()
+        entry = await session.get(BudgetLedgerRow, (cluster, key_hash), with_for_update=True)
+        expires_at = min(charge.expires_at, now + MAX_BUDGET_SECONDS)
+        if entry is None:
+            session.add(
+                BudgetLedgerRow(
+                    cluster=cluster,
+                    key_hash=key_hash,
+                    scope=charge.scope[:512],
+                    caller=charge.caller[:512],
+                    period=charge.period[:32],
+                    unit=charge.unit if charge.unit in ("usd", "tokens") else "tokens",
+                    budget=max(0.0, charge.budget),
+                    amount=charge.amount,
+                    expires_at=expires_at,
+                    updated_at=now,
+                )
+            )
+        else:
+            entry.amount = min(entry.amount + charge.amount, MAX_AMOUNT)
+            entry.budget = max(0.0, charge.budget)
+            entry.expires_at = max(entry.expires_at, expires_at)
+            entry.updated_at = now
+    if reporter is None:
+        session.add(
+            BudgetReporterRow(
+                cluster=cluster,
+                node_id=node,
+                started_at=report.started_at,
+                sequence=report.charges_batch,
+            )
+        )
+    else:
+        reporter.started_at, reporter.sequence = report.started_at, report.charges_batch

@@ -20,6 +20,7 @@ the route carries OpenAI's ``x-ratelimit-*-tokens`` headers for the limit.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from typing import TYPE_CHECKING
@@ -43,7 +44,7 @@ from data_plane.security.token_ledger import (
     SettlingLedger,
     budget_period,
 )
-from protos.telemetry_pb2 import BudgetEvent
+from protos.telemetry_pb2 import BudgetCharge, BudgetEvent
 
 if TYPE_CHECKING:
     from multidict import CIMultiDict
@@ -255,6 +256,18 @@ class TokenLimit:
         )
 
 
+def _charge_of(scope: Scope) -> BudgetCharge:
+    return BudgetCharge(
+        key=scope.key,
+        scope=scope.label,
+        caller=scope.caller,
+        period=scope.period_id,
+        unit="usd" if scope.usd else "tokens",
+        budget=scope.limit / (USD_UNIT if scope.usd else 1),
+        expires_at=time.time() + scope.period,
+    )
+
+
 def _tell(kind: str, scope: Scope, spent: int | None) -> None:
     """A budget event for the control plane's webhooks (once per budget, caller and period)."""
     unit = USD_UNIT if scope.usd else 1
@@ -302,12 +315,13 @@ class _Settlement:
         ok = usage is not None and (exchange.status < 400 or exchange.status == 499)
         used = usage.input + usage.output if ok and usage is not None else 0
         cost = exchange.cost_usd if ok and exchange.cost_usd else 0.0
-        deltas = [
-            (math.ceil(cost * USD_UNIT) if scope.usd else used) - charged
-            for scope, charged in zip(self.scopes, self.charged, strict=True)
-        ]
+        actual = [math.ceil(cost * USD_UNIT) if scope.usd else used for scope in self.scopes]
+        deltas = [a - charged for a, charged in zip(actual, self.charged, strict=True)]
         if any(deltas):
             self.ledger.settle_soon(self.scopes, deltas, self.admission)
+        for scope, amount in zip(self.scopes, actual, strict=True):
+            if scope.kind == "budget" and amount > 0:  # the durable count: the CP's ledger
+                TALLY.budget_charge(scope.key, amount, functools.partial(_charge_of, scope))
 
 
 CHARGE_EVERY = 16  # chunks of a stream between two looks at what it has used

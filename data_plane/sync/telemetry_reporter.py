@@ -24,6 +24,7 @@ from data_plane.sync.link import ControlPlaneLink
 from data_plane.traffic_tally import TrafficTally
 from protos import telemetry_pb2 as tpb
 from protos import telemetry_pb2_grpc
+from protos.telemetry_pb2 import BudgetCharge
 
 log = logging.getLogger("ai_gateway.data_plane.telemetry")
 
@@ -131,6 +132,9 @@ class TelemetryReporter:
         self.started_at = time.time()
         self.reports_sent = 0
         self._complete_next = True  # the first report carries every route
+        # Budget charges go in numbered batches; one is sent again until a report is acked.
+        self._charges: list[BudgetCharge] = []
+        self._batch = 0
 
     async def run(self) -> None:
         interval = DEFAULT_INTERVAL
@@ -152,6 +156,13 @@ class TelemetryReporter:
         )
         events = TALLY.take_budget_events()
         report.budget_events.extend(events)
+        if not self._charges:
+            self._charges = TALLY.take_budget_charges()
+            if self._charges:
+                self._batch += 1
+        if self._charges:
+            report.charges_batch = self._batch
+            report.budget_charges.extend(self._charges)
         try:
             ack = await stub.Report(report, metadata=self._link.metadata, timeout=5.0)
         except grpc.aio.AioRpcError as exc:
@@ -162,5 +173,6 @@ class TelemetryReporter:
             log.debug("telemetry report not delivered: %s", exc.code().name)
             return interval
         self.reports_sent += 1
+        self._charges = []  # in the ledger: the next batch gets the next number
         self._complete_next = ack.want_complete
         return ack.interval_seconds or interval

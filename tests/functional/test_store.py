@@ -330,3 +330,35 @@ async def test_data_planes_not_heard_of_are_forgotten(
         await conn.execute(text("UPDATE dataplanes SET last_seen = 0 WHERE node_id = 'gone'"))
     assert await dataplanes.prune(before=1_000.0) == 1
     assert [d.node_id for d in await dataplanes.list("aimlops")] == ["live"]
+
+
+async def test_budget_charges_are_applied_once_per_batch(store: ConfigStore) -> None:
+    import time as clock
+
+    from control_plane.store.telemetry_store import TelemetryStore
+    from protos import telemetry_pb2 as tpb
+
+    started, ends = clock.time(), clock.time() + 3600
+
+    def report(node: str, batch: int, amount: int, when: float = started) -> tpb.TelemetryReport:
+        charge = tpb.BudgetCharge(
+            key="aimlops\x1f/v1\x1fconsumer:team-a\x1fbudget\x1f2026-12", scope="on /v1",
+            caller="consumer:team-a", period="2026-12", unit="usd", budget=50.0,
+            amount=amount, expires_at=ends,
+        )  # fmt: skip
+        return tpb.TelemetryReport(
+            node_id=node, cluster="aimlops", complete=True, started_at=when,
+            charges_batch=batch, budget_charges=[charge],
+        )  # fmt: skip
+
+    await store.apply("aimlops", document())
+    one, two = TelemetryStore(store.engine), TelemetryStore(store.engine)  # two replicas
+    await one.ingest(report("dp-1", 1, 1_500_000))  # $1.50
+    await two.ingest(report("dp-1", 1, 1_500_000))  # the same batch again (its ack was lost)
+    await two.ingest(report("dp-2", 1, 250_000))  # another data plane's first batch
+    await one.ingest(report("dp-1", 2, 1_000_000))
+    await one.ingest(report("dp-1", 1, 700_000, when=started + 60))  # dp-1 restarted: batch 1
+    (budget,) = await one.budgets("aimlops")
+    assert budget["spent"] == 1.5 + 0.25 + 1.0 + 0.7 and budget["budget"] == 50.0
+    assert budget["caller"] == "consumer:team-a" and budget["unit"] == "usd"
+    assert await two.budgets("aimlops", "consumer:team-b") == []

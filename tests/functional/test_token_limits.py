@@ -511,3 +511,38 @@ def test_a_budget_sends_its_warning_and_exceeded_webhooks_once(tmp_path: Path) -
             assert kinds.count("budget.warning") == 1 and kinds.count("budget.exceeded") == 1
         finally:
             gw.stop()
+
+
+def test_the_control_plane_s_ledger_holds_what_every_budget_spent(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    try:
+        gw.start_control_plane("--telemetry-interval", "0.5")
+        backend = gw.add_model_server("model")
+        gw.add_data_plane("dp-a")
+        gw.add_data_plane("dp-b")
+        gw.add_route(path="/ledger", target=backend, stripPrefix=True)
+        gw.secure("/ledger", authType="api-key", budget={"tokens": 10_000, "per": "day"})
+        key = gw.create_key("erin")
+        for index in range(5):  # three through one data plane, two through the other
+            url = gw.proxy_url(index % 2) + "/ledger/v1/chat/completions"
+            answer = post(url, body_reserving(40), Authorization=f"Bearer {key}")
+            assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 15
+        while True:
+            with gw.admin() as http:
+                usage = http.get(
+                    "/api/v1/usage", params={"cluster": gw.cluster, "consumer": "erin"}
+                ).json()
+            budgets = usage["budgets"]
+            if budgets and budgets[0]["spent"] >= 5 * (PROMPT_TOKENS + 5):
+                break
+            assert time.monotonic() < deadline, usage
+            time.sleep(0.1)
+        (budget,) = budgets
+        assert budget["spent"] == 5 * (PROMPT_TOKENS + 5)  # what the backend reported, once
+        assert budget["caller"] == "consumer:erin" and budget["budget"] == 10_000
+        assert budget["period"] == time.strftime("%Y-%m-%d", time.gmtime())
+        printed = gw.cli("usage", "--consumer", "erin")
+        assert "on /ledger" in printed and "110 tokens" in printed
+    finally:
+        gw.stop()
