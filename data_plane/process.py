@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -45,7 +46,7 @@ from data_plane.settings import DataPlaneSettings
 from data_plane.sync.discovery_client import DiscoveryClient
 from data_plane.sync.link import ControlPlaneLink
 from data_plane.sync.snapshot_file import cache_path, read_snapshot
-from data_plane.sync.telemetry_reporter import TelemetryReporter
+from data_plane.sync.telemetry_reporter import TelemetryReporter, fetch_budget_ledger
 from data_plane.tls import ReloadingServerContext, client_context
 from data_plane.upstream.active_health import ActiveHealthChecker
 from data_plane.upstream.check_plan import CheckPlan
@@ -170,6 +171,14 @@ class DataPlane:
             nameserver_lookup(*settings.dns_resolver) if settings.dns_resolver else system_lookup
         )
         self._snapshot_applied = asyncio.Event()
+        link = ControlPlaneLink.from_files(
+            settings.control_plane,
+            ca_file=str(settings.control_plane_ca) if settings.control_plane_ca else None,
+            token=settings.token,
+            client_cert=(settings.client_cert, settings.client_key)
+            if settings.client_cert and settings.client_key
+            else None,
+        )
         # The limiter outlives snapshots: counts survive a config change.
         limiter: RateLimiter = LocalRateLimiter()
         ledger: SettlingLedger = LocalTokenLedger()
@@ -178,7 +187,11 @@ class DataPlane:
             self._redis = RedisScripts(settings.redis_url)  # one connection for both
             limiter = RedisRateLimiter(self._redis, LocalRateLimiter(), failure=failure)
             ledger = self._redis_ledger = RedisTokenLedger(
-                self._redis, LocalTokenLedger(), failure=failure
+                self._redis,
+                LocalTokenLedger(),
+                failure=failure,
+                cluster=settings.cluster,
+                ledger=functools.partial(fetch_budget_ledger, link, settings.cluster),
             )
         self.context = CompileContext(
             limiter=limiter,
@@ -198,14 +211,6 @@ class DataPlane:
             self.access_log,
         )
         cache_file = cache_path(settings.cache_dir, settings.cluster)
-        link = ControlPlaneLink.from_files(
-            settings.control_plane,
-            ca_file=str(settings.control_plane_ca) if settings.control_plane_ca else None,
-            token=settings.token,
-            client_cert=(settings.client_cert, settings.client_key)
-            if settings.client_cert and settings.client_key
-            else None,
-        )
         self.discovery = DiscoveryClient(
             link, settings.cluster, self._node_id(), cache_file, self._apply, self._compile
         )

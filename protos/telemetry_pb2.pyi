@@ -6,6 +6,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class BudgetLedgerRequest(_message.Message):
+    __slots__ = ("cluster",)
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    cluster: str
+    def __init__(self, cluster: _Optional[str] = ...) -> None: ...
+
+class BudgetLedgerAnswer(_message.Message):
+    __slots__ = ("counts",)
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    counts: _containers.RepeatedCompositeFieldContainer[BudgetCharge]
+    def __init__(self, counts: _Optional[_Iterable[_Union[BudgetCharge, _Mapping]]] = ...) -> None: ...
+
 class Histogram(_message.Message):
     __slots__ = ("bounds", "counts", "sum")
     BOUNDS_FIELD_NUMBER: _ClassVar[int]

@@ -39,6 +39,11 @@ class TelemetryStub:
                 request_serializer=protos_dot_telemetry__pb2.TelemetryReport.SerializeToString,
                 response_deserializer=protos_dot_telemetry__pb2.TelemetryAck.FromString,
                 _registered_method=True)
+        self.BudgetLedger = channel.unary_unary(
+                '/aigw.v1.Telemetry/BudgetLedger',
+                request_serializer=protos_dot_telemetry__pb2.BudgetLedgerRequest.SerializeToString,
+                response_deserializer=protos_dot_telemetry__pb2.BudgetLedgerAnswer.FromString,
+                _registered_method=True)
 
 
 class TelemetryServicer:
@@ -56,6 +61,14 @@ class TelemetryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BudgetLedger(self, request, context):
+        """The budget counts of the cluster's current periods, from the ledger: what a data plane
+        puts back into Redis when it finds Redis empty (flushed, or a new Redis).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TelemetryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -63,6 +76,11 @@ def add_TelemetryServicer_to_server(servicer, server):
                     servicer.Report,
                     request_deserializer=protos_dot_telemetry__pb2.TelemetryReport.FromString,
                     response_serializer=protos_dot_telemetry__pb2.TelemetryAck.SerializeToString,
+            ),
+            'BudgetLedger': grpc.unary_unary_rpc_method_handler(
+                    servicer.BudgetLedger,
+                    request_deserializer=protos_dot_telemetry__pb2.BudgetLedgerRequest.FromString,
+                    response_serializer=protos_dot_telemetry__pb2.BudgetLedgerAnswer.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -92,6 +110,33 @@ class Telemetry:
             '/aigw.v1.Telemetry/Report',
             protos_dot_telemetry__pb2.TelemetryReport.SerializeToString,
             protos_dot_telemetry__pb2.TelemetryAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BudgetLedger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigw.v1.Telemetry/BudgetLedger',
+            protos_dot_telemetry__pb2.BudgetLedgerRequest.SerializeToString,
+            protos_dot_telemetry__pb2.BudgetLedgerAnswer.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,3 +59,25 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[mi
         return tpb.TelemetryAck(
             interval_seconds=self._telemetry.interval, want_complete=ingested.want_complete
         )
+
+    async def BudgetLedger(
+        self, request: tpb.BudgetLedgerRequest, context: grpc.aio.ServicerContext
+    ) -> tpb.BudgetLedgerAnswer:
+        token = await self._access.caller(context)
+        try:
+            check_cluster_name(request.cluster)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cluster: {exc}")
+        await self._access.check_scope(context, token, request.cluster)
+        try:
+            counts = await self._telemetry.ledger(request.cluster)
+        except Exception as exc:
+            STORE_ERRORS.labels("telemetry").inc()
+            log.warning("budget ledger of %s not read: %s", request.cluster, exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the telemetry store failed")
+        return tpb.BudgetLedgerAnswer(
+            counts=[
+                tpb.BudgetCharge(key=key, amount=amount, expires_at=ends)
+                for key, amount, ends in counts
+            ]
+        )

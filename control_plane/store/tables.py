@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -224,6 +225,7 @@ class BudgetLedgerRow(Base):
 
     cluster: Mapped[str] = mapped_column(String(63), primary_key=True)
     key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of its key
+    key: Mapped[str] = mapped_column(Text)  # the data planes' name of its count
     scope: Mapped[str] = mapped_column(String(512))  # which budget, as refusals name it
     caller: Mapped[str] = mapped_column(String(512))  # whose count
     period: Mapped[str] = mapped_column(String(32))

@@ -159,6 +159,17 @@ class TelemetryStore:
             ended = time.time() - LEDGER_KEPT_SECONDS  # a period's count, kept a while after
             await session.execute(delete(BudgetLedgerRow).where(BudgetLedgerRow.expires_at < ended))
 
+    async def ledger(self, cluster: str) -> list[tuple[str, int, float]]:
+        """The cluster's budget counts of their current periods: (key, amount, expires at)."""
+        now = time.time()
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(BudgetLedgerRow.key, BudgetLedgerRow.amount, BudgetLedgerRow.expires_at)
+                .where(BudgetLedgerRow.cluster == cluster, BudgetLedgerRow.expires_at > now)
+                .limit(MAX_LEDGER_ANSWER)
+            )
+            return [(key, int(amount), float(ends)) for key, amount, ends in rows]
+
     async def budgets(self, cluster: str, caller: str | None = None) -> list[dict[str, Any]]:
         """What each budget of the cluster has charged in its current period (from the
         ledger), optionally one caller's (``consumer:NAME``, ``team:NAME``...)."""
@@ -208,6 +219,7 @@ def budget_event_data(event: tpb.BudgetEvent, node: str) -> dict[str, Any]:
 
 MAX_CHARGES_PER_BATCH = 1000
 LEDGER_KEPT_SECONDS = 7 * 86_400
+MAX_LEDGER_ANSWER = 100_000  # budget counts a data plane gets to rebuild Redis from
 MAX_AMOUNT = 1 << 53  # tokens or micro-dollars in one batch of one budget: beyond, not a count
 MAX_BUDGET_SECONDS = 32 * 86_400  # the longest period, a month, and a day to spare
 
@@ -235,6 +247,7 @@ async def _apply_budget_charges(
                 BudgetLedgerRow(
                     cluster=cluster,
                     key_hash=key_hash,
+                    key=charge.key[:4096],
                     scope=charge.scope[:512],
                     caller=charge.caller[:512],
                     period=charge.period[:32],

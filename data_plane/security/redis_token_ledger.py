@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from data_plane.metrics import TOKEN_SETTLEMENTS_LOST
@@ -33,14 +34,22 @@ from data_plane.security.token_ledger import (
 
 log = logging.getLogger("ai_gateway.data_plane.token_limit")
 
-# KEYS: the scopes. ARGV: four per scope: kind (0 rate, 1 budget), limit, period (rate: us;
-# budget: the key's time to live in ms), amount. Returns {1, 0, 0, state...} with one
-# state per scope (rate: us until full; budget: spent), or {0, index, retry in us}.
+# KEYS: the scopes, then the cluster's "seeded" marker. ARGV: four per scope: kind (0 rate,
+# 1 budget), limit, period (rate: us; budget: the key's time to live in ms), amount. Returns
+# {1, 0, 0, state...} with one state per scope (rate: us until full; budget: spent),
+# {0, index, retry in us}, or {-1} when a budget is asked for and Redis lost the ledger's
+# counts (no marker: flushed, or a new Redis) and must be seeded first.
 RESERVE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local scopes = #KEYS - 1
+for i = 1, scopes do
+  if ARGV[(i - 1) * 4 + 1] == '1' and redis.call('EXISTS', KEYS[#KEYS]) == 0 then
+    return {-1}
+  end
+end
 local new = {}
-for i = 1, #KEYS do
+for i = 1, scopes do
   local at = (i - 1) * 4
   local kind, limit = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
   local period, amount = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
@@ -61,7 +70,7 @@ for i = 1, #KEYS do
   end
 end
 local out = {1, 0, 0}
-for i = 1, #KEYS do
+for i = 1, scopes do
   local at = (i - 1) * 4
   local kind, period = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 3])
   if kind == 0 then
@@ -102,7 +111,25 @@ for i = 1, #KEYS do
 end
 return 1
 """
+# KEYS: the "seeded" marker, then budget counts; ARGV: two per count: the ledger's amount,
+# its time to live in ms. Each count becomes the larger of what Redis and the ledger hold
+# (so seeding twice, or by two data planes at once, is harmless); with ARGV[1] '1' (the
+# last batch), the marker is set. A marker already set: nothing to do.
+SEED_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #KEYS do
+  local amount, ttl = tonumber(ARGV[(i - 2) * 2 + 2]), tonumber(ARGV[(i - 2) * 2 + 3])
+  if amount > tonumber(redis.call('GET', KEYS[i]) or 0) then
+    redis.call('SET', KEYS[i], string.format('%.0f', amount), 'PX', ttl)
+  end
+end
+if ARGV[1] == '1' then redis.call('SET', KEYS[1], '1') end
+return 1
+"""
+SEED_BATCH = 500  # counts per seed call: a long script would hold Redis up
+SEED_RETRY_SECONDS = 5.0  # after a ledger that could not be read
 BUDGET_TTL_MARGIN_MS = 3_600_000  # a budget's key outlives its period by an hour
+LedgerSource = Callable[[], Awaitable[list[tuple[str, int, float]]]]
 MAX_SETTLING = 10_000  # settlements on their way to Redis; past it they are counted as lost
 _LATE = Admission(True, (), store="redis")  # a reservation whose reply came after its timeout
 
@@ -117,12 +144,20 @@ class RedisTokenLedger:
         timeout: float = 0.25,
         retry_after_failure: float = 1.0,
         prefix: str = "aigw:tok:",
+        cluster: str = "",
+        ledger: LedgerSource | None = None,
     ) -> None:
+        """``ledger``: reads the control plane's budget counts, to seed a Redis that lost them
+        (None: budgets start from Redis's counts, whatever they are)."""
         # Shared with the request rate limit: one pipelined connection.
         self._redis = RedisUse(redis, "token limits", failure=failure, timeout=timeout,
                                pause=retry_after_failure)  # fmt: skip
         self._fallback = fallback
         self._prefix = prefix
+        self._marker = f"{prefix}seeded\x1f{cluster}"
+        self._ledger = ledger
+        self._seeding = asyncio.Lock()
+        self._seed_after = 0.0  # a ledger that could not be read is asked again from then
         self._settling: set[asyncio.Task[None]] = set()
 
     @property
@@ -138,8 +173,12 @@ class RedisTokenLedger:
                 if isinstance(reply, list) and reply and reply[0] == 1:
                     self.settle_soon(scopes, [-a for a in amounts], _LATE)
 
-            reply = await redis.run(RESERVE_SCRIPT, keys, _args(scopes, amounts), late=late)
-            if reply is not None:
+            keys.append(self._marker)
+            args = _args(scopes, amounts)
+            reply = await redis.run(RESERVE_SCRIPT, keys, args, late=late)
+            if reply is not None and reply[0] == -1 and await self._seed():
+                reply = await redis.run(RESERVE_SCRIPT, keys, args, late=late)
+            if reply is not None and reply[0] != -1:
                 return _admission(scopes, [int(v) for v in reply])
         if redis.failure == "closed":
             return Admission(False, (), 0, redis.pause, store="unavailable")
@@ -164,6 +203,30 @@ class RedisTokenLedger:
         timeout = self._redis.timeout * 4
         if await self._redis.run(SETTLE_SCRIPT, keys, _args(scopes, deltas), timeout) is None:
             TOKEN_SETTLEMENTS_LOST.inc()
+
+    async def _seed(self) -> bool:
+        """Put the ledger's budget counts back into a Redis that lost them (once, whoever
+        asks first); False when it cannot be done now (the request then counts locally)."""
+        async with self._seeding:
+            if time.monotonic() < self._seed_after:
+                return False
+            try:
+                counts = await self._ledger() if self._ledger is not None else []
+            except Exception as exc:  # the control plane is away: try again in a while
+                log.warning("budget ledger not read (%r); counting budgets here meanwhile", exc)
+                self._seed_after = time.monotonic() + SEED_RETRY_SECONDS
+                return False
+            now = time.time()
+            batches = [counts[i : i + SEED_BATCH] for i in range(0, len(counts), SEED_BATCH)]
+            for index, batch in enumerate(batches or [[]]):
+                keys = [self._marker, *(self._prefix + key for key, _, _ in batch)]
+                args = [1 if index == len(batches or [[]]) - 1 else 0]
+                for _, amount, ends in batch:
+                    args += [amount, max(1, int((ends - now) * 1000)) + BUDGET_TTL_MARGIN_MS]
+                if await self._redis.run(SEED_SCRIPT, keys, args, wait=2.0) is None:
+                    return False
+            log.info("budget counts put back into Redis from the ledger: %d", len(counts))
+            return True
 
     async def drain(self) -> None:
         """Let the settlements on their way reach Redis (before its connection closes)."""

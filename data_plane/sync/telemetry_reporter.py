@@ -176,3 +176,13 @@ class TelemetryReporter:
         self._charges = []  # in the ledger: the next batch gets the next number
         self._complete_next = ack.want_complete
         return ack.interval_seconds or interval
+
+
+async def fetch_budget_ledger(link: ControlPlaneLink, cluster: str) -> list[tuple[str, int, float]]:
+    """The control plane's budget counts of the current periods: (key, amount, expires at)."""
+    async with link.channel() as channel:
+        stub = telemetry_pb2_grpc.TelemetryStub(channel)
+        answer = await stub.BudgetLedger(
+            tpb.BudgetLedgerRequest(cluster=cluster), metadata=link.metadata, timeout=5.0
+        )
+    return [(c.key, c.amount, c.expires_at) for c in answer.counts]

@@ -20,6 +20,7 @@ def upgrade() -> None:
         "budget_ledger",
         sa.Column("cluster", sa.String(63), primary_key=True),
         sa.Column("key_hash", sa.String(64), primary_key=True),
+        sa.Column("key", sa.Text, nullable=False),
         sa.Column("scope", sa.String(512), nullable=False),
         sa.Column("caller", sa.String(512), nullable=False),
         sa.Column("period", sa.String(32), nullable=False),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,9 +16,10 @@ import httpx
 import openai
 import pytest
 
+from data_plane.security.redis_scripts import pack
 from tests.support.gateway import Gateway
 from tests.support.model_server import PROMPT_TOKENS
-from tests.support.services import REDIS_HOST, REDIS_PORT, require
+from tests.support.services import REDIS_HOST, REDIS_PORT, private_redis, require
 from tests.support.webhooks import receiver
 
 RESERVED = 100  # what each request of the concurrency tests reserves
@@ -546,3 +548,50 @@ def test_the_control_plane_s_ledger_holds_what_every_budget_spent(tmp_path: Path
         assert "on /ledger" in printed and "110 tokens" in printed
     finally:
         gw.stop()
+
+
+def test_a_flushed_redis_and_a_restarted_data_plane_keep_the_budget(tmp_path: Path) -> None:
+    """200 tokens a day; each request reserves 40 and uses 22: 8 fit. Four are spent, Redis
+    is flushed, two more, the data plane is replaced: still 8 in all, then refusals."""
+    with private_redis() as (_redis, port):
+        gw = Gateway(tmp_path)
+        try:
+            gw.start_control_plane("--telemetry-interval", "0.5")
+            backend = gw.add_model_server("model")
+            redis_url = f"redis://127.0.0.1:{port}/0"
+            gw.add_data_plane("dp-a", "--redis-url", redis_url)
+            gw.add_route(path="/kept", target=backend, stripPrefix=True)
+            gw.secure("/kept", authType="none", budget={"tokens": 200, "per": "day"})
+
+            def ask(plane: int) -> int:
+                url = gw.proxy_url(plane) + "/kept/v1/chat/completions"
+                return post(url, body_reserving(40)).status_code
+
+            def ledger_holds(tokens: int) -> None:
+                deadline = time.monotonic() + 15
+                while True:
+                    with gw.admin() as http:
+                        usage = http.get("/api/v1/usage", params={"cluster": gw.cluster}).json()
+                    if usage["budgets"] and usage["budgets"][0]["spent"] >= tokens:
+                        assert usage["budgets"][0]["spent"] == tokens
+                        return
+                    assert time.monotonic() < deadline, usage
+                    time.sleep(0.1)
+
+            assert [ask(0) for _ in range(4)] == [200] * 4
+            ledger_holds(4 * (PROMPT_TOKENS + 5))
+            assert raw_redis(port, "FLUSHALL") == b"+OK\r\n"
+            assert [ask(0) for _ in range(2)] == [200] * 2  # counted from the ledger's 88
+            ledger_holds(6 * (PROMPT_TOKENS + 5))
+            gw.data_planes[0].stop()
+            gw.add_data_plane("dp-b", "--redis-url", redis_url)
+            assert [ask(1) for _ in range(3)] == [200, 200, 429]  # 8 in all, not 4 + 2 + 8
+            assert "put back into Redis from the ledger" in gw.data_planes[0].logs()
+        finally:
+            gw.stop()
+
+
+def raw_redis(port: int, *command: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(pack(*command))
+        return sock.recv(65536)
