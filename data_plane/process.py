@@ -12,6 +12,7 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -259,6 +260,10 @@ class DataPlane:
         self._tasks.append(asyncio.create_task(self._keep_resolving(), name="dns-refresh"))
         reporter = TelemetryReporter(link, settings.cluster, self._node_id(), self.status)
         self._tasks.append(asyncio.create_task(reporter.run(), name="telemetry"))
+        if isinstance(self.context.ledger, LocalTokenLedger):
+            fetch = functools.partial(fetch_budget_ledger, link, settings.cluster)
+            seeding = _seed_local_budgets(self.context.ledger, fetch)
+            self._tasks.append(asyncio.create_task(seeding, name="budget-ledger"))
         log.info(
             "data plane %s serving on %s:%d (ops %s:%d), cluster %s, control plane %s",
             self._node_id(),
@@ -379,3 +384,21 @@ async def _flush_ai_series() -> None:
     while True:
         await asyncio.sleep(1.0)
         flush_ai_series()
+
+
+async def _seed_local_budgets(
+    ledger: LocalTokenLedger, fetch: Callable[[], Awaitable[list[tuple[str, int, float]]]]
+) -> None:
+    """Without Redis, budget counts live in this process: start them from the control plane's
+    ledger (asked every 5 s until it answers, for at most a minute)."""
+    for _ in range(12):
+        try:
+            counts = await fetch()
+        except Exception as exc:  # the control plane is not there yet
+            log.debug("budget ledger not read yet: %r", exc)
+            await asyncio.sleep(5.0)
+            continue
+        ledger.seed(counts)
+        log.info("budget counts from the ledger: %d", len(counts))
+        return
+    log.warning("budget ledger not read within a minute; budgets count from zero here")

@@ -184,6 +184,14 @@ class LocalTokenLedger:
                 spent = max(0, self._spent_in(scope.key, wall) + delta)
                 self._spent[scope.key] = (spent, wall + scope.period)
 
+    def seed(self, counts: Sequence[tuple[str, int, float]]) -> None:
+        """Budget counts from the control plane's ledger (key, amount, when its period ends,
+        Unix): each becomes the larger of this process's and the ledger's."""
+        wall = self._wall()
+        for key, amount, ends in counts:
+            if ends > wall and amount > self._spent_in(key, wall):
+                self._spent[key] = (amount, ends)
+
     def _spent_in(self, key: str, wall: float) -> int:
         entry = self._spent.get(key)
         return entry[0] if entry is not None and entry[1] > wall else 0

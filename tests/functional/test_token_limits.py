@@ -595,3 +595,34 @@ def raw_redis(port: int, *command: str) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
         sock.sendall(pack(*command))
         return sock.recv(65536)
+
+
+def test_a_data_plane_without_redis_starts_its_budgets_from_the_ledger(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    try:
+        gw.start_control_plane("--telemetry-interval", "0.5")
+        backend = gw.add_model_server("model")
+        gw.add_data_plane("dp-a")
+        gw.add_route(path="/local-kept", target=backend, stripPrefix=True)
+        gw.secure("/local-kept", authType="none", budget={"tokens": 200, "per": "day"})
+        url = gw.proxy_url(0) + "/local-kept/v1/chat/completions"
+        assert [post(url, body_reserving(40)).status_code for _ in range(4)] == [200] * 4
+        deadline = time.monotonic() + 15
+        while True:  # the ledger has the four answers
+            with gw.admin() as http:
+                usage = http.get("/api/v1/usage", params={"cluster": gw.cluster}).json()
+            if usage["budgets"] and usage["budgets"][0]["spent"] == 4 * (PROMPT_TOKENS + 5):
+                break
+            assert time.monotonic() < deadline, usage
+            time.sleep(0.1)
+        gw.data_planes[0].stop()
+        replacement = gw.add_data_plane("dp-b")
+        deadline = time.monotonic() + 15
+        while "budget counts from the ledger: 1" not in replacement.logs():
+            assert time.monotonic() < deadline, replacement.logs()[-1500:]
+            time.sleep(0.05)
+        url = gw.proxy_url(1) + "/local-kept/v1/chat/completions"
+        statuses = [post(url, body_reserving(40)).status_code for _ in range(5)]
+        assert statuses == [200, 200, 200, 200, 429]  # 88 spent before the restart
+    finally:
+        gw.stop()
