@@ -32,14 +32,9 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[mi
     async def Report(
         self, request: tpb.TelemetryReport, context: grpc.aio.ServicerContext
     ) -> tpb.TelemetryAck:
-        token = await self._access.caller(context)
-        try:
-            check_cluster_name(request.cluster)
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cluster: {exc}")
         if not request.node_id or len(request.node_id) > 255:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node_id: 1 to 255 characters")
-        await self._access.check_scope(context, token, request.cluster)
+        await self._allowed(context, request.cluster)
         if self._exists is not None and not await self._exists(request.cluster):
             await context.abort(
                 grpc.StatusCode.NOT_FOUND, f"cluster '{request.cluster}' does not exist"
@@ -63,12 +58,7 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[mi
     async def BudgetLedger(
         self, request: tpb.BudgetLedgerRequest, context: grpc.aio.ServicerContext
     ) -> tpb.BudgetLedgerAnswer:
-        token = await self._access.caller(context)
-        try:
-            check_cluster_name(request.cluster)
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cluster: {exc}")
-        await self._access.check_scope(context, token, request.cluster)
+        await self._allowed(context, request.cluster)
         try:
             counts = await self._telemetry.ledger(request.cluster)
         except Exception as exc:
@@ -81,3 +71,12 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[mi
                 for key, amount, ends in counts
             ]
         )
+
+    async def _allowed(self, context: grpc.aio.ServicerContext, cluster: str) -> None:
+        """The caller is a data plane of ``cluster``, a valid name (else the call is aborted)."""
+        token = await self._access.caller(context)
+        try:
+            check_cluster_name(cluster)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cluster: {exc}")
+        await self._access.check_scope(context, token, cluster)

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -60,6 +61,19 @@ async def burst(urls: list[str], body: bytes, count: int) -> tuple[list[httpx.Re
             )
         )
     return list(answers), time.monotonic() - started
+
+
+def ledger_spent(gw: Gateway, tokens: float, consumer: str | None = None) -> dict[str, Any]:
+    """The first budget of the control plane's usage answer, once it has ``tokens`` spent."""
+    params = {"cluster": gw.cluster} | ({"consumer": consumer} if consumer else {})
+    deadline = time.monotonic() + 15
+    while True:
+        with gw.admin() as http:
+            usage: dict[str, Any] = http.get("/api/v1/usage", params=params).json()
+        if usage["budgets"] and usage["budgets"][0]["spent"] >= tokens:
+            return dict(usage["budgets"][0])
+        assert time.monotonic() < deadline, usage
+        time.sleep(0.1)
 
 
 def assert_at_most_the_limit(answers: list[httpx.Response], limit: int, seconds: float) -> None:
@@ -529,18 +543,7 @@ def test_the_control_plane_s_ledger_holds_what_every_budget_spent(tmp_path: Path
             url = gw.proxy_url(index % 2) + "/ledger/v1/chat/completions"
             answer = post(url, body_reserving(40), Authorization=f"Bearer {key}")
             assert answer.status_code == 200, answer.text
-        deadline = time.monotonic() + 15
-        while True:
-            with gw.admin() as http:
-                usage = http.get(
-                    "/api/v1/usage", params={"cluster": gw.cluster, "consumer": "erin"}
-                ).json()
-            budgets = usage["budgets"]
-            if budgets and budgets[0]["spent"] >= 5 * (PROMPT_TOKENS + 5):
-                break
-            assert time.monotonic() < deadline, usage
-            time.sleep(0.1)
-        (budget,) = budgets
+        budget = ledger_spent(gw, 5 * (PROMPT_TOKENS + 5), consumer="erin")
         assert budget["spent"] == 5 * (PROMPT_TOKENS + 5)  # what the backend reported, once
         assert budget["caller"] == "consumer:erin" and budget["budget"] == 10_000
         assert budget["period"] == time.strftime("%Y-%m-%d", time.gmtime())
@@ -567,22 +570,11 @@ def test_a_flushed_redis_and_a_restarted_data_plane_keep_the_budget(tmp_path: Pa
                 url = gw.proxy_url(plane) + "/kept/v1/chat/completions"
                 return post(url, body_reserving(40)).status_code
 
-            def ledger_holds(tokens: int) -> None:
-                deadline = time.monotonic() + 15
-                while True:
-                    with gw.admin() as http:
-                        usage = http.get("/api/v1/usage", params={"cluster": gw.cluster}).json()
-                    if usage["budgets"] and usage["budgets"][0]["spent"] >= tokens:
-                        assert usage["budgets"][0]["spent"] == tokens
-                        return
-                    assert time.monotonic() < deadline, usage
-                    time.sleep(0.1)
-
             assert [ask(0) for _ in range(4)] == [200] * 4
-            ledger_holds(4 * (PROMPT_TOKENS + 5))
+            assert ledger_spent(gw, 88)["spent"] == 4 * (PROMPT_TOKENS + 5)
             assert raw_redis(port, "FLUSHALL") == b"+OK\r\n"
             assert [ask(0) for _ in range(2)] == [200] * 2  # counted from the ledger's 88
-            ledger_holds(6 * (PROMPT_TOKENS + 5))
+            assert ledger_spent(gw, 132)["spent"] == 6 * (PROMPT_TOKENS + 5)
             gw.data_planes[0].stop()
             gw.add_data_plane("dp-b", "--redis-url", redis_url)
             assert [ask(1) for _ in range(3)] == [200, 200, 429]  # 8 in all, not 4 + 2 + 8
@@ -607,14 +599,7 @@ def test_a_data_plane_without_redis_starts_its_budgets_from_the_ledger(tmp_path:
         gw.secure("/local-kept", authType="none", budget={"tokens": 200, "per": "day"})
         url = gw.proxy_url(0) + "/local-kept/v1/chat/completions"
         assert [post(url, body_reserving(40)).status_code for _ in range(4)] == [200] * 4
-        deadline = time.monotonic() + 15
-        while True:  # the ledger has the four answers
-            with gw.admin() as http:
-                usage = http.get("/api/v1/usage", params={"cluster": gw.cluster}).json()
-            if usage["budgets"] and usage["budgets"][0]["spent"] == 4 * (PROMPT_TOKENS + 5):
-                break
-            assert time.monotonic() < deadline, usage
-            time.sleep(0.1)
+        assert ledger_spent(gw, 88)["spent"] == 4 * (PROMPT_TOKENS + 5)  # in the ledger
         gw.data_planes[0].stop()
         replacement = gw.add_data_plane("dp-b")
         deadline = time.monotonic() + 15
