@@ -275,7 +275,9 @@ def security_from_proto(policy: pb.SecurityPolicy) -> dict[str, Any]:
         }
     if policy.HasField("budget"):
         budget = policy.budget
-        document["budget"] = {"per": budget.per or "month", "warnAt": budget.warn_at or 1.0}
+        document["budget"] = {"per": budget.per or "month"}
+        if budget.warn_at:  # unset: the default share
+            document["budget"]["warnAt"] = budget.warn_at
         document["budget"].update({"usd": budget.usd} if budget.usd else {"tokens": budget.tokens})
     if policy.default_max_tokens:
         document["defaultMaxTokens"] = policy.default_max_tokens

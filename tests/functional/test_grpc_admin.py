@@ -78,7 +78,7 @@ async def test_route_and_security_round_trip(
             ("/predict", "jwt", "100/min")
         ]
         assert rest[0]["tokenLimit"] == "50000/min" and rest[0]["onExceeded"] == "cut"
-        assert rest[0]["budget"] == {"usd": 25.0, "tokens": None, "per": "week"}
+        assert rest[0]["budget"] == {"usd": 25.0, "tokens": None, "per": "week", "warnAt": 0.8}
 
         deleted = await admin.DeleteRoute(
             apb.DeleteRouteRequest(cluster=cluster, id=created.id), metadata=auth
