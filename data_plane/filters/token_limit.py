@@ -44,6 +44,7 @@ from data_plane.security.token_ledger import (
     SettlingLedger,
     budget_period,
 )
+from data_plane.security.token_terms import TokenTerms
 from protos.telemetry_pb2 import BudgetCharge, BudgetEvent
 
 if TYPE_CHECKING:
@@ -106,17 +107,13 @@ class TokenLimit:
         if policy is not None:
             where = f"on {policy.endpoint}"
             base = f"{self._prefix}{who}\x1f"
-            self._add(scopes, base, where, who, policy.tokens, policy.token_period,
-                      policy.budget_usd, policy.budget_tokens, policy.budget_per,
-                      policy.budget_warn_at)  # fmt: skip
+            _add(scopes, base, where, who, policy.terms)
         if self._limits:
             key_id = exchange.key_id
             for limit in self._limits.applying(exchange.path, exchange.consumer, key_id, ai.model):
                 whose = limit.who(who, key_id)
                 base = f"{self._cluster}\x1flimit\x1f{limit.name}\x1f{whose}\x1f"
-                self._add(scopes, base, limit.label, whose, limit.tokens, limit.period,
-                          limit.budget_usd, limit.budget_tokens, limit.budget_per,
-                          limit.budget_warn_at)  # fmt: skip
+                _add(scopes, base, limit.label, whose, limit.terms)
         if not scopes:
             return await next(exchange)
         for scope in scopes:
@@ -153,40 +150,6 @@ class TokenLimit:
                 headers["x-ratelimit-reset-tokens"] = format_reset(state.reset_seconds)
                 break
         return response
-
-    @staticmethod
-    def _add(
-        scopes: list[Scope],
-        base: str,
-        where: str,
-        caller: str,
-        tokens: int,
-        period: float,
-        budget_usd: float,
-        budget_tokens: int,
-        per: str,
-        warn_at: float,
-    ) -> None:
-        if tokens:
-            scopes.append(Scope(base + "rate", "rate", tokens, period, label=where))
-        if budget_usd or budget_tokens:
-            period_id, left = budget_period(per, time.time())
-            key = f"{base}budget\x1f{period_id}"
-            limit = int(budget_usd * USD_UNIT) if budget_usd else budget_tokens
-            scopes.append(
-                Scope(
-                    key,
-                    "budget",
-                    limit,
-                    left,
-                    usd=bool(budget_usd),
-                    label=where,
-                    per=per,
-                    period_id=period_id,
-                    caller=caller,
-                    warn_at=warn_at,
-                )
-            )
 
     def _refuse(self, exchange: Exchange, scope: Scope, admission: Admission) -> web.Response:
         self._refused[scope.kind].inc()
@@ -253,6 +216,29 @@ class TokenLimit:
                 "x-ratelimit-remaining-tokens": "0",
                 "x-ratelimit-reset-tokens": format_reset(scope.period),
             },
+        )
+
+
+def _add(scopes: list[Scope], base: str, where: str, caller: str, terms: TokenTerms) -> None:
+    """The scopes ``terms`` set for one caller: a rate, a budget of the current period."""
+    if terms.tokens:
+        scopes.append(Scope(base + "rate", "rate", terms.tokens, terms.period, label=where))
+    if terms.budget_usd or terms.budget_tokens:
+        period_id, left = budget_period(terms.budget_per, time.time())
+        usd = bool(terms.budget_usd)
+        scopes.append(
+            Scope(
+                f"{base}budget\x1f{period_id}",
+                "budget",
+                int(terms.budget_usd * USD_UNIT) if usd else terms.budget_tokens,
+                left,
+                usd=usd,
+                label=where,
+                per=terms.budget_per,
+                period_id=period_id,
+                caller=caller,
+                warn_at=terms.warn_at,
+            )
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from data_plane.security.token_terms import NO_TERMS, TokenTerms
 from protos import snapshot_pb2 as pb
 
 AuthKind = Literal["none", "jwt", "api-key"]
@@ -22,18 +23,13 @@ class CompiledPolicy:
     requests: int  # 0: no rate limit
     period: float
     jwt_providers: tuple[str, ...]
-    tokens: int = 0  # tokenLimit: tokens per token_period (0: none)
-    token_period: float = 60.0
-    budget_usd: float = 0.0  # budget: in dollars, or
-    budget_tokens: int = 0  # in tokens (0 and 0.0: no budget)
-    budget_per: str = "month"
-    budget_warn_at: float = 0.0
+    terms: TokenTerms = NO_TERMS  # tokenLimit and budget
     default_max_tokens: int = 1024
     cut_when_exceeded: bool = False  # onExceeded: cut
 
     @property
     def limits_tokens(self) -> bool:
-        return bool(self.tokens or self.budget_usd or self.budget_tokens)
+        return self.terms.limits
 
 
 class PolicyTable:
@@ -47,12 +43,7 @@ class PolicyTable:
                 requests=policy.rate_limit.requests if policy.HasField("rate_limit") else 0,
                 period=policy.rate_limit.period_seconds or 60.0,
                 jwt_providers=tuple(policy.jwt_providers),
-                tokens=policy.token_limit.tokens if policy.HasField("token_limit") else 0,
-                token_period=policy.token_limit.period_seconds or 60.0,
-                budget_usd=policy.budget.usd if policy.HasField("budget") else 0.0,
-                budget_tokens=policy.budget.tokens if policy.HasField("budget") else 0,
-                budget_per=policy.budget.per or "month",
-                budget_warn_at=policy.budget.warn_at if policy.HasField("budget") else 0.0,
+                terms=TokenTerms.of(policy),
                 default_max_tokens=policy.default_max_tokens or 1024,
                 cut_when_exceeded=policy.cut_when_exceeded,
             )

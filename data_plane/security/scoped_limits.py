@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data_plane.ai.model_match import ModelMatcher
+from data_plane.security.token_terms import NO_TERMS, TokenTerms
 from protos import snapshot_pb2 as pb
 
 
@@ -19,12 +20,7 @@ class ScopedLimit:
     key: str | None  # one API key's id, "*" (each its own) or None
     models: ModelMatcher | None
     endpoint: str
-    tokens: int = 0  # per period (0: no token limit)
-    period: float = 60.0
-    budget_usd: float = 0.0
-    budget_tokens: int = 0
-    budget_per: str = "month"
-    budget_warn_at: float = 0.0
+    terms: TokenTerms = NO_TERMS
 
     def applies(
         self, path: str, consumer: str | None, key_id: str | None, model: str | None
@@ -87,12 +83,7 @@ class ScopedLimits:
                     key=limit.key or None,
                     models=ModelMatcher((limit.model,)) if limit.model else None,
                     endpoint=limit.endpoint.rstrip("/") or "/",
-                    tokens=limit.token_limit.tokens if limit.HasField("token_limit") else 0,
-                    period=limit.token_limit.period_seconds or 60.0,
-                    budget_usd=limit.budget.usd if limit.HasField("budget") else 0.0,
-                    budget_tokens=limit.budget.tokens if limit.HasField("budget") else 0,
-                    budget_per=limit.budget.per or "month",
-                    budget_warn_at=limit.budget.warn_at if limit.HasField("budget") else 0.0,
+                    terms=TokenTerms.of(limit),
                 )
             )
         return cls(tuple(compiled))
