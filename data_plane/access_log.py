@@ -23,7 +23,7 @@ import orjson
 from data_plane.metrics import ACCESS_LOG_DROPPED
 
 if TYPE_CHECKING:
-    from data_plane.ai.usage import Usage
+    from data_plane.proxy.exchange import Exchange
 
 FLUSH_SECONDS = 0.02
 DEFAULT_BUFFER = 10_000  # lines waiting for the writer; beyond them lines are dropped
@@ -92,7 +92,7 @@ def _timestamp(stamp: float) -> str:
     return f"{_second[1]}.{int((stamp - whole) * 1000):03d}Z"
 
 
-AI_FIELDS = "ai"  # an AI exchange's values, made into the line's fields by the writer
+AI_FIELDS = "ai"  # an AI exchange, made into the line's fields by the writer thread
 
 
 def _entry(fields: dict[str, Any]) -> dict[str, Any]:
@@ -104,25 +104,19 @@ def _entry(fields: dict[str, Any]) -> dict[str, Any]:
         **fields,
     }
     if ai is not None:
-        entry.update(_ai_fields(*ai))
+        entry.update(_ai_fields(ai))
     return entry
 
 
-def _ai_fields(
-    model: str | None,
-    response_model: str | None,
-    usage: Usage | None,
-    ttft: float | None,
-    tpot: float | None,
-    cost: float | None,
-    fallback: str | None,
-    fallback_reason: str,
-) -> dict[str, Any]:
-    """The AI fields of a line, made in the writer thread from the values the request
-    path handed over as they were (a tuple costs less on the event loop than ten fields)."""
+def _ai_fields(exchange: Exchange) -> dict[str, Any]:
+    """The AI fields of a line, made in the writer thread from the exchange, which the
+    request path handed over once it was over (nothing writes to it any more)."""
+    ai, usage = exchange.ai, exchange.usage
+    ttft, tpot, cost = exchange.ttft_seconds, exchange.tpot_seconds, exchange.cost_usd
+    fallback = exchange.fallback
     return {
-        "model": model,
-        "responseModel": response_model,
+        "model": ai.model if ai is not None else None,
+        "responseModel": exchange.response_model,
         "inputTokens": usage.input if usage else None,
         "outputTokens": usage.output if usage else None,
         "cachedTokens": usage.cached_input if usage else None,
@@ -131,6 +125,6 @@ def _ai_fields(
         "tpotMs": round(tpot * 1000, 3) if tpot else None,
         "costUsd": round(cost, 8) if cost is not None else None,
         "usageEstimated": usage.estimated if usage else None,
-        "fallback": fallback,
-        "fallbackReason": fallback_reason or None,
+        "fallback": fallback.name if fallback is not None else None,
+        "fallbackReason": exchange.fallback_reason or None,
     }

@@ -134,16 +134,7 @@ class ProxyHandler:
         }
         ai = exchange.ai
         if ai is not None:
-            fields[AI_FIELDS] = (
-                ai.model,
-                exchange.response_model,
-                exchange.usage,
-                exchange.ttft_seconds,
-                exchange.tpot_seconds,
-                exchange.cost_usd,
-                exchange.fallback.name if exchange.fallback is not None else None,
-                exchange.fallback_reason,
-            )
+            fields[AI_FIELDS] = exchange  # its AI fields are made in the writer thread
         return fields
 
     async def _serve(self, exchange: Exchange) -> web.StreamResponse:
