@@ -39,8 +39,10 @@ from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
 from data_plane.security.auth_throttle import FailureThrottle
 from data_plane.security.jwks import JwksFetcher
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
+from data_plane.security.redis_rate_limit import TIMEOUT as RATE_TIMEOUT
 from data_plane.security.redis_rate_limit import RedisRateLimiter
-from data_plane.security.redis_scripts import FailureMode, RedisScripts
+from data_plane.security.redis_scripts import FailureMode, RedisScripts, RedisUse
+from data_plane.security.redis_token_ledger import TIMEOUT as TOKEN_TIMEOUT
 from data_plane.security.redis_token_ledger import RedisTokenLedger
 from data_plane.security.token_ledger import LocalTokenLedger, SettlingLedger
 from data_plane.settings import DataPlaneSettings
@@ -186,13 +188,14 @@ class DataPlane:
         if settings.redis_url:
             failure: FailureMode = "closed" if settings.rate_limit_failure == "closed" else "open"
             self._redis = RedisScripts(settings.redis_url)  # one connection for both
-            limiter = RedisRateLimiter(self._redis, LocalRateLimiter(), failure=failure)
+            rates = RedisUse(self._redis, "rate limiting", timeout=RATE_TIMEOUT, failure=failure)
+            limiter = RedisRateLimiter(rates, LocalRateLimiter())
+            tokens = RedisUse(self._redis, "token limits", timeout=TOKEN_TIMEOUT, failure=failure)
             ledger = self._redis_ledger = RedisTokenLedger(
-                self._redis,
+                tokens,
                 LocalTokenLedger(),
-                failure=failure,
-                cluster=settings.cluster,
-                ledger=functools.partial(fetch_budget_ledger, link, settings.cluster),
+                settings.cluster,
+                functools.partial(fetch_budget_ledger, link, settings.cluster),
             )
         self.context = CompileContext(
             limiter=limiter,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from data_plane.security.rate_limit import LocalRateLimiter, RateDecision
-from data_plane.security.redis_scripts import FailureMode, RedisScripts, RedisUse
+from data_plane.security.redis_scripts import RedisUse
 
 log = logging.getLogger("ai_gateway.data_plane.rate_limit")
 
@@ -34,21 +34,16 @@ return {1, new_tat - now, 0}
 """
 
 
+PREFIX = "aigw:rl:"
+TIMEOUT = 0.05  # a request waits at most this for its rate limit
+
+
 class RedisRateLimiter:
-    def __init__(
-        self,
-        redis: RedisScripts,
-        fallback: LocalRateLimiter,
-        *,
-        failure: FailureMode = "open",
-        timeout: float = 0.05,
-        retry_after_failure: float = 1.0,
-        prefix: str = "aigw:rl:",
-    ) -> None:
-        self._redis = RedisUse(redis, "rate limiting", failure=failure, timeout=timeout,
-                               pause=retry_after_failure)  # fmt: skip
+    def __init__(self, redis: RedisUse, fallback: LocalRateLimiter) -> None:
+        """``redis``: with this limiter's timeout (TIMEOUT)."""
+        self._redis = redis
         self._fallback = fallback
-        self._prefix = prefix
+        self._prefix = PREFIX
 
     @property
     def healthy(self) -> bool:

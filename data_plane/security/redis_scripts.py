@@ -199,10 +199,11 @@ class RedisUse:
         redis: RedisScripts,
         what: str,
         *,
-        failure: FailureMode,
         timeout: float,
-        pause: float,
+        failure: FailureMode = "open",
+        pause: float = 1.0,
     ) -> None:
+        """``pause``: how long Redis is left alone after a failure."""
         self.redis = redis
         self.failure = failure
         self.timeout = timeout

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from data_plane.metrics import TOKEN_SETTLEMENTS_LOST
-from data_plane.security.redis_scripts import FailureMode, RedisScripts, RedisUse
+from data_plane.security.redis_scripts import RedisUse
 from data_plane.security.token_ledger import (
     Admission,
     LocalTokenLedger,
@@ -126,6 +126,8 @@ end
 if ARGV[1] == '1' then redis.call('SET', KEYS[1], '1') end
 return 1
 """
+PREFIX = "aigw:tok:"
+TIMEOUT = 0.25  # longer than the rate limit's: an admission that falls back counts per replica
 SEED_BATCH = 500  # counts per seed call: a long script would hold Redis up
 SEED_RETRY_SECONDS = 5.0  # after a ledger that could not be read
 BUDGET_TTL_MARGIN_MS = 3_600_000  # a budget's key outlives its period by an hour
@@ -137,24 +139,19 @@ _LATE = Admission(True, (), store="redis")  # a reservation whose reply came aft
 class RedisTokenLedger:
     def __init__(
         self,
-        redis: RedisScripts,
+        redis: RedisUse,
         fallback: LocalTokenLedger,
-        *,
-        failure: FailureMode = "open",
-        timeout: float = 0.25,
-        retry_after_failure: float = 1.0,
-        prefix: str = "aigw:tok:",
         cluster: str = "",
         ledger: LedgerSource | None = None,
     ) -> None:
-        """``ledger``: reads the control plane's budget counts, to seed a Redis that lost them
-        (None: budgets start from Redis's counts, whatever they are)."""
-        # Shared with the request rate limit: one pipelined connection.
-        self._redis = RedisUse(redis, "token limits", failure=failure, timeout=timeout,
-                               pause=retry_after_failure)  # fmt: skip
+        """``redis``: shared with the request rate limit (one pipelined connection), with this
+        ledger's timeout (TIMEOUT); ``ledger``: reads the control plane's budget counts, to
+        seed a Redis that lost them (None: budgets start from Redis's counts, whatever they
+        are)."""
+        self._redis = redis
         self._fallback = fallback
-        self._prefix = prefix
-        self._marker = f"{prefix}seeded\x1f{cluster}"
+        self._prefix = PREFIX
+        self._marker = f"{PREFIX}seeded\x1f{cluster}"
         self._ledger = ledger
         self._seeding = asyncio.Lock()
         self._seed_after = 0.0  # a ledger that could not be read is asked again from then

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from data_plane.security import redis_scripts
-from data_plane.security.redis_scripts import RedisFailure, RedisScripts, pack
+from data_plane.security.redis_scripts import RedisFailure, RedisScripts, RedisUse, pack
 from data_plane.security.redis_token_ledger import RedisTokenLedger
 from data_plane.security.token_ledger import LocalTokenLedger, Scope
 from tests.support.services import REDIS_HOST, REDIS_PORT, private_redis, require
@@ -136,7 +136,9 @@ def test_a_reservation_whose_reply_came_too_late_is_given_back() -> None:
 
         async def run() -> tuple[bool, str, bytes]:
             scripts = RedisScripts(f"redis://127.0.0.1:{port}")
-            ledger = RedisTokenLedger(scripts, LocalTokenLedger(), timeout=0.1)
+            ledger = RedisTokenLedger(
+                RedisUse(scripts, "token limits", timeout=0.1), LocalTokenLedger()
+            )
             budget = Scope("late\x1fbudget", "budget", 10_000, 3600.0)
             try:
                 assert (await ledger.reserve([budget], [100])).store == "redis"  # connected
