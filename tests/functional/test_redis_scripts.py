@@ -6,30 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 import uuid
 
 import pytest
 
 from data_plane.security import redis_scripts
-from data_plane.security.redis_scripts import RedisFailure, RedisScripts, RedisUse, pack
+from data_plane.security.redis_scripts import RedisFailure, RedisScripts, RedisUse
 from data_plane.security.redis_token_ledger import RedisTokenLedger
 from data_plane.security.token_ledger import LocalTokenLedger, Scope
-from tests.support.services import REDIS_HOST, REDIS_PORT, private_redis, require
+from tests.support.services import REDIS_HOST, REDIS_PORT, private_redis, redis_command, require
 
 URL = f"redis://{REDIS_HOST}:{REDIS_PORT}"
 INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
-
-
-def raw(*command: str, database: int = 0) -> bytes:
-    """One command on a connection of its own (to look at what the scripts did)."""
-    with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2) as sock:
-        if database:
-            sock.sendall(pack("SELECT", database))
-            assert sock.recv(100) == b"+OK\r\n"
-        sock.sendall(pack(*command))
-        return sock.recv(65536)
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +38,7 @@ def test_a_script_unknown_to_redis_is_loaded_and_run() -> None:
             await scripts.close()
 
     assert asyncio.run(run()) == [5, 10]
-    raw("DEL", key)
+    redis_command("DEL", key)
 
 
 def test_the_url_s_database_is_used() -> None:
@@ -63,9 +52,9 @@ def test_the_url_s_database_is_used() -> None:
             await scripts.close()
 
     assert asyncio.run(run()) == 7
-    assert raw("EXISTS", key) == b":0\r\n"  # not in database 0
-    assert raw("GET", key, database=3) == b"$1\r\n7\r\n"
-    raw("DEL", key, database=3)
+    assert redis_command("EXISTS", key) == b":0\r\n"  # not in database 0
+    assert redis_command("GET", key, database=3) == b"$1\r\n7\r\n"
+    redis_command("DEL", key, database=3)
 
 
 def test_many_calls_share_one_connection_and_keep_their_order() -> None:
@@ -79,7 +68,7 @@ def test_many_calls_share_one_connection_and_keep_their_order() -> None:
             await scripts.close()
 
     assert sorted(asyncio.run(run())) == list(range(1, 501))
-    raw("DEL", key)
+    redis_command("DEL", key)
 
 
 def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects() -> None:
@@ -92,7 +81,7 @@ def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects() -> Non
             connection = scripts._protocol  # the one connection, to cut it from the outside
             assert connection is not None and connection.transport is not None
             host, port = connection.transport.get_extra_info("sockname")[:2]
-            assert raw("CLIENT", "KILL", f"{host}:{port}") == b"+OK\r\n"
+            assert redis_command("CLIENT", "KILL", f"{host}:{port}") == b"+OK\r\n"
             await asyncio.sleep(0)
             for _ in range(50):  # the loss is noticed when the socket says so
                 try:
@@ -104,7 +93,7 @@ def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects() -> Non
             await scripts.close()
 
     assert asyncio.run(run()) == (1, 2)
-    raw("DEL", key)
+    redis_command("DEL", key)
 
 
 def test_calls_beyond_the_bound_fail_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,7 +136,7 @@ def test_a_reservation_whose_reply_came_too_late_is_given_back() -> None:
                 redis.send_signal(signal.SIGCONT)
                 deadline = time.monotonic() + 5
                 while True:  # the late reply comes, and with it the refund
-                    value = raw_at(port, "GET", "aigw:tok:late\x1fbudget")
+                    value = redis_command("GET", "aigw:tok:late\x1fbudget", port=port)
                     if value == b"$3\r\n100\r\n" or time.monotonic() > deadline:
                         break
                     await asyncio.sleep(0.02)
@@ -159,33 +148,3 @@ def test_a_reservation_whose_reply_came_too_late_is_given_back() -> None:
         allowed, store, value = asyncio.run(run())
     assert allowed and store == "local"
     assert value == b"$3\r\n100\r\n", value  # 100 + 5000 reserved late - 5000 given back
-
-
-def raw_at(port: int, *command: str) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-        sock.sendall(pack(*command))
-        return sock.recv(65536)
-
-
-def test_a_connection_that_stopped_answering_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(redis_scripts, "STALLED_SECONDS", 0.3)
-    with private_redis() as (redis, port):
-
-        async def run() -> tuple[str, int]:
-            scripts = RedisScripts(f"redis://127.0.0.1:{port}")
-            try:
-                assert await scripts.run("return 1", [], []) == 1
-                redis.send_signal(signal.SIGSTOP)
-                with pytest.raises(TimeoutError):
-                    async with asyncio.timeout(0.1):
-                        await scripts.run("return 2", [], [])
-                await asyncio.sleep(0.35)  # the unanswered call is now older than the bound
-                with pytest.raises(RedisFailure) as stalled:
-                    await scripts.run("return 3", [], [])
-                redis.send_signal(signal.SIGCONT)
-                return str(stalled.value), int(await scripts.run("return 4", [], []))
-            finally:
-                await scripts.close()
-
-        message, after = asyncio.run(run())
-    assert "stopped answering" in message and after == 4  # a fresh connection answers

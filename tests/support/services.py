@@ -64,3 +64,16 @@ def private_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         redis.send_signal(signal.SIGCONT)
         redis.terminate()
         redis.wait(timeout=10)
+
+
+def redis_command(*command: str, port: int = REDIS_PORT, database: int = 0) -> bytes:
+    """One command on a connection of its own, its raw reply (to look at what the gateway
+    left in Redis, or to flush it)."""
+    from data_plane.security.redis_scripts import pack
+
+    with socket.create_connection((REDIS_HOST, port), timeout=2) as sock:
+        if database:
+            sock.sendall(pack("SELECT", database))
+            assert sock.recv(100) == b"+OK\r\n"
+        sock.sendall(pack(*command))
+        return sock.recv(65536)
