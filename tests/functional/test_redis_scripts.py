@@ -148,3 +148,27 @@ def test_a_reservation_whose_reply_came_too_late_is_given_back() -> None:
         allowed, store, value = asyncio.run(run())
     assert allowed and store == "local"
     assert value == b"$3\r\n100\r\n", value  # 100 + 5000 reserved late - 5000 given back
+
+
+def test_a_connection_that_stopped_answering_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_scripts, "STALLED_SECONDS", 0.3)
+    with private_redis() as (redis, port):
+
+        async def run() -> tuple[str, int]:
+            scripts = RedisScripts(f"redis://127.0.0.1:{port}")
+            try:
+                assert await scripts.run("return 1", [], []) == 1
+                redis.send_signal(signal.SIGSTOP)
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.1):
+                        await scripts.run("return 2", [], [])
+                await asyncio.sleep(0.35)  # the unanswered call is now older than the bound
+                with pytest.raises(RedisFailure) as stalled:
+                    await scripts.run("return 3", [], [])
+                redis.send_signal(signal.SIGCONT)
+                return str(stalled.value), int(await scripts.run("return 4", [], []))
+            finally:
+                await scripts.close()
+
+        message, after = asyncio.run(run())
+    assert "stopped answering" in message and after == 4  # a fresh connection answers
