@@ -38,10 +38,10 @@ def test_o1_over_the_circuit_breaker_is_an_immediate_503(tmp_path: Path) -> None
         gw.add_route(path="/slow", target=backend)
         held = hold(gw.proxy_url() + "/slow?delay=2", 2)
         time.sleep(0.5)
-        started = time.monotonic()
         answer = httpx.get(gw.proxy_url() + "/slow?delay=0")
         assert answer.status_code == 503 and answer.json()["error"]["code"] == "upstream_overloaded"
-        assert answer.headers["Retry-After"] == "1" and time.monotonic() - started < 0.1
+        assert answer.headers["Retry-After"] == "1"
+        assert all(thread.is_alive() for thread in held), "the 503 waited for a held request"
         for thread in held:
             thread.join()
         assert httpx.get(gw.proxy_url() + "/slow?delay=0").status_code == 200
@@ -67,10 +67,10 @@ def test_o1_connections_and_pending_requests_are_bounded_per_route(tmp_path: Pat
         for thread in held:
             thread.start()
             time.sleep(0.2)  # two take the connections, the third waits for one
-        started = time.monotonic()
         answer = httpx.get(gw.proxy_url() + "/slow?delay=0")
         assert answer.status_code == 503 and answer.json()["error"]["code"] == "upstream_overloaded"
-        assert answer.headers["Retry-After"] == "1" and time.monotonic() - started < 0.1
+        assert answer.headers["Retry-After"] == "1"
+        assert not statuses, "the 503 waited for a connection to free"
         for thread in held:
             thread.join()
         assert [statuses[i][0] for i in range(3)] == [200, 200, 200]
@@ -133,10 +133,9 @@ def test_load_shedding_keeps_health_checks_answering(tmp_path: Path) -> None:
         gw.add_route(path="/slow", target=backend)
         held = hold(gw.proxy_url() + "/slow?delay=2", 5)
         time.sleep(0.5)
-        started = time.monotonic()
         shed = httpx.get(gw.proxy_url() + "/slow?delay=0")
         assert shed.status_code == 503 and shed.json()["error"]["code"] == "overloaded"
-        assert time.monotonic() - started < 0.1
+        assert all(thread.is_alive() for thread in held), "the shed request waited for a slot"
         assert httpx.get(f"http://127.0.0.1:{plane.ready['ops_port']}/healthz").status_code == 200
         for thread in held:
             thread.join()
