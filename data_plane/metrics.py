@@ -97,6 +97,11 @@ TOKEN_SETTLEMENTS_LOST = Counter(
     "aigw_token_settlements_lost_total",
     "Reconciliations of a token reservation that could not reach Redis (the reservation stays)",
 )
+BUDGET_JOURNAL_DROPPED = Counter(
+    "aigw_budget_journal_dropped_total",
+    "Budget charges not kept for a Redis rebuild (the journal was full): lost if Redis is "
+    "flushed before the ledger has them",
+)
 SNAPSHOT_NACKS = Counter("aigw_snapshot_nacks_total", "Snapshots this data plane rejected")
 ACCESS_LOG_DROPPED = Counter(
     "aigw_access_log_dropped_total",

@@ -37,6 +37,7 @@ from data_plane.runtime.compile import CompileContext, compile_snapshot
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
 from data_plane.security.auth_throttle import FailureThrottle
+from data_plane.security.budget_journal import Ledger, reporter_id
 from data_plane.security.jwks import JwksFetcher
 from data_plane.security.rate_limit import LocalRateLimiter, RateLimiter
 from data_plane.security.redis_rate_limit import TIMEOUT as RATE_TIMEOUT
@@ -159,6 +160,7 @@ class DataPlane:
         )
         self.checker = ActiveHealthChecker()
         self.applied_at = 0.0
+        self.started_at = time.time()  # with the node id, this process in the budget ledger
         self.access_log = AccessLog(settings.access_log, buffer=settings.access_log_buffer)
         count_dropped_lines(LOG_LINES_DROPPED.inc)
         shared = shared_directory()
@@ -196,6 +198,7 @@ class DataPlane:
                 LocalTokenLedger(),
                 settings.cluster,
                 functools.partial(fetch_budget_ledger, link, settings.cluster),
+                reporter_id(self._node_id(), self.started_at),
             )
         self.context = CompileContext(
             limiter=limiter,
@@ -261,7 +264,9 @@ class DataPlane:
         self._tasks.append(asyncio.create_task(self.pools.expire_idle(), name="idle-upstreams"))
         self._tasks.append(asyncio.create_task(_flush_ai_series(), name="ai-series"))
         self._tasks.append(asyncio.create_task(self._keep_resolving(), name="dns-refresh"))
-        reporter = TelemetryReporter(link, settings.cluster, self._node_id(), self.status)
+        reporter = self._reporter = TelemetryReporter(
+            link, settings.cluster, self._node_id(), self.status, self.started_at
+        )
         self._tasks.append(asyncio.create_task(reporter.run(), name="telemetry"))
         if isinstance(self.context.ledger, LocalTokenLedger):
             fetch = functools.partial(fetch_budget_ledger, link, settings.cluster)
@@ -364,6 +369,8 @@ class DataPlane:
             self._proxy_sock.close()
             await self._accepting.stop()
             await self._lowlevel.shutdown(timeout=5)
+        if hasattr(self, "_reporter"):
+            await self._reporter.last_report()
         if hasattr(self, "_ops_runner"):
             await self._ops_runner.cleanup()
         if hasattr(self, "access_log"):
@@ -390,7 +397,7 @@ async def _flush_ai_series() -> None:
 
 
 async def _seed_local_budgets(
-    ledger: LocalTokenLedger, fetch: Callable[[], Awaitable[list[tuple[str, int, float]]]]
+    ledger: LocalTokenLedger, fetch: Callable[[], Awaitable[Ledger]]
 ) -> None:
     """Without Redis, budget counts live in this process: start them from the control plane's
     ledger (asked every 5 s until it answers, for at most a minute)."""
@@ -401,7 +408,7 @@ async def _seed_local_budgets(
             log.debug("budget ledger not read yet: %r", exc)
             await asyncio.sleep(5.0)
             continue
-        ledger.seed(counts)
-        log.info("budget counts from the ledger: %d", len(counts))
+        ledger.seed(counts.counts)
+        log.info("budget counts from the ledger: %d", len(counts.counts))
         return
     log.warning("budget ledger not read within a minute; budgets count from zero here")

@@ -9,6 +9,8 @@ moved, so a report carries only those and stays small however many routes exist.
 from __future__ import annotations
 
 import bisect
+import collections
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -80,6 +82,12 @@ class TrafficTally:
     budget_events: list[BudgetEvent] = field(default_factory=list)  # not yet reported
     budget_told: set[tuple[str, str]] = field(default_factory=set)  # (kind, budget key)
     budget_charges: dict[str, BudgetCharge] = field(default_factory=dict)  # by key, unsent
+    # The batches budget charges go in: the number of the one being filled, and the last
+    # ones the control plane acknowledged, with when (monotonic), newest last.
+    charges_batch: int = 1
+    charges_acked: collections.deque[tuple[float, int]] = field(
+        default_factory=lambda: collections.deque(maxlen=64)
+    )
 
     def _route(self, route: str) -> RouteCounts:
         counts = self.routes.get(route)
@@ -174,9 +182,21 @@ class TrafficTally:
             charge = self.budget_charges[key] = make()
         charge.amount += amount
 
-    def take_budget_charges(self) -> list[BudgetCharge]:
+    def take_budget_charges(self) -> tuple[int, list[BudgetCharge]]:
+        """The charges since the last take, as the batch numbered ``charges_batch`` (then
+        the next number is filled); no charges, no batch."""
         charges, self.budget_charges = list(self.budget_charges.values()), {}
-        return charges
+        number = self.charges_batch
+        if charges:
+            self.charges_batch += 1
+        return number, charges
+
+    def budget_batch_acked(self, number: int) -> None:
+        self.charges_acked.append((time.monotonic(), number))
+
+    def batch_acked_before(self, moment: float) -> int:
+        """The last batch the control plane acknowledged before ``moment`` (0: none known)."""
+        return max((n for at, n in self.charges_acked if at < moment), default=0)
 
     def take_budget_events(self) -> list[BudgetEvent]:
         """What to report; hand it back with ``give_back_budget_events`` if unsent."""

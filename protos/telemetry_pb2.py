@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/telemetry.proto\x12\x07\x61igw.v1\"&\n\x13\x42udgetLedgerRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\";\n\x12\x42udgetLedgerAnswer\x12%\n\x06\x63ounts\x18\x01 \x03(\x0b\x32\x15.aigw.v1.BudgetCharge\"8\n\tHistogram\x12\x0e\n\x06\x62ounds\x18\x01 \x03(\x01\x12\x0e\n\x06\x63ounts\x18\x02 \x03(\x04\x12\x0b\n\x03sum\x18\x03 \x01(\x01\"\xf4\x01\n\x0cRouteTraffic\x12\r\n\x05route\x18\x01 \x01(\t\x12G\n\x12requests_by_status\x18\x02 \x03(\x0b\x32+.aigw.v1.RouteTraffic.RequestsByStatusEntry\x12$\n\x08\x64uration\x18\x03 \x01(\x0b\x32\x12.aigw.v1.Histogram\x12\x15\n\rrequest_bytes\x18\x04 \x01(\x04\x12\x16\n\x0eresponse_bytes\x18\x05 \x01(\x04\x1a\x37\n\x15RequestsByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xb4\x01\n\rTargetTraffic\x12\r\n\x05route\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12J\n\x13responses_by_status\x18\x03 \x03(\x0b\x32-.aigw.v1.TargetTraffic.ResponsesByStatusEntry\x1a\x38\n\x16ResponsesByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"t\n\x0bTargetState\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x03 \x01(\r\x12\x15\n\rtimes_ejected\x18\x04 \x01(\r\x12\x11\n\tin_flight\x18\x05 \x01(\r\"\xe2\x01\n\x0cTokenTraffic\x12\r\n\x05route\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\x10\n\x08requests\x18\x04 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\x04\x12\x15\n\routput_tokens\x18\x06 \x01(\x04\x12\x1b\n\x13\x63\x61\x63hed_input_tokens\x18\x07 \x01(\x04\x12\x18\n\x10reasoning_tokens\x18\x08 \x01(\x04\x12\x1a\n\x12\x65stimated_requests\x18\t \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\n \x01(\x01\"\x81\x01\n\x0cModelLatency\x12\r\n\x05model\x18\x01 \x01(\t\x12/\n\x13time_to_first_token\x18\x02 \x01(\x0b\x32\x12.aigw.v1.Histogram\x12\x31\n\x15time_per_output_token\x18\x03 \x01(\x0b\x32\x12.aigw.v1.Histogram\"w\n\x0b\x42udgetEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12\r\n\x05spent\x18\x04 \x01(\x01\x12\x0e\n\x06\x62udget\x18\x05 \x01(\x01\x12\x0c\n\x04unit\x18\x06 \x01(\t\x12\x0e\n\x06period\x18\x07 \x01(\t\"\x8c\x01\n\x0c\x42udgetCharge\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12\x0e\n\x06period\x18\x04 \x01(\t\x12\x0c\n\x04unit\x18\x05 \x01(\t\x12\x0e\n\x06\x62udget\x18\x06 \x01(\x01\x12\x0e\n\x06\x61mount\x18\x07 \x01(\x04\x12\x12\n\nexpires_at\x18\x08 \x01(\x01\"\xbb\x03\n\x0fTelemetryReport\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63luster\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x12\n\nstarted_at\x18\x04 \x01(\x01\x12%\n\x06routes\x18\x05 \x03(\x0b\x32\x15.aigw.v1.RouteTraffic\x12\'\n\x07targets\x18\x06 \x03(\x0b\x32\x16.aigw.v1.TargetTraffic\x12$\n\x06health\x18\x07 \x03(\x0b\x32\x14.aigw.v1.TargetState\x12\x11\n\tin_flight\x18\x08 \x01(\r\x12\x10\n\x08\x63omplete\x18\t \x01(\x08\x12%\n\x06tokens\x18\n \x03(\x0b\x32\x15.aigw.v1.TokenTraffic\x12,\n\rmodel_latency\x18\x0b \x03(\x0b\x32\x15.aigw.v1.ModelLatency\x12+\n\rbudget_events\x18\x0c \x03(\x0b\x32\x14.aigw.v1.BudgetEvent\x12\x15\n\rcharges_batch\x18\r \x01(\x04\x12-\n\x0e\x62udget_charges\x18\x0e \x03(\x0b\x32\x15.aigw.v1.BudgetCharge\"?\n\x0cTelemetryAck\x12\x18\n\x10interval_seconds\x18\x01 \x01(\x01\x12\x15\n\rwant_complete\x18\x02 \x01(\x08\x32\x91\x01\n\tTelemetry\x12\x39\n\x06Report\x12\x18.aigw.v1.TelemetryReport\x1a\x15.aigw.v1.TelemetryAck\x12I\n\x0c\x42udgetLedger\x12\x1c.aigw.v1.BudgetLedgerRequest\x1a\x1b.aigw.v1.BudgetLedgerAnswerb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/telemetry.proto\x12\x07\x61igw.v1\"&\n\x13\x42udgetLedgerRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\"f\n\x12\x42udgetLedgerAnswer\x12%\n\x06\x63ounts\x18\x01 \x03(\x0b\x32\x15.aigw.v1.BudgetCharge\x12)\n\treporters\x18\x02 \x03(\x0b\x32\x16.aigw.v1.ReporterBatch\"C\n\rReporterBatch\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\nstarted_at\x18\x02 \x01(\x01\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\"8\n\tHistogram\x12\x0e\n\x06\x62ounds\x18\x01 \x03(\x01\x12\x0e\n\x06\x63ounts\x18\x02 \x03(\x04\x12\x0b\n\x03sum\x18\x03 \x01(\x01\"\xf4\x01\n\x0cRouteTraffic\x12\r\n\x05route\x18\x01 \x01(\t\x12G\n\x12requests_by_status\x18\x02 \x03(\x0b\x32+.aigw.v1.RouteTraffic.RequestsByStatusEntry\x12$\n\x08\x64uration\x18\x03 \x01(\x0b\x32\x12.aigw.v1.Histogram\x12\x15\n\rrequest_bytes\x18\x04 \x01(\x04\x12\x16\n\x0eresponse_bytes\x18\x05 \x01(\x04\x1a\x37\n\x15RequestsByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xb4\x01\n\rTargetTraffic\x12\r\n\x05route\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12J\n\x13responses_by_status\x18\x03 \x03(\x0b\x32-.aigw.v1.TargetTraffic.ResponsesByStatusEntry\x1a\x38\n\x16ResponsesByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"t\n\x0bTargetState\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x03 \x01(\r\x12\x15\n\rtimes_ejected\x18\x04 \x01(\r\x12\x11\n\tin_flight\x18\x05 \x01(\r\"\xe2\x01\n\x0cTokenTraffic\x12\r\n\x05route\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\x10\n\x08requests\x18\x04 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\x04\x12\x15\n\routput_tokens\x18\x06 \x01(\x04\x12\x1b\n\x13\x63\x61\x63hed_input_tokens\x18\x07 \x01(\x04\x12\x18\n\x10reasoning_tokens\x18\x08 \x01(\x04\x12\x1a\n\x12\x65stimated_requests\x18\t \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\n \x01(\x01\"\x81\x01\n\x0cModelLatency\x12\r\n\x05model\x18\x01 \x01(\t\x12/\n\x13time_to_first_token\x18\x02 \x01(\x0b\x32\x12.aigw.v1.Histogram\x12\x31\n\x15time_per_output_token\x18\x03 \x01(\x0b\x32\x12.aigw.v1.Histogram\"w\n\x0b\x42udgetEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12\r\n\x05spent\x18\x04 \x01(\x01\x12\x0e\n\x06\x62udget\x18\x05 \x01(\x01\x12\x0c\n\x04unit\x18\x06 \x01(\t\x12\x0e\n\x06period\x18\x07 \x01(\t\"\x8c\x01\n\x0c\x42udgetCharge\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12\x0e\n\x06period\x18\x04 \x01(\t\x12\x0c\n\x04unit\x18\x05 \x01(\t\x12\x0e\n\x06\x62udget\x18\x06 \x01(\x01\x12\x0e\n\x06\x61mount\x18\x07 \x01(\x04\x12\x12\n\nexpires_at\x18\x08 \x01(\x01\"\xbb\x03\n\x0fTelemetryReport\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63luster\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x12\n\nstarted_at\x18\x04 \x01(\x01\x12%\n\x06routes\x18\x05 \x03(\x0b\x32\x15.aigw.v1.RouteTraffic\x12\'\n\x07targets\x18\x06 \x03(\x0b\x32\x16.aigw.v1.TargetTraffic\x12$\n\x06health\x18\x07 \x03(\x0b\x32\x14.aigw.v1.TargetState\x12\x11\n\tin_flight\x18\x08 \x01(\r\x12\x10\n\x08\x63omplete\x18\t \x01(\x08\x12%\n\x06tokens\x18\n \x03(\x0b\x32\x15.aigw.v1.TokenTraffic\x12,\n\rmodel_latency\x18\x0b \x03(\x0b\x32\x15.aigw.v1.ModelLatency\x12+\n\rbudget_events\x18\x0c \x03(\x0b\x32\x14.aigw.v1.BudgetEvent\x12\x15\n\rcharges_batch\x18\r \x01(\x04\x12-\n\x0e\x62udget_charges\x18\x0e \x03(\x0b\x32\x15.aigw.v1.BudgetCharge\"?\n\x0cTelemetryAck\x12\x18\n\x10interval_seconds\x18\x01 \x01(\x01\x12\x15\n\rwant_complete\x18\x02 \x01(\x08\x32\x91\x01\n\tTelemetry\x12\x39\n\x06Report\x12\x18.aigw.v1.TelemetryReport\x1a\x15.aigw.v1.TelemetryAck\x12I\n\x0c\x42udgetLedger\x12\x1c.aigw.v1.BudgetLedgerRequest\x1a\x1b.aigw.v1.BudgetLedgerAnswerb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,31 +38,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BUDGETLEDGERREQUEST']._serialized_start=35
   _globals['_BUDGETLEDGERREQUEST']._serialized_end=73
   _globals['_BUDGETLEDGERANSWER']._serialized_start=75
-  _globals['_BUDGETLEDGERANSWER']._serialized_end=134
-  _globals['_HISTOGRAM']._serialized_start=136
-  _globals['_HISTOGRAM']._serialized_end=192
-  _globals['_ROUTETRAFFIC']._serialized_start=195
-  _globals['_ROUTETRAFFIC']._serialized_end=439
-  _globals['_ROUTETRAFFIC_REQUESTSBYSTATUSENTRY']._serialized_start=384
-  _globals['_ROUTETRAFFIC_REQUESTSBYSTATUSENTRY']._serialized_end=439
-  _globals['_TARGETTRAFFIC']._serialized_start=442
-  _globals['_TARGETTRAFFIC']._serialized_end=622
-  _globals['_TARGETTRAFFIC_RESPONSESBYSTATUSENTRY']._serialized_start=566
-  _globals['_TARGETTRAFFIC_RESPONSESBYSTATUSENTRY']._serialized_end=622
-  _globals['_TARGETSTATE']._serialized_start=624
-  _globals['_TARGETSTATE']._serialized_end=740
-  _globals['_TOKENTRAFFIC']._serialized_start=743
-  _globals['_TOKENTRAFFIC']._serialized_end=969
-  _globals['_MODELLATENCY']._serialized_start=972
-  _globals['_MODELLATENCY']._serialized_end=1101
-  _globals['_BUDGETEVENT']._serialized_start=1103
-  _globals['_BUDGETEVENT']._serialized_end=1222
-  _globals['_BUDGETCHARGE']._serialized_start=1225
-  _globals['_BUDGETCHARGE']._serialized_end=1365
-  _globals['_TELEMETRYREPORT']._serialized_start=1368
-  _globals['_TELEMETRYREPORT']._serialized_end=1811
-  _globals['_TELEMETRYACK']._serialized_start=1813
-  _globals['_TELEMETRYACK']._serialized_end=1876
-  _globals['_TELEMETRY']._serialized_start=1879
-  _globals['_TELEMETRY']._serialized_end=2024
+  _globals['_BUDGETLEDGERANSWER']._serialized_end=177
+  _globals['_REPORTERBATCH']._serialized_start=179
+  _globals['_REPORTERBATCH']._serialized_end=246
+  _globals['_HISTOGRAM']._serialized_start=248
+  _globals['_HISTOGRAM']._serialized_end=304
+  _globals['_ROUTETRAFFIC']._serialized_start=307
+  _globals['_ROUTETRAFFIC']._serialized_end=551
+  _globals['_ROUTETRAFFIC_REQUESTSBYSTATUSENTRY']._serialized_start=496
+  _globals['_ROUTETRAFFIC_REQUESTSBYSTATUSENTRY']._serialized_end=551
+  _globals['_TARGETTRAFFIC']._serialized_start=554
+  _globals['_TARGETTRAFFIC']._serialized_end=734
+  _globals['_TARGETTRAFFIC_RESPONSESBYSTATUSENTRY']._serialized_start=678
+  _globals['_TARGETTRAFFIC_RESPONSESBYSTATUSENTRY']._serialized_end=734
+  _globals['_TARGETSTATE']._serialized_start=736
+  _globals['_TARGETSTATE']._serialized_end=852
+  _globals['_TOKENTRAFFIC']._serialized_start=855
+  _globals['_TOKENTRAFFIC']._serialized_end=1081
+  _globals['_MODELLATENCY']._serialized_start=1084
+  _globals['_MODELLATENCY']._serialized_end=1213
+  _globals['_BUDGETEVENT']._serialized_start=1215
+  _globals['_BUDGETEVENT']._serialized_end=1334
+  _globals['_BUDGETCHARGE']._serialized_start=1337
+  _globals['_BUDGETCHARGE']._serialized_end=1477
+  _globals['_TELEMETRYREPORT']._serialized_start=1480
+  _globals['_TELEMETRYREPORT']._serialized_end=1923
+  _globals['_TELEMETRYACK']._serialized_start=1925
+  _globals['_TELEMETRYACK']._serialized_end=1988
+  _globals['_TELEMETRY']._serialized_start=1991
+  _globals['_TELEMETRY']._serialized_end=2136
 # @@protoc_insertion_point(module_scope)

@@ -13,10 +13,22 @@ class BudgetLedgerRequest(_message.Message):
     def __init__(self, cluster: _Optional[str] = ...) -> None: ...
 
 class BudgetLedgerAnswer(_message.Message):
-    __slots__ = ("counts",)
+    __slots__ = ("counts", "reporters")
     COUNTS_FIELD_NUMBER: _ClassVar[int]
+    REPORTERS_FIELD_NUMBER: _ClassVar[int]
     counts: _containers.RepeatedCompositeFieldContainer[BudgetCharge]
-    def __init__(self, counts: _Optional[_Iterable[_Union[BudgetCharge, _Mapping]]] = ...) -> None: ...
+    reporters: _containers.RepeatedCompositeFieldContainer[ReporterBatch]
+    def __init__(self, counts: _Optional[_Iterable[_Union[BudgetCharge, _Mapping]]] = ..., reporters: _Optional[_Iterable[_Union[ReporterBatch, _Mapping]]] = ...) -> None: ...
+
+class ReporterBatch(_message.Message):
+    __slots__ = ("node_id", "started_at", "batch")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    started_at: float
+    batch: int
+    def __init__(self, node_id: _Optional[str] = ..., started_at: _Optional[float] = ..., batch: _Optional[int] = ...) -> None: ...
 
 class Histogram(_message.Message):
     __slots__ = ("bounds", "counts", "sum")

@@ -60,7 +60,7 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[mi
     ) -> tpb.BudgetLedgerAnswer:
         await self._allowed(context, request.cluster)
         try:
-            counts = await self._telemetry.ledger(request.cluster)
+            ledger = await self._telemetry.ledger(request.cluster)
         except Exception as exc:
             STORE_ERRORS.labels("telemetry").inc()
             log.warning("budget ledger of %s not read: %s", request.cluster, exc)
@@ -68,8 +68,12 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServicer):  # type: ignore[mi
         return tpb.BudgetLedgerAnswer(
             counts=[
                 tpb.BudgetCharge(key=key, amount=amount, expires_at=ends)
-                for key, amount, ends in counts
-            ]
+                for key, amount, ends in ledger.counts
+            ],
+            reporters=[
+                tpb.ReporterBatch(node_id=node, started_at=started, batch=batch)
+                for node, started, batch in ledger.batches
+            ],
         )
 
     async def _allowed(self, context: grpc.aio.ServicerContext, cluster: str) -> None:

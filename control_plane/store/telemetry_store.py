@@ -47,6 +47,12 @@ def _health(report: tpb.TelemetryReport) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True, slots=True)
+class Ledger:
+    counts: list[tuple[str, int, float]]  # (key, amount, expires at)
+    batches: list[tuple[str, float, int]]  # (node, started at, last batch included)
+
+
+@dataclass(frozen=True, slots=True)
 class Ingested:
     changes: list[TargetTransition]
     want_complete: bool
@@ -56,6 +62,7 @@ class Ingested:
 class TelemetryStore:
     def __init__(self, engine: AsyncEngine, interval: float = 5.0) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._postgres = engine.dialect.name == "postgresql"
         self.interval = interval  # how often data planes are asked to report
         self._pruned_at = 0.0
 
@@ -159,16 +166,32 @@ class TelemetryStore:
             ended = time.time() - LEDGER_KEPT_SECONDS  # a period's count, kept a while after
             await session.execute(delete(BudgetLedgerRow).where(BudgetLedgerRow.expires_at < ended))
 
-    async def ledger(self, cluster: str) -> list[tuple[str, int, float]]:
-        """The cluster's budget counts of their current periods: (key, amount, expires at)."""
+    async def ledger(self, cluster: str) -> Ledger:
+        """The cluster's budget counts of their current periods, and the last batch of each
+        data-plane process that they include: read in one snapshot of the database, so that
+        a batch is in both or in neither (a data plane rebuilding Redis adds what it charged
+        after its batch, exactly once)."""
         now = time.time()
-        async with self._sessions() as session:
+        async with self._sessions() as session, session.begin():
+            if self._postgres:  # a SQLite transaction is one snapshot already
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             rows = await session.execute(
                 select(BudgetLedgerRow.key, BudgetLedgerRow.amount, BudgetLedgerRow.expires_at)
                 .where(BudgetLedgerRow.cluster == cluster, BudgetLedgerRow.expires_at > now)
                 .limit(MAX_LEDGER_ANSWER)
             )
-            return [(key, int(amount), float(ends)) for key, amount, ends in rows]
+            counts = [(key, int(amount), float(ends)) for key, amount, ends in rows]
+            reporters = await session.execute(
+                select(
+                    BudgetReporterRow.node_id,
+                    BudgetReporterRow.started_at,
+                    BudgetReporterRow.sequence,
+                )
+                .where(BudgetReporterRow.cluster == cluster)
+                .limit(MAX_LEDGER_ANSWER)
+            )
+            batches = [(node, float(started), int(batch)) for node, started, batch in reporters]
+        return Ledger(counts, batches)
 
     async def budgets(self, cluster: str, caller: str | None = None) -> list[dict[str, Any]]:
         """What each budget of the cluster has charged in its current period (from the

@@ -277,7 +277,7 @@ class _Settlement:
     was charged (the reservation, plus what a stream charged as it went); nothing used, as
     for an error or no answer, refunds it all."""
 
-    __slots__ = ("admission", "charged", "ledger", "scopes", "settled", "tokens")
+    __slots__ = ("admission", "held", "ledger", "scopes", "settled", "tokens")
 
     def __init__(
         self,
@@ -289,7 +289,9 @@ class _Settlement:
     ) -> None:
         self.ledger = ledger
         self.scopes = scopes
-        self.charged = list(amounts)
+        # What the scopes hold for the request where it was reserved (``admission``: for
+        # Redis, in which generation).
+        self.held = list(amounts)
         self.tokens = tokens  # what was charged, in tokens (a dollar budget charged their price)
         self.admission = admission
         self.settled = False
@@ -302,9 +304,7 @@ class _Settlement:
         used = usage.input + usage.output if ok and usage is not None else 0
         cost = exchange.cost_usd if ok and exchange.cost_usd else 0.0
         actual = [math.ceil(cost * USD_UNIT) if scope.usd else used for scope in self.scopes]
-        deltas = [a - charged for a, charged in zip(actual, self.charged, strict=True)]
-        if any(deltas):
-            self.ledger.settle_soon(self.scopes, deltas, self.admission)
+        self.ledger.settle_soon(self.scopes, self.held, actual, self.admission)
         for scope, amount in zip(self.scopes, actual, strict=True):
             if scope.kind == "budget" and amount > 0:  # the durable count: the CP's ledger
                 TALLY.budget_charge(scope.key, amount, functools.partial(_charge_of, scope))
@@ -370,24 +370,28 @@ class _StreamCharge:
         settlement, limit = self._settlement, self._limit
         try:
             admission = await settlement.ledger.reserve(settlement.scopes, amounts)
+            ledger, scopes, none = settlement.ledger, settlement.scopes, [0] * len(amounts)
             if admission.store != settlement.admission.store:
                 # Counted where the stream's reservation is not (Redis failed meanwhile): give
                 # it back there; the stream's settlement charges what it used where it began.
                 if admission.allowed:
-                    neg = [-a for a in amounts]
-                    settlement.ledger.settle_soon(settlement.scopes, neg, admission)
+                    ledger.settle_soon(scopes, amounts, none, admission, final=False)
                 return
             if not admission.allowed and limit.cuts:
-                exchange.cut = limit.exceeded(settlement.scopes[admission.refused])
+                exchange.cut = limit.exceeded(scopes[admission.refused])
                 return
             if not admission.allowed:  # it finishes, and is charged what it uses
-                settlement.ledger.settle_soon(settlement.scopes, amounts, settlement.admission)
+                ledger.settle_soon(scopes, none, amounts, settlement.admission, final=False)
+                admission = settlement.admission
             if settlement.settled:  # the request ended meanwhile: its settlement did not see this
-                settlement.ledger.settle_soon(
-                    settlement.scopes, [-a for a in amounts], settlement.admission
-                )
+                ledger.settle_soon(scopes, amounts, none, admission, final=False)
                 return
-            settlement.charged = [c + a for c, a in zip(settlement.charged, amounts, strict=True)]
+            if admission.generation != settlement.admission.generation:
+                # Redis was rebuilt since the stream's reservation, which went with it: the
+                # scopes hold this charge only.
+                settlement.admission, settlement.held = admission, list(amounts)
+            else:
+                settlement.held = [h + a for h, a in zip(settlement.held, amounts, strict=True)]
             settlement.tokens += tokens
         finally:
             self._pending = None

@@ -25,7 +25,7 @@ import hashlib
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
@@ -102,7 +102,10 @@ class _Protocol(asyncio.Protocol):
         return future
 
 
-def pack(*args: bytes | str | int) -> bytes:
+Arg = bytes | str | int
+
+
+def pack(*args: Arg) -> bytes:
     """One RESP command."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
@@ -129,7 +132,7 @@ class RedisScripts:
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Task[_Protocol] | None = None
 
-    async def run(self, script: str, keys: list[str], args: list[int]) -> Any:
+    async def run(self, script: str, keys: list[str], args: Sequence[Arg]) -> Any:
         """``EVALSHA`` of ``script`` (loaded first when Redis does not know it)."""
         sha = _sha(script)
         protocol = await self._connection()
@@ -220,7 +223,7 @@ class RedisUse:
         self,
         script: str,
         keys: list[str],
-        args: list[int],
+        args: Sequence[Arg],
         wait: float | None = None,
         late: Callable[[Any], None] | None = None,
     ) -> Any | None:

@@ -72,6 +72,7 @@ class Admission:
     retry_after: float = 0.0
     store: str = "local"  # where it was reserved (a settlement goes there); "unavailable":
     # nowhere, Redis failed and the limits fail closed
+    generation: bytes = b""  # of the Redis it was reserved in (redis_token_ledger)
 
 
 class SettlingLedger(Protocol):
@@ -81,10 +82,18 @@ class SettlingLedger(Protocol):
         """Charge ``amounts[i]`` to ``scopes[i]`` for every i, or to none of them."""
 
     def settle_soon(
-        self, scopes: Sequence[Scope], deltas: Sequence[int], admission: Admission
+        self,
+        scopes: Sequence[Scope],
+        held: Sequence[int],
+        used: Sequence[int],
+        admission: Admission,
+        final: bool = True,
     ) -> None:
-        """Charge (positive) or refund (negative) what an answer used beyond its reservation:
-        now, or in the background; never blocks the caller."""
+        """Replace what each scope holds for a request (``held``: its reservation and what
+        it charged since) with what it used: a charge or a refund, now or in the
+        background; never blocks the caller. ``final``: the request's own settlement, whose
+        budget charges also go to the control plane's ledger (False: a correction on the
+        way, such as a reservation given back)."""
 
 
 def budget_period(per: str, now: float) -> tuple[str, float]:
@@ -139,9 +148,16 @@ class LocalTokenLedger:
         return self.take(scopes, amounts)
 
     def settle_soon(
-        self, scopes: Sequence[Scope], deltas: Sequence[int], admission: Admission
+        self,
+        scopes: Sequence[Scope],
+        held: Sequence[int],
+        used: Sequence[int],
+        admission: Admission,
+        final: bool = True,
     ) -> None:
-        self.adjust(scopes, deltas)
+        deltas = [after - before for before, after in zip(held, used, strict=True)]
+        if any(deltas):
+            self.adjust(scopes, deltas)
 
     def take(self, scopes: Sequence[Scope], amounts: Sequence[int]) -> Admission:
         now, wall = self._clock(), self._wall()

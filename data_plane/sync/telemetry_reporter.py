@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 
 from data_plane.metrics import TALLY
+from data_plane.security.budget_journal import Ledger, reporter_id
 from data_plane.sync.link import ControlPlaneLink
 from data_plane.traffic_tally import TrafficTally
 from protos import telemetry_pb2 as tpb
@@ -30,6 +31,7 @@ log = logging.getLogger("ai_gateway.data_plane.telemetry")
 
 DEFAULT_INTERVAL = 5.0
 UNSUPPORTED_RETRY = 60.0  # a control plane without the Telemetry service: ask again later
+LAST_REPORT_SECONDS = 3.0  # what a stopping data plane gives its last report
 
 
 def build_report(
@@ -124,12 +126,15 @@ class TelemetryReporter:
         cluster: str,
         node_id: str,
         state: Callable[[], dict[str, Any]],
+        started_at: float | None = None,
     ) -> None:
+        """``started_at``: when the counts began (Unix time; default now), which with the
+        node id names this process in the control plane's budget ledger."""
         self._link = link
         self._cluster = cluster
         self._node_id = node_id
         self._state = state
-        self.started_at = time.time()
+        self.started_at = time.time() if started_at is None else started_at
         self.reports_sent = 0
         self._complete_next = True  # the first report carries every route
         # Budget charges go in numbered batches; one is sent again until a report is acked.
@@ -144,6 +149,17 @@ class TelemetryReporter:
                 interval = await self._report_once(stub, interval)
                 await asyncio.sleep(interval)
 
+    async def last_report(self) -> None:
+        """At shutdown, once no request is left: the budget charges not reported yet, so the
+        ledger has them before this process is gone (best effort, within LAST_REPORT_SECONDS)."""
+        if not self._charges and not TALLY.budget_charges:
+            return
+        try:
+            async with asyncio.timeout(LAST_REPORT_SECONDS), self._link.channel() as channel:
+                await self._report_once(telemetry_pb2_grpc.TelemetryStub(channel), 0.0)
+        except (TimeoutError, grpc.aio.AioRpcError, OSError) as exc:
+            log.warning("budget charges not reported at shutdown: %r", exc)
+
     async def _report_once(self, stub: telemetry_pb2_grpc.TelemetryStub, interval: float) -> float:
         moved = TALLY.take_moved()
         report = build_report(
@@ -157,9 +173,7 @@ class TelemetryReporter:
         events = TALLY.take_budget_events()
         report.budget_events.extend(events)
         if not self._charges:
-            self._charges = TALLY.take_budget_charges()
-            if self._charges:
-                self._batch += 1
+            self._batch, self._charges = TALLY.take_budget_charges()
         if self._charges:
             report.charges_batch = self._batch
             report.budget_charges.extend(self._charges)
@@ -173,16 +187,21 @@ class TelemetryReporter:
             log.debug("telemetry report not delivered: %s", exc.code().name)
             return interval
         self.reports_sent += 1
-        self._charges = []  # in the ledger: the next batch gets the next number
+        if self._charges:  # in the ledger: the next batch gets the next number
+            TALLY.budget_batch_acked(self._batch)
+            self._charges = []
         self._complete_next = ack.want_complete
         return ack.interval_seconds or interval
 
 
-async def fetch_budget_ledger(link: ControlPlaneLink, cluster: str) -> list[tuple[str, int, float]]:
-    """The control plane's budget counts of the current periods: (key, amount, expires at)."""
+async def fetch_budget_ledger(link: ControlPlaneLink, cluster: str) -> Ledger:
+    """The control plane's budget counts of the current periods, and the batches they hold."""
     async with link.channel() as channel:
         stub = telemetry_pb2_grpc.TelemetryStub(channel)
         answer = await stub.BudgetLedger(
             tpb.BudgetLedgerRequest(cluster=cluster), metadata=link.metadata, timeout=5.0
         )
-    return [(c.key, c.amount, c.expires_at) for c in answer.counts]
+    return Ledger(
+        [(c.key, c.amount, c.expires_at) for c in answer.counts],
+        {reporter_id(r.node_id, r.started_at): r.batch for r in answer.reporters},
+    )

@@ -3,8 +3,11 @@ back into a flushed Redis or a restarted data plane, and the budget webhooks."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+
+import httpx
 
 from tests.support.gateway import Gateway
 from tests.support.model_server import PROMPT_TOKENS
@@ -119,6 +122,54 @@ def test_a_flushed_redis_and_a_restarted_data_plane_keep_the_budget(tmp_path: Pa
             gw.add_data_plane("dp-b", "--redis-url", redis_url)
             assert [ask(1) for _ in range(3)] == [200, 200, 429]  # 8 in all, not 4 + 2 + 8
             assert "put back into Redis from the ledger" in gw.data_planes[0].logs()
+        finally:
+            gw.stop()
+
+
+def test_a_flush_before_the_ledger_has_the_charges_loses_none(tmp_path: Path) -> None:
+    """Two data planes share Redis; the control plane hears of charges once a minute, so
+    the ledger has none when Redis is flushed. 200 tokens a day; each request reserves 40
+    and uses 22. Five requests (110) and a sixth in flight across the flush: the data planes
+    put back what they charged, the sixth is charged what it used (its reservation went
+    with the flush), and two more fit: 8 in all, then refusals."""
+    with private_redis() as (_redis, port):
+        gw = Gateway(tmp_path)
+        try:
+            gw.start_control_plane("--telemetry-interval", "60")
+            backend = gw.add_model_server("model")
+            redis_url = f"redis://127.0.0.1:{port}/0"
+            planes = [gw.add_data_plane(name, "--redis-url", redis_url) for name in ("a", "b")]
+            gw.add_route(path="/gap", target=backend, stripPrefix=True)
+            gw.secure("/gap", authType="none", budget={"tokens": 200, "per": "day"})
+
+            def ask(plane: int, **headers: str) -> int:
+                url = gw.proxy_url(plane) + "/gap/v1/chat/completions"
+                return post(url, body_reserving(40), **headers).status_code
+
+            assert [ask(index % 2) for index in range(5)] == [200] * 5
+            in_flight: list[int] = []
+            slow = threading.Thread(
+                target=lambda: in_flight.append(ask(0, **{"x-test-first-delay": "3"}))
+            )
+            slow.start()
+            model_server = f"http://127.0.0.1:{gw.upstreams['model'].ready['port']}"
+            while len(httpx.get(model_server + "/seen").json()) < 6:  # reserved, and asked
+                time.sleep(0.02)
+            assert redis_command("FLUSHALL", port=port) == b"+OK\r\n"
+            deadline = time.monotonic() + 15
+            put_back = "budget charges not yet in the ledger added to the rebuilt Redis: 1"
+            while not all(put_back in plane.logs() for plane in planes):
+                assert time.monotonic() < deadline, [plane.logs()[-800:] for plane in planes]
+                time.sleep(0.05)
+            assert "budget counts put back into Redis from the ledger: 0" in (
+                planes[0].logs() + planes[1].logs()
+            )
+            slow.join()
+            assert in_flight == [200]
+            assert [ask(index % 2) for index in range(3)] == [200, 200, 429]
+            for plane in planes:  # a stopping data plane reports what it has not yet
+                plane.stop()
+            assert ledger_spent(gw, 8 * 22)["spent"] == 8 * (PROMPT_TOKENS + 5)
         finally:
             gw.stop()
 

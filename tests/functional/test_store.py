@@ -362,3 +362,6 @@ async def test_budget_charges_are_applied_once_per_batch(store: ConfigStore) -> 
     assert budget["spent"] == 1.5 + 0.25 + 1.0 + 0.7 and budget["budget"] == 50.0
     assert budget["caller"] == "consumer:team-a" and budget["unit"] == "usd"
     assert await two.budgets("aimlops", "consumer:team-b") == []
+    ledger = await two.ledger("aimlops")  # what a data plane rebuilding Redis reads
+    assert [amount for _, amount, _ in ledger.counts] == [3_450_000]
+    assert sorted(ledger.batches) == [("dp-1", started + 60, 1), ("dp-2", started, 1)]
