@@ -205,6 +205,7 @@ def usage_table(answer: dict[str, Any]) -> None:
     if not answer["consumers"]:
         stdout.print(f"no token usage reported in the last {answer['window']}")
         budgets_table(answer.get("budgets") or [])
+        limits_table(answer.get("limits") or [])
         return
     rows = []
     for consumer in answer["consumers"]:
@@ -220,6 +221,7 @@ def usage_table(answer: dict[str, Any]) -> None:
     rows.append(("(all)", "", *_tokens(answer["total"])))
     table(title, ["CONSUMER", "MODEL", *_TOKEN_COLUMNS], rows)
     budgets_table(answer.get("budgets") or [])
+    limits_table(answer.get("limits") or [])
 
 
 def budgets_table(budgets: list[dict[str, Any]]) -> None:
@@ -243,6 +245,33 @@ def budgets_table(budgets: list[dict[str, Any]]) -> None:
                 f"{b['share'] * 100:.0f}%" if b["share"] is not None else "-",
             )
             for b in budgets
+        ],
+    )
+
+
+def limits_table(limits: list[dict[str, Any]]) -> None:
+    """What each token limit's window holds (tokens the answers used in its last period)."""
+    if not limits:
+        return
+
+    def period(seconds: float) -> str:
+        names = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86_400.0: "day"}
+        return names.get(seconds) or f"{seconds:g} s"
+
+    table(
+        "token limits, their current window",
+        ["LIMIT", "CALLER", "PER", "USED", "OF", "SHARE"],
+        [
+            (
+                w["scope"],
+                w["caller"],
+                period(w["periodSeconds"])
+                + (" (last hour)" if w["windowSeconds"] < w["periodSeconds"] else ""),
+                f"{w['tokens']} tokens",
+                f"{w['limit']} tokens",
+                f"{w['share'] * 100:.0f}%",
+            )
+            for w in limits
         ],
     )
 

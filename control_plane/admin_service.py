@@ -249,6 +249,7 @@ class AdminService:
             if value is not None and not 0 < len(value) <= 256:
                 raise InvalidInput(f"{field}: give 1-256 characters, or leave it out", field=field)
         summary = usage_summary(await self.telemetry.window(name, seconds), consumer, model)
+        caller = f"consumer:{consumer}" if consumer is not None else None
         return {
             "cluster": name,
             "window": window,
@@ -258,9 +259,9 @@ class AdminService:
             "dataPlanes": await self.telemetry.reporting(name, seconds),
             **summary,
             # What each budget has charged in its period, from the ledger (not the window).
-            "budgets": await self.telemetry.budgets(
-                name, f"consumer:{consumer}" if consumer is not None else None
-            ),
+            "budgets": await self.telemetry.budgets(name, caller),
+            # What each token limit's window holds (its own period, not the window).
+            "limits": await self.telemetry.limit_windows(name, caller),
         }
 
     # consumers, keys and JWT providers

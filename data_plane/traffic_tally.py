@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 
-from protos.telemetry_pb2 import BudgetCharge, BudgetEvent
+from protos.telemetry_pb2 import BudgetCharge, BudgetEvent, LimitUse
 
 if TYPE_CHECKING:
     from data_plane.proxy.exchange import Exchange
@@ -29,6 +29,11 @@ MAX_BUDGET_CHARGES = 1000  # budgets charged between two batches; beyond, droppe
 BUDGET_CHARGES_DROPPED = Counter(
     "aigw_budget_charges_dropped_total",
     "Budget charges not sent to the control plane's ledger (too many budgets in one batch)",
+)
+MAX_LIMIT_USES = 10_000  # token-limit windows used between two reports; beyond, dropped
+LIMIT_USES_DROPPED = Counter(
+    "aigw_limit_uses_dropped_total",
+    "Token-limit usage not reported to the control plane (too many windows in one report)",
 )
 BUDGET_EVENTS_DROPPED = Counter(
     "aigw_budget_events_dropped_total",
@@ -82,6 +87,7 @@ class TrafficTally:
     budget_events: list[BudgetEvent] = field(default_factory=list)  # not yet reported
     budget_told: set[tuple[str, str]] = field(default_factory=set)  # (kind, budget key)
     budget_charges: dict[str, BudgetCharge] = field(default_factory=dict)  # by key, unsent
+    limit_uses: dict[str, LimitUse] = field(default_factory=dict)  # by window key, unsent
     # The batches budget charges go in: the number of the one being filled, and the last
     # ones the control plane acknowledged, with when (monotonic), newest last.
     charges_batch: int = 1
@@ -202,6 +208,32 @@ class TrafficTally:
         """What to report; hand it back with ``give_back_budget_events`` if unsent."""
         events, self.budget_events = self.budget_events, []
         return events
+
+    def limit_use(self, key: str, tokens: int, make: Callable[[], LimitUse]) -> None:
+        """What an answer used against a token limit's window, for ``usage`` at the control
+        plane (``make``: the window's description, made the first time a report sees it)."""
+        use = self.limit_uses.get(key)
+        if use is None:
+            if len(self.limit_uses) >= MAX_LIMIT_USES:
+                LIMIT_USES_DROPPED.inc()
+                return
+            use = self.limit_uses[key] = make()
+        use.tokens += tokens
+
+    def take_limit_uses(self) -> dict[str, LimitUse]:
+        """What to report; hand it back with ``give_back_limit_uses`` if unsent."""
+        uses, self.limit_uses = self.limit_uses, {}
+        return uses
+
+    def give_back_limit_uses(self, uses: dict[str, LimitUse]) -> None:
+        for key, use in uses.items():
+            newer = self.limit_uses.get(key)
+            if newer is not None:
+                newer.tokens += use.tokens
+            elif len(self.limit_uses) < MAX_LIMIT_USES:
+                self.limit_uses[key] = use
+            else:
+                LIMIT_USES_DROPPED.inc()
 
     def give_back_budget_events(self, events: list[BudgetEvent]) -> None:
         room = MAX_BUDGET_EVENTS - len(self.budget_events)

@@ -165,7 +165,7 @@ class BudgetCharge(_message.Message):
     def __init__(self, key: _Optional[str] = ..., scope: _Optional[str] = ..., caller: _Optional[str] = ..., period: _Optional[str] = ..., unit: _Optional[str] = ..., budget: _Optional[float] = ..., amount: _Optional[int] = ..., expires_at: _Optional[float] = ...) -> None: ...
 
 class TelemetryReport(_message.Message):
-    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight", "complete", "tokens", "model_latency", "budget_events", "charges_batch", "budget_charges")
+    __slots__ = ("node_id", "cluster", "version", "started_at", "routes", "targets", "health", "in_flight", "complete", "tokens", "model_latency", "budget_events", "charges_batch", "budget_charges", "limit_uses")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -180,6 +180,7 @@ class TelemetryReport(_message.Message):
     BUDGET_EVENTS_FIELD_NUMBER: _ClassVar[int]
     CHARGES_BATCH_FIELD_NUMBER: _ClassVar[int]
     BUDGET_CHARGES_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_USES_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     cluster: str
     version: str
@@ -194,7 +195,22 @@ class TelemetryReport(_message.Message):
     budget_events: _containers.RepeatedCompositeFieldContainer[BudgetEvent]
     charges_batch: int
     budget_charges: _containers.RepeatedCompositeFieldContainer[BudgetCharge]
-    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ..., complete: _Optional[bool] = ..., tokens: _Optional[_Iterable[_Union[TokenTraffic, _Mapping]]] = ..., model_latency: _Optional[_Iterable[_Union[ModelLatency, _Mapping]]] = ..., budget_events: _Optional[_Iterable[_Union[BudgetEvent, _Mapping]]] = ..., charges_batch: _Optional[int] = ..., budget_charges: _Optional[_Iterable[_Union[BudgetCharge, _Mapping]]] = ...) -> None: ...
+    limit_uses: _containers.RepeatedCompositeFieldContainer[LimitUse]
+    def __init__(self, node_id: _Optional[str] = ..., cluster: _Optional[str] = ..., version: _Optional[str] = ..., started_at: _Optional[float] = ..., routes: _Optional[_Iterable[_Union[RouteTraffic, _Mapping]]] = ..., targets: _Optional[_Iterable[_Union[TargetTraffic, _Mapping]]] = ..., health: _Optional[_Iterable[_Union[TargetState, _Mapping]]] = ..., in_flight: _Optional[int] = ..., complete: _Optional[bool] = ..., tokens: _Optional[_Iterable[_Union[TokenTraffic, _Mapping]]] = ..., model_latency: _Optional[_Iterable[_Union[ModelLatency, _Mapping]]] = ..., budget_events: _Optional[_Iterable[_Union[BudgetEvent, _Mapping]]] = ..., charges_batch: _Optional[int] = ..., budget_charges: _Optional[_Iterable[_Union[BudgetCharge, _Mapping]]] = ..., limit_uses: _Optional[_Iterable[_Union[LimitUse, _Mapping]]] = ...) -> None: ...
+
+class LimitUse(_message.Message):
+    __slots__ = ("scope", "caller", "limit", "period_seconds", "tokens")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    caller: str
+    limit: int
+    period_seconds: float
+    tokens: int
+    def __init__(self, scope: _Optional[str] = ..., caller: _Optional[str] = ..., limit: _Optional[int] = ..., period_seconds: _Optional[float] = ..., tokens: _Optional[int] = ...) -> None: ...
 
 class TelemetryAck(_message.Message):
     __slots__ = ("interval_seconds", "want_complete")

@@ -79,11 +79,13 @@ class TelemetryStore:
                 previous, row.started_at if row else None, report, now, self.interval
             )
             delta = accounted.delta
-            if delta is not None and not delta.empty:
+            uses = _limit_uses(report)
+            if (delta is not None and not delta.empty) or uses:
+                stored = delta.to_json() if delta is not None else {}
+                if uses:
+                    stored["limits"] = uses
                 session.add(
-                    TrafficDeltaRow(
-                        cluster=cluster, node_id=node, received_at=now, traffic=delta.to_json()
-                    )
+                    TrafficDeltaRow(cluster=cluster, node_id=node, received_at=now, traffic=stored)
                 )
             others = await session.scalars(
                 select(DataPlaneReportRow).where(
@@ -193,6 +195,37 @@ class TelemetryStore:
             batches = [(node, float(started), int(batch)) for node, started, batch in reporters]
         return Ledger(counts, batches)
 
+    async def limit_windows(self, cluster: str, caller: str | None = None) -> list[dict[str, Any]]:
+        """What each token limit's windows hold now: the tokens the answers used in the last
+        period (an hour at most: telemetry is kept that long), per limit and caller,
+        optionally one caller's."""
+        now = time.time()
+        windows: dict[tuple[str, str, int, float], int] = {}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(TrafficDeltaRow.received_at, TrafficDeltaRow.traffic).where(
+                    TrafficDeltaRow.cluster == cluster,
+                    TrafficDeltaRow.received_at >= now - RETENTION_SECONDS,
+                )
+            )
+            for received_at, traffic in rows:
+                for scope, whose, limit, period, tokens in traffic.get("limits", ()):
+                    if (caller is None or whose == caller) and received_at >= now - period:
+                        key = (scope, whose, limit, period)
+                        windows[key] = windows.get(key, 0) + tokens
+        return [
+            {
+                "scope": scope,
+                "caller": whose,
+                "limit": limit,
+                "periodSeconds": period,
+                "windowSeconds": min(period, RETENTION_SECONDS),
+                "tokens": tokens,
+                "share": round(tokens / limit, 4),
+            }
+            for (scope, whose, limit, period), tokens in sorted(windows.items())
+        ]
+
     async def budgets(self, cluster: str, caller: str | None = None) -> list[dict[str, Any]]:
         """What each budget of the cluster has charged in its current period (from the
         ledger), optionally one caller's (``consumer:NAME``, ``team:NAME``...)."""
@@ -219,6 +252,20 @@ class TelemetryStore:
                 }
             )
         return answer
+
+
+MAX_LIMIT_USES = 10_000  # token-limit windows in one report
+
+
+def _limit_uses(report: tpb.TelemetryReport) -> list[list[Any]]:
+    """A report's token-limit usage as stored: the data plane's text cut to size, numbers
+    that cannot be a limit's left out."""
+    return [
+        [use.scope[:512], use.caller[:512], use.limit, use.period_seconds, use.tokens]
+        for use in report.limit_uses[:MAX_LIMIT_USES]
+        if 0 < use.limit < MAX_AMOUNT and 0 < use.period_seconds <= 86_400
+        and 0 < use.tokens < MAX_AMOUNT
+    ]  # fmt: skip
 
 
 BUDGET_EVENT_TYPES = ("budget.warning", "budget.exceeded")

@@ -45,7 +45,7 @@ from data_plane.security.token_ledger import (
     budget_period,
 )
 from data_plane.security.token_terms import TokenTerms
-from protos.telemetry_pb2 import BudgetCharge, BudgetEvent
+from protos.telemetry_pb2 import BudgetCharge, BudgetEvent, LimitUse
 
 if TYPE_CHECKING:
     from multidict import CIMultiDict
@@ -222,7 +222,8 @@ class TokenLimit:
 def _add(scopes: list[Scope], base: str, where: str, caller: str, terms: TokenTerms) -> None:
     """The scopes ``terms`` set for one caller: a rate, a budget of the current period."""
     if terms.tokens:
-        scopes.append(Scope(base + "rate", "rate", terms.tokens, terms.period, label=where))
+        rate = Scope(base + "rate", "rate", terms.tokens, terms.period, label=where, caller=caller)
+        scopes.append(rate)
     if terms.budget_usd or terms.budget_tokens:
         period_id, left = budget_period(terms.budget_per, time.time())
         usd = bool(terms.budget_usd)
@@ -251,6 +252,12 @@ def _charge_of(scope: Scope) -> BudgetCharge:
         unit="usd" if scope.usd else "tokens",
         budget=scope.limit / (USD_UNIT if scope.usd else 1),
         expires_at=time.time() + scope.period,
+    )
+
+
+def _use_of(scope: Scope) -> LimitUse:
+    return LimitUse(
+        scope=scope.label, caller=scope.caller, limit=scope.limit, period_seconds=scope.period
     )
 
 
@@ -306,8 +313,12 @@ class _Settlement:
         actual = [math.ceil(cost * USD_UNIT) if scope.usd else used for scope in self.scopes]
         self.ledger.settle_soon(self.scopes, self.held, actual, self.admission)
         for scope, amount in zip(self.scopes, actual, strict=True):
-            if scope.kind == "budget" and amount > 0:  # the durable count: the CP's ledger
+            if amount <= 0:
+                continue
+            if scope.kind == "budget":  # the durable count: the CP's ledger
                 TALLY.budget_charge(scope.key, amount, functools.partial(_charge_of, scope))
+            else:  # what ``usage`` shows against the limit's window
+                TALLY.limit_use(scope.key, amount, functools.partial(_use_of, scope))
 
 
 CHARGE_EVERY = 16  # chunks of a stream between two looks at what it has used

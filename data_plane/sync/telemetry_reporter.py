@@ -152,7 +152,7 @@ class TelemetryReporter:
     async def last_report(self) -> None:
         """At shutdown, once no request is left: the budget charges not reported yet, so the
         ledger has them before this process is gone (best effort, within LAST_REPORT_SECONDS)."""
-        if not self._charges and not TALLY.budget_charges:
+        if not self._charges and not TALLY.budget_charges and not TALLY.limit_uses:
             return
         try:
             async with asyncio.timeout(LAST_REPORT_SECONDS), self._link.channel() as channel:
@@ -172,6 +172,8 @@ class TelemetryReporter:
         )
         events = TALLY.take_budget_events()
         report.budget_events.extend(events)
+        uses = TALLY.take_limit_uses()
+        report.limit_uses.extend(uses.values())
         if not self._charges:
             self._batch, self._charges = TALLY.take_budget_charges()
         if self._charges:
@@ -182,6 +184,7 @@ class TelemetryReporter:
         except grpc.aio.AioRpcError as exc:
             TALLY.give_back(*moved)  # counts are cumulative: they go with the next report
             TALLY.give_back_budget_events(events)
+            TALLY.give_back_limit_uses(uses)
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 return UNSUPPORTED_RETRY
             log.debug("telemetry report not delivered: %s", exc.code().name)

@@ -18,7 +18,7 @@ import pytest
 from tests.support.gateway import Gateway
 from tests.support.model_server import PROMPT_TOKENS
 from tests.support.services import REDIS_HOST, REDIS_PORT, require
-from tests.support.token_requests import body_reserving, post
+from tests.support.token_requests import body_reserving, limit_window, post
 
 RESERVED = 100  # what each request of the concurrency tests reserves
 
@@ -383,6 +383,24 @@ def test_a_team_shares_a_limit_on_a_model_and_each_consumer_has_its_own(
     each = ask("alice", "each-model")  # 22 + 60 reserved > 70
     assert each.status_code == 429 and each.json()["error"]["code"] == "insufficient_quota"
     assert ask("bob", "each-model").status_code == 200  # bob's own count
+    team = limit_window(limited, "limit research-gpt (team research)", "team:research", 44)
+    assert team["tokens"] == 2 * (PROMPT_TOKENS + 5) and team["limit"] == 100
+    assert team["periodSeconds"] == 86_400 and team["windowSeconds"] == 3600
+
+
+def test_usage_shows_what_each_token_limit_s_window_holds(limited: Gateway) -> None:
+    key = limited.create_key("frank")
+    url = new_endpoint(limited, authType="api-key", tokenLimit="1000/min")
+    for _ in range(2):
+        answer = post(url, body_reserving(60), Authorization=f"Bearer {key}")
+        assert answer.status_code == 200, answer.text
+    endpoint = "on " + url.removeprefix(limited.proxy_url()).removesuffix("/v1/chat/completions")
+    window = limit_window(limited, endpoint, "consumer:frank", 44)
+    assert window == {"scope": endpoint, "caller": "consumer:frank", "limit": 1000,
+                      "periodSeconds": 60.0, "windowSeconds": 60.0, "tokens": 44,
+                      "share": 0.044}  # fmt: skip
+    printed = limited.cli("usage", "--consumer", "frank")
+    assert "token limits" in printed and endpoint in printed and "44 tokens" in printed
 
 
 def test_each_api_key_can_have_its_own_limit(limited: Gateway) -> None:

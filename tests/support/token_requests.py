@@ -47,3 +47,20 @@ def ledger_spent(gw: Gateway, tokens: float, consumer: str | None = None) -> dic
 
 def post(url: str, body: bytes, **headers: str) -> httpx.Response:
     return httpx.post(url, content=body, headers={"Content-Type": "application/json", **headers})
+
+
+def limit_window(gw: Gateway, scope: str, caller: str, tokens: int) -> dict[str, Any]:
+    """The control plane's usage of the token limit ``scope`` for ``caller``, once its window
+    holds ``tokens``."""
+    params = {"cluster": gw.cluster}
+    deadline = time.monotonic() + 15
+    while True:
+        with gw.admin() as http:
+            usage: dict[str, Any] = http.get("/api/v1/usage", params=params).json()
+        for window in usage["limits"]:
+            if (window["scope"], window["caller"]) == (scope, caller) and window[
+                "tokens"
+            ] >= tokens:
+                return dict(window)
+        assert time.monotonic() < deadline, usage["limits"]
+        time.sleep(0.1)
