@@ -55,21 +55,23 @@ def targets_text(route: dict[str, Any]) -> str:
 
 
 def routes_table(routes: list[dict[str, Any]]) -> None:
-    table(
-        None,
-        ["NAME", "MATCH", "PATH", "METHODS", "TARGETS", "ID"],
-        [
-            (
-                r["name"],
-                r["match"],
-                r["path"],
-                ",".join(r["methods"]) or "*",
-                targets_text(r),
-                r["id"][:8],
-            )
-            for r in routes
-        ],
-    )
+    """Routes made from annotated pods are marked ``(discovered)``; a PODS column names the
+    pods that are targets, when any are."""
+    pods = any(r.get("discoveredTargets") for r in routes)
+    rows = []
+    for r in routes:
+        row = [
+            r["name"] + (" (discovered)" if r.get("origin") == "kubernetes" else ""),
+            r["match"],
+            r["path"],
+            ",".join(r["methods"]) or "*",
+            targets_text(r),
+        ]
+        if pods:
+            row.append(", ".join(t["pod"] for t in r.get("discoveredTargets") or []) or "-")
+        rows.append((*row, r["id"][:8]))
+    columns = ["NAME", "MATCH", "PATH", "METHODS", "TARGETS", *(["PODS"] if pods else []), "ID"]
+    table(None, columns, rows)
 
 
 def security_table(policies: list[dict[str, Any]]) -> None:

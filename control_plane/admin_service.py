@@ -15,7 +15,8 @@ from control_plane.domain.identity import ApiKeyRequest, ConsumerSpec, JwtProvid
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec, normalise_endpoint
 from control_plane.domain.validation import parse
-from control_plane.errors import InvalidInput, NotFound
+from control_plane.errors import Conflict, InvalidInput, NotFound
+from control_plane.snapshot.discovered_routes import ServedRoute, served_routes
 from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.dataplane_store import DataPlaneStore
@@ -84,18 +85,71 @@ class AdminService:
     ) -> tuple[RouteRecord, int]:
         spec = parse(RouteSpec, document)
         cluster = self.cluster(cluster)
-        record, revision = await self.store.update_route(cluster, id_or_name, spec)
+        try:
+            record, revision = await self.store.update_route(cluster, id_or_name, spec)
+        except NotFound:
+            await self._not_discovered(cluster, id_or_name)
+            raise
         return record, revision
 
     async def delete_route(self, cluster: str | None, id_or_name: str) -> int:
         cluster = self.cluster(cluster)
-        return await self.store.delete_route(cluster, id_or_name)
+        try:
+            return await self.store.delete_route(cluster, id_or_name)
+        except NotFound:
+            await self._not_discovered(cluster, id_or_name)
+            raise
+
+    async def _not_discovered(self, cluster: str, id_or_name: str) -> None:
+        """Conflict (409) when ``id_or_name`` is a route made from pods: it is theirs."""
+        for route in (await self.routes_served(cluster))["routes"]:
+            if route.get("origin") == "kubernetes" and id_or_name in (route["id"], route["name"]):
+                pods = ", ".join(t["pod"] for t in route["discoveredTargets"])
+                raise Conflict(
+                    f"route '{route['name']}' is made from annotated pods ({pods}); change or "
+                    "remove their aimlops/gateway annotations instead"
+                )
 
     async def list_routes(self, cluster: str | None) -> list[RouteRecord]:
         return await self.store.list_routes(self.cluster(cluster))
 
     async def get_route(self, cluster: str | None, id_or_name: str) -> RouteRecord:
         return await self.store.get_route(self.cluster(cluster), id_or_name)
+
+    async def routes_served(self, cluster: str | None) -> dict[str, Any]:
+        """The routes as the data planes get them: the user's (with the pods that joined
+        them as ``discoveredTargets``), then the routes made from pods (``origin:
+        kubernetes``), and ``unplacedPods`` naming a route that does not exist."""
+        name = self.cluster(cluster)
+        state = await self.store.state(name)
+        served = served_routes(state.routes, state.discovered)
+        records = {record.name: record for record in state.routes}
+        routes = []
+        for route in served.routes:
+            record = None if route.discovered else records.get(route.name)
+            document = (
+                record.to_json()
+                if record is not None
+                else {
+                    "id": route.id,
+                    **route.spec.model_dump(mode="json"),
+                    "name": route.name,
+                    "cluster": name,
+                    "origin": "kubernetes",
+                }
+            )
+            routes.append(_served_json(route, document))
+        answer: dict[str, Any] = {"routes": routes}
+        if served.unplaced:
+            answer["unplacedPods"] = [b.to_json() for b in served.unplaced]
+        return answer
+
+    async def route_served(self, cluster: str | None, id_or_name: str) -> dict[str, Any]:
+        """One route of ``routes_served``, by id or name."""
+        for route in (await self.routes_served(cluster))["routes"]:
+            if id_or_name in (route["id"], route["name"]):
+                return dict(route)
+        raise NotFound(f"route '{id_or_name}' not found; list them with GET /api/v1/routes")
 
     # security
     async def put_security(
@@ -316,3 +370,9 @@ class AdminService:
     async def delete_jwt_provider(self, cluster: str | None, name: str) -> int:
         cluster = self.cluster(cluster)
         return await self.identities.delete_jwt_provider(cluster, name)
+
+
+def _served_json(route: ServedRoute, document: dict[str, Any]) -> dict[str, Any]:
+    if route.pods:
+        document["discoveredTargets"] = [{"pod": b.pod, "url": b.url} for b in route.pods]
+    return document

@@ -141,3 +141,16 @@ class FleetCollector(Collector):
 def register_fleet(collector: FleetCollector) -> FleetCollector:
     REGISTRY.register(collector)
     return collector
+
+
+DISCOVERY_EVENTS = Counter(
+    "aigw_cp_discovery_watch_events_total",
+    "Pod watch events the Kubernetes discovery read, by type (added, modified, deleted, bookmark)",
+    ["type"],
+)
+DISCOVERY_REJECTED = Counter(
+    "aigw_cp_discovery_pods_rejected_total",
+    "Annotated pods that did not become backends: annotations (a value the gateway cannot use; "
+    "logged with the pod), too_many_pods (past the discovery's cap)",
+    ["reason"],
+)

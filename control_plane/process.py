@@ -23,6 +23,7 @@ from prometheus_client import REGISTRY
 from control_plane.admin.app import build_admin_app
 from control_plane.admin_service import AdminService
 from control_plane.domain.config import check_cluster_name
+from control_plane.kubernetes.runner import KubernetesDiscovery
 from control_plane.log_format import set_level
 from control_plane.metrics import STORE_ERRORS, FleetCollector, register_fleet
 from control_plane.rpc.admin import AdminRpcService
@@ -179,6 +180,8 @@ class ControlPlane:
             self.grpc_port,
             settings.cluster,
         )
+        if settings.kubernetes or settings.kubeconfig:
+            self._kubernetes = await KubernetesDiscovery.start(settings, store)
         if settings.ready_file:
             self._write_ready_file(settings.ready_file)
 
@@ -199,6 +202,8 @@ class ControlPlane:
         os.replace(handle.name, path)
 
     async def stop(self) -> None:
+        if hasattr(self, "_kubernetes"):
+            await self._kubernetes.stop()  # first: the Lease goes to another replica at once
         if hasattr(self, "_pruner"):
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):

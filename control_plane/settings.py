@@ -89,6 +89,28 @@ class ControlPlaneSettings(BaseSettings):
         10, "wrong admin keys a client address may send a minute before it gets 429", ge=1,
         le=1_000_000,
     )  # fmt: skip
+    kubernetes: bool = setting(
+        False, "discover backends from annotated pods, with the in-cluster service account"
+    )
+    kubeconfig: File = setting(None, "discover backends from annotated pods, with this kubeconfig")
+    kubernetes_namespaces: str = setting(
+        "", "comma-separated namespaces whose pods are watched (default: every namespace)"
+    )
+    kubernetes_label_selector: str | None = setting(
+        None,
+        "watch only pods with these labels (the API server filters on labels, not annotations)",
+    )
+    kubernetes_cluster: str | None = setting(
+        None, "the gateway cluster discovered backends join (default: --cluster)"
+    )
+    kubernetes_lease_namespace: str | None = setting(
+        None, "namespace of the Lease that elects the one replica that watches (default: this "
+        "pod's namespace, else 'default')"
+    )  # fmt: skip
+    kubernetes_lease_seconds: float = setting(
+        15.0, "the Lease's duration: a replica that stops renewing is replaced after it",
+        ge=1, le=600,
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _consistent(self) -> ControlPlaneSettings:
@@ -105,6 +127,7 @@ class ControlPlaneSettings(BaseSettings):
             ("--tls-key", self.tls_key),
             ("--client-ca", self.client_ca),
             ("--dataplane-tokens-file", self.dataplane_tokens_file),
+            ("--kubeconfig", self.kubeconfig),
         ):
             if value and not Path(value).is_file():
                 raise ValueError(f"{flag} '{value}' is not a readable file")

@@ -49,10 +49,7 @@ async def create_cluster(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/routes")
 async def list_routes(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    cluster = cluster_param(request)
-    records = await service.list_routes(cluster)
-    return json_response({"routes": [r.to_json() for r in records]})
+    return json_response(await request.app[SERVICE].routes_served(cluster_param(request)))
 
 
 @routes.post("/api/v1/routes")
@@ -64,8 +61,8 @@ async def create_route(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/routes/{id}")
 async def get_route(request: web.Request) -> web.Response:
-    record = await request.app[SERVICE].get_route(cluster_param(request), request.match_info["id"])
-    return json_response(record.to_json())
+    service, route = request.app[SERVICE], request.match_info["id"]
+    return json_response(await service.route_served(cluster_param(request), route))
 
 
 @routes.put("/api/v1/routes/{id}")

@@ -12,6 +12,7 @@ from control_plane.proto_mapping import (
     route_to_proto,
     security_to_proto,
 )
+from control_plane.snapshot.discovered_routes import served_routes
 from control_plane.store.records import LATEST_TIMESTAMP, ClusterState
 from protos import snapshot_pb2 as pb
 
@@ -23,7 +24,7 @@ def build_snapshot(state: ClusterState) -> pb.Snapshot:
         revision=state.revision,
         routes=[
             route_to_proto(r.spec, route_id=r.id, name=r.name, reveal_secrets=True)
-            for r in state.routes
+            for r in served_routes(state.routes, state.discovered).routes
         ],
         security=[security_to_proto(p.spec, policy_id=p.id) for p in state.security],
         settings=pb.DataPlaneSettings(

@@ -25,6 +25,7 @@ from control_plane.domain.route import RouteSpec, keep_stored_secrets
 from control_plane.domain.security import SecuritySpec, normalise_endpoint
 from control_plane.domain.validation import parse, read_stored
 from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInvalid
+from control_plane.kubernetes.pod_backends import DiscoveredBackend
 from control_plane.snapshot.builder import build_snapshot
 from control_plane.store.identity_rows import read_identities
 from control_plane.store.records import (
@@ -34,7 +35,12 @@ from control_plane.store.records import (
     SecurityRecord,
 )
 from control_plane.store.snapshot_rows import StoredSnapshot, load_snapshot, save_snapshot
-from control_plane.store.tables import ClusterRow, RouteRow, SecurityPolicyRow
+from control_plane.store.tables import (
+    ClusterRow,
+    DiscoveredBackendRow,
+    RouteRow,
+    SecurityPolicyRow,
+)
 from control_plane.store.webhook_outbox import new_event
 
 log = logging.getLogger("ai_gateway.control_plane.store")
@@ -108,8 +114,11 @@ class ConfigStore:
         self.on_commit: OnCommit | None = None
 
     @asynccontextmanager
-    async def write(self, cluster: str) -> AsyncIterator[tuple[AsyncSession, ClusterRow]]:
-        """A transaction holding the cluster's row lock; bump ``row.revision`` to publish."""
+    async def write(
+        self, cluster: str, announce: bool = True
+    ) -> AsyncIterator[tuple[AsyncSession, ClusterRow]]:
+        """A transaction holding the cluster's row lock; bump ``row.revision`` to publish
+        (``announce``: with a ``config.applied`` webhook event)."""
         if self._sqlite_writes is not None:
             await self._sqlite_writes.acquire()
         built: StoredSnapshot | None = None
@@ -125,7 +134,7 @@ class ConfigStore:
                 if row.revision != before:
                     built = await self._servable(session, row)
                     await save_snapshot(session, built.snapshot, built.settings)
-                    if row.callback:
+                    if row.callback and announce:
                         # In the change's own transaction: the event exists exactly when it does.
                         session.add(
                             new_event(
@@ -354,6 +363,42 @@ class ConfigStore:
                 revision = self.bump(cluster_row, time.time())
         return merged, revision
 
+    # -- discovered backends ------------------------------------------------
+
+    async def replace_discovered(
+        self, cluster: str, backends: list[DiscoveredBackend]
+    ) -> int | None:
+        """Make ``backends`` the cluster's discovered backends (one per pod): the new
+        revision, or None when nothing changed. The user's routes are not touched."""
+        wanted = {b.pod: b.to_json() for b in backends}
+        async with self.write(cluster, announce=False) as (session, row):
+            stored = {
+                r.pod: r
+                for r in await session.scalars(
+                    select(DiscoveredBackendRow).where(DiscoveredBackendRow.cluster == cluster)
+                )
+            }
+            now, changed = time.time(), False
+            for pod, gone in stored.items():
+                if pod not in wanted:
+                    await session.delete(gone)
+                    changed = True
+            for pod, backend in wanted.items():
+                kept = stored.get(pod)
+                if kept is None:
+                    session.add(
+                        DiscoveredBackendRow(
+                            cluster=cluster, pod=pod, backend=backend, updated_at=now
+                        )
+                    )
+                    changed = True
+                elif kept.backend != backend:
+                    kept.backend, kept.updated_at, changed = backend, now, True
+            if not changed:
+                return None
+            await session.flush()
+            return self.bump(row, now)
+
     # -- the whole document -------------------------------------------------
 
     async def state(self, cluster: str) -> ClusterState:
@@ -375,6 +420,11 @@ class ConfigStore:
         route_records = tuple(_route_record(r) for r in routes)
         policy_records = tuple(_security_record(p) for p in policies)
         identities = await read_identities(session, cluster)
+        discovered = await session.scalars(
+            select(DiscoveredBackendRow.backend)
+            .where(DiscoveredBackendRow.cluster == cluster)
+            .order_by(DiscoveredBackendRow.pod)
+        )
         return ClusterState(
             name=cluster,
             revision=row.revision,
@@ -383,6 +433,7 @@ class ConfigStore:
             settings=dict(row.settings),
             callback=row.callback,
             identities=identities,
+            discovered=tuple(DiscoveredBackend.from_json(b) for b in discovered),
         )
 
     async def stored_snapshot(self, cluster: str) -> StoredSnapshot | None:

@@ -9,6 +9,7 @@ from typing import Any
 from control_plane.domain.identity import JwtProviderSpec
 from control_plane.domain.route import RouteSpec, redact_route
 from control_plane.domain.security import SecuritySpec
+from control_plane.kubernetes.pod_backends import DiscoveredBackend
 
 LATEST_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last instant ISO 8601 can write
 
@@ -148,6 +149,7 @@ class ClusterState:
     settings: dict[str, Any]
     callback: str | None
     identities: Identities = Identities()
+    discovered: tuple[DiscoveredBackend, ...] = ()  # from annotated pods, by pod name
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,3 +246,15 @@ class BudgetReporterRow(Base):
     node_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     started_at: Mapped[float] = mapped_column(Float)
     sequence: Mapped[int] = mapped_column(BigInteger)
+
+
+class DiscoveredBackendRow(Base):
+    """A backend a watch found (an annotated pod): written by the discovery, never by the
+    user's document (``apply`` leaves it, ``export`` omits it)."""
+
+    __tablename__ = "discovered_backends"
+
+    cluster: Mapped[str] = mapped_column(String(63), primary_key=True)
+    pod: Mapped[str] = mapped_column(String(320), primary_key=True)  # namespace/name
+    backend: Mapped[dict[str, Any]] = mapped_column(JSON)  # DiscoveredBackend.to_json()
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,1 @@
+"""Kubernetes: pods annotated ``aimlops/gateway=true`` become backends (``pod_discovery``)."""
