@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -74,3 +78,37 @@ def test_services_point_at_named_container_ports() -> None:
         if document["kind"] == "Service" and document["metadata"]["name"] != "vllm-headless":
             for port in document["spec"]["ports"]:
                 assert port["targetPort"] in named, port
+
+
+KUBERNETES_VERSION = "1.32.0"  # pinned: what the manifests are checked against
+
+
+@pytest.mark.parametrize(
+    "document", list(documents()), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}"
+)
+def test_every_manifest_validates_against_the_kubernetes_schema(document: dict[str, Any]) -> None:
+    kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def test_kustomize_builds_the_manifests() -> None:
+    if shutil.which("kubectl") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("kubectl is not installed: the kustomization cannot be built")
+        pytest.skip("kubectl is not installed")
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(MANIFESTS)], capture_output=True, text=True, timeout=60
+    )
+    assert built.returncode == 0, built.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all(built.stdout) if d]
+    assert {"ServiceAccount", "ClusterRole", "Role", "Deployment"} <= set(kinds)
+
+
+def test_the_control_plane_reads_pods_and_holds_its_lease_with_no_more_rights() -> None:
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in documents()}
+    pods = by_kind[("ClusterRole", "ai-gateway-pod-discovery")]["rules"]
+    assert pods == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    lease = by_kind[("Role", "ai-gateway-discovery-lease")]["rules"]
+    assert {verb for rule in lease for verb in rule["verbs"]} == {"create", "get", "update"}
+    assert all(rule["resources"] == ["leases"] for rule in lease)
+    deployment = by_kind[("Deployment", "ai-gateway-control-plane")]["spec"]["template"]["spec"]
+    assert deployment["serviceAccountName"] == "ai-gateway-control-plane"
