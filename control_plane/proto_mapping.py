@@ -83,6 +83,13 @@ def route_to_proto(
         ),
         load_balancer=spec.load_balancer,
         hash_on=spec.hash_on or "",
+        least_loaded=pb.LeastLoaded(
+            metrics_path=spec.least_loaded.metrics_path,
+            scrape_interval_seconds=spec.least_loaded.scrape_interval,
+            prefix_affinity=spec.least_loaded.prefix_affinity,
+        )
+        if spec.least_loaded
+        else None,
         health_check=pb.HealthCheck(
             path=spec.health_check.path,
             interval_seconds=spec.health_check.interval,
@@ -144,6 +151,14 @@ def route_from_proto(route: pb.Route) -> dict[str, Any]:
         document["loadBalancer"] = route.load_balancer
     if route.hash_on:
         document["hashOn"] = route.hash_on
+    if route.HasField("least_loaded"):
+        least = route.least_loaded
+        document["leastLoaded"] = {
+            **({"metricsPath": least.metrics_path} if least.metrics_path else {}),
+            **({"scrapeInterval": least.scrape_interval_seconds}
+               if least.scrape_interval_seconds else {}),
+            "prefixAffinity": least.prefix_affinity,
+        }  # fmt: skip
     if route.HasField("health_check") and route.health_check.path:
         check = route.health_check
         document["healthCheck"] = {

@@ -97,6 +97,11 @@ TOKEN_SETTLEMENTS_LOST = Counter(
     "aigw_token_settlements_lost_total",
     "Reconciliations of a token reservation that could not reach Redis (the reservation stays)",
 )
+LEAST_LOADED_FALLBACKS = Counter(
+    "aigw_least_loaded_fallbacks_total",
+    "least-loaded picks made by least-request instead: a candidate's load was missing or stale",
+    ["route"],
+)
 BUDGET_JOURNAL_DROPPED = Counter(
     "aigw_budget_journal_dropped_total",
     "Budget charges not kept for a Redis rebuild (the journal was full): lost if Redis is "

@@ -55,6 +55,7 @@ from data_plane.tls import ReloadingServerContext, client_context
 from data_plane.upstream.active_health import ActiveHealthChecker
 from data_plane.upstream.check_plan import CheckPlan
 from data_plane.upstream.health import HealthRegistry
+from data_plane.upstream.load_scraper import LoadPlan, LoadScraper
 from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.resolver import AddressBook, nameserver_lookup, system_lookup
 from data_plane.upstream.targets import Target, UpstreamGroup
@@ -94,6 +95,16 @@ def _health_checks(routes: list[CompiledRoute]) -> dict[tuple[str, CheckPlan], T
     }
 
 
+def _load_scrapes(routes: list[CompiledRoute]) -> dict[tuple[str, LoadPlan], Target]:
+    """The model servers ``least-loaded`` routes read, by target URL and plan."""
+    return {
+        (target.url, route.load_plan): target
+        for route in routes
+        if route.load_plan is not None
+        for target in route.upstream.targets
+    }
+
+
 def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -127,6 +138,7 @@ class DataPlane:
         self.handler.swap(config)
         routes = [*config.routes.all_routes(), *filter(None, [self.handler.api_route])]
         self.checker.reconcile(_health_checks(routes))
+        self.load_scraper.reconcile(_load_scrapes(routes))
         targets = [t for route in routes for t in route.upstream.targets]
         in_use = {t.url for t in targets}
         self.health.retain(in_use)
@@ -159,6 +171,7 @@ class DataPlane:
             cooldown=settings.jwks_refetch_cooldown,
         )
         self.checker = ActiveHealthChecker()
+        self.load_scraper = LoadScraper()
         self.applied_at = 0.0
         self.started_at = time.time()  # with the node id, this process in the budget ledger
         self.access_log = AccessLog(settings.access_log, buffer=settings.access_log_buffer)
@@ -379,6 +392,8 @@ class DataPlane:
             REGISTRY.unregister(self._collector)
         if hasattr(self, "checker"):
             await self.checker.stop()
+        if hasattr(self, "load_scraper"):
+            await self.load_scraper.stop()
         if hasattr(self, "pools"):
             self.pools.close()
         if hasattr(self, "_redis_ledger"):

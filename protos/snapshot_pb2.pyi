@@ -136,7 +136,7 @@ class CircuitBreaker(_message.Message):
     def __init__(self, max_connections: _Optional[int] = ..., max_pending_requests: _Optional[int] = ..., max_requests: _Optional[int] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("id", "name", "path", "methods", "headers", "hosts", "targets", "strip_prefix", "rewrite_prefix", "timeouts", "retry", "load_balancer", "hash_on", "health_check", "labels", "outlier_detection", "circuit_breaker", "models", "fallbacks", "fallback_on")
+    __slots__ = ("id", "name", "path", "methods", "headers", "hosts", "targets", "strip_prefix", "rewrite_prefix", "timeouts", "retry", "load_balancer", "hash_on", "health_check", "labels", "outlier_detection", "circuit_breaker", "models", "fallbacks", "fallback_on", "least_loaded")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +164,7 @@ class Route(_message.Message):
     MODELS_FIELD_NUMBER: _ClassVar[int]
     FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_ON_FIELD_NUMBER: _ClassVar[int]
+    LEAST_LOADED_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     path: PathMatch
@@ -184,7 +185,18 @@ class Route(_message.Message):
     models: _containers.RepeatedScalarFieldContainer[str]
     fallbacks: _containers.RepeatedCompositeFieldContainer[Fallback]
     fallback_on: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., path: _Optional[_Union[PathMatch, _Mapping]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., hosts: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., strip_prefix: _Optional[bool] = ..., rewrite_prefix: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., load_balancer: _Optional[str] = ..., hash_on: _Optional[str] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., outlier_detection: _Optional[_Union[OutlierDetection, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., fallbacks: _Optional[_Iterable[_Union[Fallback, _Mapping]]] = ..., fallback_on: _Optional[_Iterable[str]] = ...) -> None: ...
+    least_loaded: LeastLoaded
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., path: _Optional[_Union[PathMatch, _Mapping]] = ..., methods: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[_Union[HeaderMatch, _Mapping]]] = ..., hosts: _Optional[_Iterable[str]] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., strip_prefix: _Optional[bool] = ..., rewrite_prefix: _Optional[str] = ..., timeouts: _Optional[_Union[Timeouts, _Mapping]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., load_balancer: _Optional[str] = ..., hash_on: _Optional[str] = ..., health_check: _Optional[_Union[HealthCheck, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., outlier_detection: _Optional[_Union[OutlierDetection, _Mapping]] = ..., circuit_breaker: _Optional[_Union[CircuitBreaker, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., fallbacks: _Optional[_Iterable[_Union[Fallback, _Mapping]]] = ..., fallback_on: _Optional[_Iterable[str]] = ..., least_loaded: _Optional[_Union[LeastLoaded, _Mapping]] = ...) -> None: ...
+
+class LeastLoaded(_message.Message):
+    __slots__ = ("metrics_path", "scrape_interval_seconds", "prefix_affinity")
+    METRICS_PATH_FIELD_NUMBER: _ClassVar[int]
+    SCRAPE_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_AFFINITY_FIELD_NUMBER: _ClassVar[int]
+    metrics_path: str
+    scrape_interval_seconds: float
+    prefix_affinity: int
+    def __init__(self, metrics_path: _Optional[str] = ..., scrape_interval_seconds: _Optional[float] = ..., prefix_affinity: _Optional[int] = ...) -> None: ...
 
 class RateLimit(_message.Message):
     __slots__ = ("requests", "period_seconds", "scope")

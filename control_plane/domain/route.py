@@ -32,7 +32,7 @@ _PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*\Z")  # pchar and '/'
 MatchKind = Literal["prefix", "exact", "regex"]
 MAX_PATH = 1024
 _URL_STRING: dict[str, Any] = {"type": "string", "pattern": URL_PREFIX, "maxLength": 2048}
-LoadBalancer = Literal["round-robin", "least-request", "consistent-hash", "random"]
+LoadBalancer = Literal["round-robin", "least-request", "least-loaded", "consistent-hash", "random"]
 
 
 def check_target_url(url: str) -> str:
@@ -334,6 +334,22 @@ class HealthCheckSpec(SpecModel):
         return check_route_path(path)
 
 
+class LeastLoadedSpec(SpecModel):
+    """How ``loadBalancer: least-loaded`` reads the model servers: their ``metricsPath``
+    every ``scrapeInterval`` seconds (a load older than three intervals is stale: then
+    least-request). ``prefixAffinity``: send requests whose prompts start with the same
+    that many characters to the same server while it is not overloaded (0: off)."""
+
+    metrics_path: str = Field("/metrics", json_schema_extra={"pattern": CANONICAL_PATH})
+    scrape_interval: float = Field(1.0, ge=0.1, le=60)
+    prefix_affinity: int = Field(0, ge=0, le=100_000)
+
+    @field_validator("metrics_path")
+    @classmethod
+    def _path(cls, path: str) -> str:
+        return check_route_path(path)
+
+
 class OutlierDetectionSpec(SpecModel):
     """Passive health: eject a target after consecutive failures (connect errors, resets, 5xx).
 
@@ -425,6 +441,7 @@ class RouteSpec(SpecModel):
     timeouts: TimeoutsSpec = TimeoutsSpec()
     load_balancer: LoadBalancer = "round-robin"
     hash_on: str | None = None
+    least_loaded: LeastLoadedSpec | None = None
     retries: RetriesSpec = RetriesSpec()
     health_check: HealthCheckSpec | None = None
     outlier_detection: OutlierDetectionSpec = OutlierDetectionSpec()
@@ -531,6 +548,9 @@ class RouteSpec(SpecModel):
             )
         if all(t.weight == 0 for t in self.targets):
             raise ValueError("at least one target needs a weight above 0")
+        if self.least_loaded is not None and self.load_balancer != "least-loaded":
+            raise ValueError("leastLoaded goes with loadBalancer: least-loaded; set it, or "
+                             "remove leastLoaded")  # fmt: skip
         return self
 
     @property

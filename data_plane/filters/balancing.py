@@ -22,6 +22,7 @@ import time
 
 from aiohttp import web
 
+from data_plane.ai.prompt_prefix import prompt_prefix
 from data_plane.ai.usage import estimate_tokens
 from data_plane.errors import UnsafeHeaderValue
 from data_plane.filters import Next
@@ -231,6 +232,10 @@ def _cool(upstream: UpstreamGroup, target: Target, answer: web.StreamResponse) -
 
 def _hash_key(exchange: Exchange, route: CompiledRoute) -> str | None:
     if route.hash_on is None:
+        affinity = route.upstream.prefix_affinity
+        ai = exchange.ai
+        if affinity and ai is not None and ai.document is not None:
+            return prompt_prefix(ai.document, affinity)
         return None
     if route.hash_on == "consumer":
         return exchange.consumer or None

@@ -44,6 +44,7 @@ from data_plane.upstream.health import (
     HealthRegistry,
     OutlierPolicy,
 )
+from data_plane.upstream.load_scraper import LoadPlan
 from data_plane.upstream.pool import DEFAULT_LIMITS, PoolLimits
 from data_plane.upstream.pools import UpstreamPools
 from data_plane.upstream.resolver import AddressBook, is_ip_literal
@@ -190,6 +191,7 @@ def compile_route(
         raise SnapshotRejected(f"{where}: every target has weight 0")
     timeouts = route.timeouts
     chains = chains or _unsecured_chains(context)
+    load_plan = _load_plan(route, where)
     return CompiledRoute(
         id=route.id,
         name=route.name,
@@ -203,7 +205,10 @@ def compile_route(
             algorithm=route.load_balancer or "round-robin",
             outlier=_outlier_policy(route.outlier_detection, context.health),
             max_requests=route.circuit_breaker.max_requests or None,
+            name=route.name,
+            prefix_affinity=route.least_loaded.prefix_affinity if load_plan else 0,
         ),
+        load_plan=load_plan,
         pool_limits=_pool_limits(route.circuit_breaker),
         hash_on=route.hash_on.lower() or None,
         health_check=_check_plan(route.health_check, where)
@@ -236,6 +241,17 @@ def compile_route(
         fallbacks=fallbacks,
         fallback_on=frozenset(route.fallback_on or FALLBACK_CONDITIONS),
     )
+
+
+def _load_plan(route: pb.Route, where: str) -> LoadPlan | None:
+    if route.load_balancer != "least-loaded":
+        return None
+    least = route.least_loaded
+    interval = least.scrape_interval_seconds or 1.0
+    if not 0.1 <= interval <= 60:
+        raise SnapshotRejected(f"{where}: leastLoaded.scrapeInterval {interval} is not 0.1-60")
+    path = _request_path(least.metrics_path or "/metrics", f"{where}: leastLoaded.metricsPath")
+    return LoadPlan(path, interval)
 
 
 def _fallback(fallback: pb.Fallback, context: CompileContext, where: str) -> Fallback:

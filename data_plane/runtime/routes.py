@@ -18,6 +18,7 @@ from data_plane.metrics import RouteMetrics
 from data_plane.runtime.matchers import HeaderMatcher, HostMatcher
 from data_plane.runtime.regex import LinearRegex
 from data_plane.upstream.check_plan import CheckPlan
+from data_plane.upstream.load_scraper import LoadPlan
 from data_plane.upstream.pool import DEFAULT_LIMITS, PoolLimits
 from data_plane.upstream.targets import UpstreamGroup
 
@@ -64,6 +65,7 @@ class CompiledRoute:
     retries: RouteRetries = RouteRetries()
     hash_on: str | None = None  # consistent hash: a header name, or "consumer"
     health_check: CheckPlan | None = None
+    load_plan: LoadPlan | None = None  # least-loaded: how its targets' load is read
     pool_limits: PoolLimits = DEFAULT_LIMITS
     chain: Chain | None = None  # None only before the snapshot's chains are composed
     ai_chain: Chain | None = None  # for requests whose path ends like an AI API (None: none can)

@@ -14,6 +14,8 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from data_plane.upstream.server_load import ServerLoad
+
 CONSECUTIVE_FAILURES = 5
 BASE_EJECTION = 30.0
 MAX_EJECTION = 300.0
@@ -42,6 +44,7 @@ class TargetHealth:
     cooled_until: float = 0.0
     in_flight: int = 0
     failing_checks: bool = False  # set by active health checks
+    load: ServerLoad | None = None  # what the server last said of its load (least-loaded)
 
     def available(self, now: float) -> bool:
         """Neither ejected nor cooling: a target to prefer."""
@@ -134,6 +137,20 @@ class HealthRegistry:
                 "consecutiveFailures": h.consecutive_failures,
                 "timesEjected": h.times_ejected,
                 "inFlight": h.in_flight,
+                **({"load": _load_state(h.load, now)} if h.load is not None else {}),
             }
             for h in self._by_url.values()
         ]
+
+
+def _load_state(load: ServerLoad, now: float) -> dict[str, object]:
+    """What the server last said of its load, and how long ago (``/readyz``)."""
+    return {
+        "waiting": load.waiting,
+        "running": load.running,
+        "kvCache": round(load.kv_cache, 4),
+        "ageSeconds": round(now - load.scraped_at, 3),
+        # Stale: older than three scrape intervals; least-loaded then balances by
+        # least-request.
+        "stale": not load.fresh(now),
+    }

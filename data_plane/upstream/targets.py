@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from data_plane.metrics import LEAST_LOADED_FALLBACKS
 from data_plane.upstream.health import DEFAULT_OUTLIER_POLICY, OutlierPolicy, TargetHealth
 from data_plane.upstream.pool import UpstreamPool
 
@@ -87,14 +88,18 @@ class UpstreamGroup:
     available target; when fewer than half of that group is available it is
     spread over the whole group (panic) rather than crushing the survivors.
     Algorithms: smooth weighted round-robin (nginx's), weighted random,
-    least-request (power of two choices over in-flight counts) and a consistent
-    hash ring (on a header or the consumer), all built once per snapshot.
+    least-request (power of two choices over in-flight counts), least-loaded (the
+    model servers' own load, ``server_load``; least-request while any candidate's is
+    stale) and a consistent hash ring (on a header or the consumer; for least-loaded,
+    on the prompt's prefix), all built once per snapshot.
     """
 
     targets: tuple[Target, ...]
     algorithm: str = "round-robin"
     outlier: OutlierPolicy = DEFAULT_OUTLIER_POLICY
     max_requests: int | None = None  # in flight per target; None: each target's own default
+    name: str = ""  # the route's, for the metrics
+    prefix_affinity: int = 0  # least-loaded: prompt characters kept on one server (0: off)
     _groups: tuple[tuple[Target, ...], ...] = ()
     _current: dict[int, int] = field(default_factory=dict)
     _rings: dict[int, HashRing] = field(default_factory=dict)
@@ -103,7 +108,7 @@ class UpstreamGroup:
         weighted = [t for t in self.targets if t.weight > 0]
         priorities = sorted({t.priority for t in weighted})
         self._groups = tuple(tuple(t for t in weighted if t.priority == p) for p in priorities)
-        if self.algorithm == "consistent-hash":
+        if self.algorithm == "consistent-hash" or self.prefix_affinity:
             self._rings = {index: HashRing(group) for index, group in enumerate(self._groups)}
 
     def pick(self, exclude: frozenset[int] = frozenset(), key: str | None = None) -> Target | None:
@@ -119,7 +124,9 @@ class UpstreamGroup:
             if len(available) < PANIC_THRESHOLD * len(group):
                 available = candidates
             if key is not None and index in self._rings:
-                return self._rings[index].lookup(key, {id(t) for t in available})
+                kept = self._rings[index].lookup(key, {id(t) for t in available})
+                if self.algorithm != "least-loaded" or kept is None or not self._overloaded(kept):
+                    return kept
             return self._choose(available)
         # A target that is only cooling after a 429 still beats no answer at all: its own 429
         # reaches the client. Ejected targets stay out.
@@ -166,10 +173,42 @@ class UpstreamGroup:
             return candidates[0]
         if self.algorithm == "random":
             return random.choices(candidates, weights=[t.weight for t in candidates])[0]
+        if self.algorithm == "least-loaded":
+            chosen = self._least_loaded(candidates)
+            if chosen is not None:
+                return chosen
+            LEAST_LOADED_FALLBACKS.labels(self.name).inc()
+            return self._least_request(candidates)
         if self.algorithm == "least-request":
-            first, second = random.choices(candidates, weights=[t.weight for t in candidates], k=2)
-            return second if second.health.in_flight < first.health.in_flight else first
+            return self._least_request(candidates)
         return self._smooth_round_robin(candidates)
+
+    @staticmethod
+    def _least_request(candidates: list[Target]) -> Target:
+        first, second = random.choices(candidates, weights=[t.weight for t in candidates], k=2)
+        return second if second.health.in_flight < first.health.in_flight else first
+
+    def _least_loaded(self, candidates: list[Target]) -> Target | None:
+        """The candidate with the lowest score per unit of weight (ties: one at random, so
+        idle servers share the traffic), or None when one has no fresh load (then none is
+        compared: a silent server is not an idle one)."""
+        now = time.monotonic()
+        best: list[Target] = []
+        best_score = 0.0
+        for target in candidates:
+            load = target.health.load
+            if load is None or not load.fresh(now):
+                return None
+            score = load.score(target.health.in_flight) / max(1, target.weight)
+            if not best or score < best_score - 1e-9:
+                best, best_score = [target], score
+            elif score <= best_score + 1e-9:
+                best.append(target)
+        return best[0] if len(best) == 1 else random.choice(best)
+
+    def _overloaded(self, target: Target) -> bool:
+        load = target.health.load
+        return load is None or not load.fresh(time.monotonic()) or load.overloaded
 
     def _smooth_round_robin(self, candidates: list[Target]) -> Target:
         current = self._current

@@ -53,13 +53,14 @@ class Gateway:
         ).start()
         return self.control_plane
 
-    def add_model_server(self, name: str, model: str = "") -> str:
-        """A fake OpenAI/Anthropic model server (tests/support/model_server.py); its URL."""
+    def add_model_server(self, name: str, model: str = "", metrics: str = "") -> str:
+        """A fake OpenAI/Anthropic model server (tests/support/model_server.py), with the
+        ``/metrics`` of a ``metrics`` server (vllm, vllm-old, sglang); its URL."""
         process = ChildProcess(
             name,
             [str(ROOT / "tests" / "support" / "model_server.py")],
             self.workdir,
-            env={"MODEL_SERVER_MODEL": model},
+            env={"MODEL_SERVER_MODEL": model, "MODEL_SERVER_METRICS": metrics},
         ).start()
         self.upstreams[name] = process
         return f"http://127.0.0.1:{process.ready['port']}"

@@ -18,7 +18,8 @@ The body's model (as it arrives) can make a chat request fail, for fallback test
 400 ``context_length_exceeded``, and ``slow-...`` waits 5 s before answering.
 
 ``GET /last`` answers the last model request as received: headers and JSON body;
-``GET /seen`` the models of every chat request received, in order.
+``GET /seen`` the models of every chat request received, in order. ``GET /metrics``
+reports a vLLM or SGLang server's load (``$MODEL_SERVER_METRICS``), set by ``POST /load``.
 The answer's ``model`` is ``$MODEL_SERVER_MODEL`` when set, else the request's.
 """
 
@@ -291,6 +292,44 @@ async def last(_request: web.Request) -> web.Response:
     return web.json_response(LAST)
 
 
+# What /metrics reports, as a vLLM or SGLang server would ($MODEL_SERVER_METRICS names
+# which; unset: no /metrics). POST /load sets it: {"waiting", "running", "kvCache"}, or
+# {"gone": true} for a /metrics that answers 404.
+LOAD: dict[str, Any] = {"waiting": 0, "running": 0, "kvCache": 0.0, "gone": False}
+_NAMES = {
+    "vllm": ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc"),
+    "vllm-old": ("vllm:num_requests_waiting", "vllm:num_requests_running",
+                 "vllm:gpu_cache_usage_perc"),
+    "sglang": ("sglang:num_queue_reqs", "sglang:num_running_reqs", "sglang:token_usage"),
+}  # fmt: skip
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    flavor = os.environ.get("MODEL_SERVER_METRICS", "")
+    if flavor not in _NAMES or LOAD["gone"]:
+        return web.Response(status=404, text="no metrics here")
+    waiting, running, kv = _NAMES[flavor]
+    labels = '{model_name="m, with {braces} and spaces",engine="0"}'
+    lines = [
+        "# HELP process_cpu_seconds_total Total user and system CPU time.",
+        "# TYPE process_cpu_seconds_total counter",
+        "process_cpu_seconds_total 12.5",
+        f"# HELP {waiting} Requests waiting.",
+        f"# TYPE {waiting} gauge",
+        f"{waiting}{labels} {LOAD['waiting']}",
+        f"{running}{labels} {LOAD['running']}",
+        f"{kv}{labels} {LOAD['kvCache']}",
+        *(f'vllm:e2e_request_latency_seconds_bucket{{le="{b}"}} 3' for b in range(200)),
+        f"{waiting}_created 1.7e9",
+    ]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+async def set_load(request: web.Request) -> web.Response:
+    LOAD.update(await request.json())
+    return web.json_response(LOAD)
+
+
 def build_app() -> web.Application:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
@@ -299,6 +338,8 @@ def build_app() -> web.Application:
     app.router.add_post("/v1/messages", messages)
     app.router.add_get("/last", last)
     app.router.add_get("/seen", seen)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/load", set_load)
     return app
 
 
