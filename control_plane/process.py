@@ -23,7 +23,9 @@ from prometheus_client import REGISTRY
 from control_plane.admin.app import build_admin_app
 from control_plane.admin_service import AdminService
 from control_plane.domain.config import check_cluster_name
+from control_plane.kubernetes.injection_webhook import build_webhook_app, webhook_tls
 from control_plane.kubernetes.runner import KubernetesDiscovery
+from control_plane.kubernetes.sidecar_injection import SidecarTemplate
 from control_plane.log_format import set_level
 from control_plane.metrics import STORE_ERRORS, FleetCollector, register_fleet
 from control_plane.rpc.admin import AdminRpcService
@@ -105,6 +107,7 @@ class ControlPlane:
     settings: ControlPlaneSettings
     admin_port: int = 0
     grpc_port: int = 0
+    webhook_port: int = 0  # the sidecar injection webhook's, when served
     _runner: web.AppRunner | None = None
     _grpc: grpc.aio.Server | None = None
     _watcher: RevisionWatcher | None = None
@@ -180,10 +183,32 @@ class ControlPlane:
             self.grpc_port,
             settings.cluster,
         )
+        if settings.sidecar_webhook_listen:
+            await self._serve_injection_webhook(settings)
         if settings.kubernetes or settings.kubeconfig:
             self._kubernetes = await KubernetesDiscovery.start(settings, store)
         if settings.ready_file:
             self._write_ready_file(settings.ready_file)
+
+    async def _serve_injection_webhook(self, settings: ControlPlaneSettings) -> None:
+        assert settings.sidecar_webhook_listen and settings.sidecar_webhook_cert
+        assert settings.sidecar_webhook_key
+        template = SidecarTemplate(
+            image=settings.sidecar_image,
+            control_plane=settings.sidecar_control_plane,
+            cluster=settings.sidecar_cluster or settings.cluster,
+            token_secret=settings.sidecar_token_secret,
+        )
+        self._webhook_runner = web.AppRunner(build_webhook_app(template), access_log=None)
+        await self._webhook_runner.setup()
+        host, port = split_host_port(settings.sidecar_webhook_listen, "--sidecar-webhook-listen")
+        sock = socket.create_server((host, port))
+        tls = webhook_tls(settings.sidecar_webhook_cert, settings.sidecar_webhook_key)
+        await web.SockSite(self._webhook_runner, sock, ssl_context=tls).start()
+        self.webhook_port = sock.getsockname()[1]
+        log.info(
+            "sidecar injection webhook serving on %s:%d (POST /mutate)", host, self.webhook_port
+        )
 
     def _follow_settings(self, cluster: str, cluster_settings: dict[str, Any]) -> None:
         """The control plane logs at its own cluster's ``logLevel`` once one is set
@@ -196,7 +221,12 @@ class ControlPlane:
         directory = os.path.dirname(os.path.abspath(path))
         with tempfile.NamedTemporaryFile("w", dir=directory, delete=False) as handle:
             json.dump(
-                {"admin_port": self.admin_port, "grpc_port": self.grpc_port, "pid": os.getpid()},
+                {
+                    "admin_port": self.admin_port,
+                    "grpc_port": self.grpc_port,
+                    "webhook_port": self.webhook_port,
+                    "pid": os.getpid(),
+                },
                 handle,
             )
         os.replace(handle.name, path)
@@ -214,6 +244,8 @@ class ControlPlane:
             await self._grpc.stop(grace=1.0)
         if self._runner is not None:
             await self._runner.cleanup()
+        if hasattr(self, "_webhook_runner"):
+            await self._webhook_runner.cleanup()
         if self._watcher is not None:
             await self._watcher.stop()
         if hasattr(self, "_webhooks"):

@@ -112,6 +112,23 @@ class ControlPlaneSettings(BaseSettings):
         ge=1, le=600,
     )  # fmt: skip
 
+    sidecar_webhook_listen: str | None = setting(
+        None, "serve the sidecar-injecting admission webhook over HTTPS here, like 0.0.0.0:8443"
+    )
+    sidecar_webhook_cert: File = setting(None, "the webhook's PEM certificate chain")
+    sidecar_webhook_key: File = setting(None, "its PEM key")
+    sidecar_image: str = setting("ai-gateway:0.1.0", "the image of injected data-plane sidecars")
+    sidecar_control_plane: str = setting(
+        "ai-gateway-control-plane.ai-gateway.svc:50051",
+        "the control-plane gRPC address injected sidecars stream from",
+    )
+    sidecar_cluster: str | None = setting(
+        None, "the gateway cluster injected sidecars serve (default: --cluster)"
+    )
+    sidecar_token_secret: str = setting(
+        "ai-gateway", "the Secret (in the pod's namespace) whose dataplane-token sidecars present"
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> ControlPlaneSettings:
         if not self.api_key:
@@ -120,6 +137,15 @@ class ControlPlaneSettings(BaseSettings):
             )
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("--tls-cert and --tls-key go together")
+        if self.sidecar_webhook_listen and not (
+            self.sidecar_webhook_cert and self.sidecar_webhook_key
+        ):
+            raise ValueError(
+                "--sidecar-webhook-listen needs --sidecar-webhook-cert and --sidecar-webhook-key "
+                "(the API server calls webhooks over HTTPS only)"
+            )
+        if self.sidecar_webhook_listen:
+            _address(self.sidecar_webhook_listen)
         if self.client_ca and not self.tls_cert:
             raise ValueError("--client-ca needs --tls-cert and --tls-key")
         for flag, value in (
@@ -128,6 +154,8 @@ class ControlPlaneSettings(BaseSettings):
             ("--client-ca", self.client_ca),
             ("--dataplane-tokens-file", self.dataplane_tokens_file),
             ("--kubeconfig", self.kubeconfig),
+            ("--sidecar-webhook-cert", self.sidecar_webhook_cert),
+            ("--sidecar-webhook-key", self.sidecar_webhook_key),
         ):
             if value and not Path(value).is_file():
                 raise ValueError(f"{flag} '{value}' is not a readable file")

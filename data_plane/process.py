@@ -221,6 +221,7 @@ class DataPlane:
             jwks=self.jwks,
             pools=self.pools,
             filters=ProcessFilters(max_body_bytes=settings.max_body_bytes),
+            sidecar_app=settings.sidecar_app,
         )
         forward_to = settings.api_forward_url
         api_route = _api_route(forward_to, self.context) if forward_to else None

@@ -6,6 +6,7 @@ import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -130,6 +131,11 @@ class DataPlaneSettings(BaseSettings):
         None, "HOST[:PORT] of the DNS server for hostname targets; default: the system's"
     )
     dns_refresh_seconds: float = setting(5.0, "how often hostname targets are resolved again", gt=0)
+    sidecar_app: str | None = setting(
+        None,
+        "sidecar mode: every route sends to this URL (the pod's app container, like "
+        "http://127.0.0.1:8000) instead of its targets",
+    )
 
     @property
     def access_log(self) -> bool:
@@ -151,6 +157,19 @@ class DataPlaneSettings(BaseSettings):
         ):
             _readable(path, flag)
         host_port(self.control_plane)
+        if self.sidecar_app is not None:
+            parts = urlsplit(self.sidecar_app)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.username
+            ):
+                raise ValueError(
+                    f"--sidecar-app '{self.sidecar_app}' must be like http://127.0.0.1:8000 "
+                    "(scheme, host and port only)"
+                )
         return self
 
     @property

@@ -128,6 +128,7 @@ class CompileContext:
     jwks: JwksFetcher | None = None
     pools: UpstreamPools = field(default_factory=UpstreamPools)
     filters: ProcessFilters = field(default_factory=ProcessFilters)
+    sidecar_app: str | None = None  # sidecar mode: every route's one target (--sidecar-app)
 
 
 def _targets(
@@ -137,6 +138,8 @@ def _targets(
     each with its health and its connection pool bound."""
     registry, addresses, pools = context.health, context.addresses, context.pools
     targets: list[Target] = []
+    if context.sidecar_app is not None:  # the pod's own app, with the first target's model
+        configured_targets = [_in_sidecar(t, context.sidecar_app) for t in configured_targets][:1]
     for configured in configured_targets:
         target = Target.parse(configured.url, configured.weight or 1, configured.priority)
         if configured.context_window:
@@ -158,6 +161,13 @@ def _targets(
         else:
             targets.append(replace(target, health=registry.for_url(target.url)))
     return tuple(replace(t, pool=pools.for_target(t)) for t in targets)
+
+
+def _in_sidecar(configured: pb.Target, app: str) -> pb.Target:
+    target = pb.Target()
+    target.CopyFrom(configured)
+    target.url, target.weight, target.priority = app.rstrip("/"), 1, 0
+    return target
 
 
 def hostnames(table: RouteTable) -> frozenset[str]:

@@ -23,8 +23,8 @@ PARSERS = {
 }
 
 
-def documents() -> Iterator[dict[str, Any]]:
-    for path in sorted(MANIFESTS.glob("*.yaml")):
+def documents(directory: Path = MANIFESTS) -> Iterator[dict[str, Any]]:
+    for path in sorted(directory.glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
             if document and document["kind"] != "Kustomization":
                 yield document
@@ -60,6 +60,10 @@ def test_containers_use_real_flags_and_probe_their_ports(
         if hasattr(settings, name)
     ]
     listening = {_port(address) for address in addresses}
+    if "webhook" in ports:  # served once the sidecar overlay's ConfigMap sets its listener
+        injector = _sidecar_config()
+        assert _port(injector["AI_GATEWAY_SIDECAR_WEBHOOK_LISTEN"]) == ports["webhook"]
+        listening.add(ports["webhook"])
     assert set(ports.values()) == listening, (ports, listening)
     for probe in ("readinessProbe", "livenessProbe"):
         check = container[probe]
@@ -81,26 +85,72 @@ def test_services_point_at_named_container_ports() -> None:
 
 
 KUBERNETES_VERSION = "1.32.0"  # pinned: what the manifests are checked against
+SIDECAR = MANIFESTS / "sidecar"
+CRD_GROUPS = ("cert-manager.io/",)  # not in the Kubernetes schema: checked by their own tests
+
+
+def _sidecar_config() -> dict[str, str]:
+    (config,) = [d for d in documents(SIDECAR) if d["kind"] == "ConfigMap"]
+    return dict(config["data"])
 
 
 @pytest.mark.parametrize(
-    "document", list(documents()), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}"
+    "document",
+    [d for d in [*documents(), *documents(SIDECAR)] if not d["apiVersion"].startswith(CRD_GROUPS)],
+    ids=lambda d: f"{d['kind']}/{d['metadata']['name']}",
 )
 def test_every_manifest_validates_against_the_kubernetes_schema(document: dict[str, Any]) -> None:
     kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
 
 
-def test_kustomize_builds_the_manifests() -> None:
+@pytest.mark.parametrize(
+    ("directory", "kinds"),
+    [
+        (MANIFESTS, {"ServiceAccount", "ClusterRole", "Role", "Deployment"}),
+        (SIDECAR, {"MutatingWebhookConfiguration", "Service", "Certificate", "ConfigMap"}),
+    ],
+    ids=["standalone", "sidecar"],
+)
+def test_kustomize_builds_the_manifests(directory: Path, kinds: set[str]) -> None:
     if shutil.which("kubectl") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("kubectl is not installed: the kustomization cannot be built")
         pytest.skip("kubectl is not installed")
     built = subprocess.run(
-        ["kubectl", "kustomize", str(MANIFESTS)], capture_output=True, text=True, timeout=60
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=60
     )
     assert built.returncode == 0, built.stderr
-    kinds = [d["kind"] for d in yaml.safe_load_all(built.stdout) if d]
-    assert {"ServiceAccount", "ClusterRole", "Role", "Deployment"} <= set(kinds)
+    assert kinds <= {d["kind"] for d in yaml.safe_load_all(built.stdout) if d}
+
+
+def test_the_injection_webhook_is_create_only_label_selected_and_ignorable() -> None:
+    (config,) = [d for d in documents(SIDECAR) if d["kind"] == "MutatingWebhookConfiguration"]
+    (webhook,) = config["webhooks"]
+    assert webhook["failurePolicy"] == "Ignore" and webhook["sideEffects"] == "None"
+    assert webhook["objectSelector"] == {"matchLabels": {"aimlops/gateway-inject": "true"}}
+    assert [rule["operations"] for rule in webhook["rules"]] == [["CREATE"]]
+    service = webhook["clientConfig"]["service"]
+    assert service["path"] == "/mutate" and service["name"] == "ai-gateway-sidecar-injector"
+    certificate = next(d for d in documents(SIDECAR) if d["kind"] == "Certificate")
+    assert config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+        f"ai-gateway/{certificate['metadata']['name']}"
+    )
+    assert f"{service['name']}.ai-gateway.svc" in certificate["spec"]["dnsNames"]
+
+
+def test_the_injector_settings_are_the_control_plane_s_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each variable of the sidecar ConfigMap is a control-plane setting that parses."""
+    monkeypatch.setenv("AI_GATEWAY_API_KEY", "from-the-cluster-x" * 2)
+    for name, value in _sidecar_config().items():
+        if name.endswith(("_CERT", "_KEY")):  # mounted from the Secret in the cluster
+            value = str(tmp_path / name)
+            Path(value).write_text("pem")
+        monkeypatch.setenv(name, value)
+    settings = control_plane_args([])
+    assert settings.sidecar_webhook_listen == "0.0.0.0:8443"
+    assert settings.sidecar_control_plane == "ai-gateway-control-plane.ai-gateway.svc:50051"
 
 
 def test_the_control_plane_reads_pods_and_holds_its_lease_with_no_more_rights() -> None:
