@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -87,22 +88,27 @@ def _api_route(admin_url: str, context: CompileContext) -> CompiledRoute:
 
 def _health_checks(routes: list[CompiledRoute]) -> dict[tuple[str, CheckPlan], Target]:
     """The active checks the routes ask for, by target URL and plan."""
-    return {
-        (target.url, route.health_check): target
-        for route in routes
-        if route.health_check is not None
-        for target in route.upstream.targets
-    }
+    return _per_target(routes, lambda route: route.health_check)
 
 
 def _load_scrapes(routes: list[CompiledRoute]) -> dict[tuple[str, LoadPlan], Target]:
     """The model servers ``least-loaded`` routes read, by target URL and plan."""
-    return {
-        (target.url, route.load_plan): target
-        for route in routes
-        if route.load_plan is not None
-        for target in route.upstream.targets
-    }
+    return _per_target(routes, lambda route: route.load_plan)
+
+
+Plan = TypeVar("Plan")
+
+
+def _per_target(
+    routes: list[CompiledRoute], plan_of: Callable[[CompiledRoute], Plan | None]
+) -> dict[tuple[str, Plan], Target]:
+    wanted: dict[tuple[str, Plan], Target] = {}
+    for route in routes:
+        plan = plan_of(route)
+        if plan is not None:
+            for target in route.upstream.targets:
+                wanted[(target.url, plan)] = target
+    return wanted
 
 
 def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:

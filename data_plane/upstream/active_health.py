@@ -8,12 +8,12 @@ balancer treats it like an ejected one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 
 from data_plane.upstream.check_plan import CheckPlan
 from data_plane.upstream.http1 import UpstreamError
+from data_plane.upstream.target_tasks import TargetTasks
 from data_plane.upstream.targets import Target
 
 log = logging.getLogger("ai_gateway.data_plane.health")
@@ -21,26 +21,14 @@ log = logging.getLogger("ai_gateway.data_plane.health")
 
 class ActiveHealthChecker:
     def __init__(self) -> None:
-        self._tasks: dict[tuple[str, CheckPlan], asyncio.Task[None]] = {}
+        self._tasks = TargetTasks[CheckPlan]("health", self._run)
 
     def reconcile(self, wanted: Mapping[tuple[str, CheckPlan], Target]) -> None:
         """Run the checks ``wanted`` (by target URL and plan) and stop the others."""
-        for key in list(self._tasks):
-            if key not in wanted:
-                self._tasks.pop(key).cancel()
-        for key, target in wanted.items():
-            if key not in self._tasks:
-                self._tasks[key] = asyncio.create_task(
-                    self._run(target, key[1]), name=f"health {key[0]}"
-                )
+        self._tasks.reconcile(wanted)
 
     async def stop(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        for task in self._tasks.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await self._tasks.stop()
 
     async def _run(self, target: Target, plan: CheckPlan) -> None:
         good = bad = 0

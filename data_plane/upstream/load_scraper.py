@@ -11,7 +11,6 @@ least-request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 
 from data_plane.upstream.http1 import UpstreamError
 from data_plane.upstream.server_load import parse_load
+from data_plane.upstream.target_tasks import TargetTasks
 from data_plane.upstream.targets import Target
 
 log = logging.getLogger("ai_gateway.data_plane.load")
@@ -34,26 +34,14 @@ class LoadPlan:
 
 class LoadScraper:
     def __init__(self) -> None:
-        self._tasks: dict[tuple[str, LoadPlan], asyncio.Task[None]] = {}
+        self._tasks = TargetTasks[LoadPlan]("load", self._run)
 
     def reconcile(self, wanted: Mapping[tuple[str, LoadPlan], Target]) -> None:
         """Scrape the targets ``wanted`` (by URL and plan) and stop the others."""
-        for key in list(self._tasks):
-            if key not in wanted:
-                self._tasks.pop(key).cancel()
-        for key, target in wanted.items():
-            if key not in self._tasks:
-                self._tasks[key] = asyncio.create_task(
-                    self._run(target, key[1]), name=f"load {key[0]}"
-                )
+        self._tasks.reconcile(wanted)
 
     async def stop(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        for task in self._tasks.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await self._tasks.stop()
 
     async def _run(self, target: Target, plan: LoadPlan) -> None:
         failing = False
