@@ -63,6 +63,11 @@ class AsyncClusterClient:
         document = security_document(auth, rate_limit, token_limit, budget, default_max_tokens)
         return as_object(await self._send(self._calls.secure(endpoint, document)))
 
+    async def update_security(self, endpoint: str, **changes: Any) -> dict[str, Any]:
+        """Change only the named fields of the endpoint's policy (camelCase, as the REST
+        API: ``update_security("/predict", rateLimit="50/min")``); ``None`` removes one."""
+        return as_object(await self._send(self._calls.update_security(endpoint, changes)))
+
     async def list_security(self) -> list[dict[str, Any]]:
         return as_list(await self._send(self._calls.list_security()))
 

@@ -88,6 +88,11 @@ class ClusterCalls:
             "PUT", f"/api/v1/security/{quote(endpoint.lstrip('/'), safe='')}", json=document
         )
 
+    def update_security(self, endpoint: str, changes: dict[str, Any]) -> Call:
+        return self._call(
+            "PATCH", f"/api/v1/security/{quote(endpoint.lstrip('/'), safe='')}", json=changes
+        )
+
     def list_security(self) -> Call:
         return self._call("GET", "/api/v1/security", unwrap="security")
 

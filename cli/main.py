@@ -22,6 +22,7 @@ from cli.output import (
     metrics_tables,
     routes_table,
     security_table,
+    stderr,
     stdout,
     tokens_table,
     usage_table,
@@ -193,13 +194,19 @@ def add_route(
 @reports_errors
 def secure(
     endpoint: Annotated[str, typer.Option("--endpoint", help="path to secure, like /predict")],
-    auth: Annotated[str, typer.Option("--auth", help="jwt, api-key or none")] = "none",
+    auth: Annotated[
+        str | None, typer.Option("--auth", help="jwt, api-key or none (new policy: none)")
+    ] = None,
     rate_limit: Annotated[
-        str | None, typer.Option("--rate-limit", help="like 100/min (s, min, hour, day)")
+        str | None,
+        typer.Option("--rate-limit", help="like 100/min (s, min, hour, day); none removes it"),
     ] = None,
     token_limit: Annotated[
         str | None,
-        typer.Option("--token-limit", help="input+output tokens per consumer, like 100000/min"),
+        typer.Option(
+            "--token-limit",
+            help="input+output tokens per consumer, like 100000/min; none removes it",
+        ),
     ] = None,
     budget_usd: Annotated[
         float | None, typer.Option("--budget-usd", help="dollars per consumer and --budget-per")
@@ -214,27 +221,35 @@ def secure(
         int | None,
         typer.Option("--default-max-tokens", help="reserved when a request sets no max_tokens"),
     ] = None,
+    no_budget: Annotated[bool, typer.Option("--no-budget", help="remove the budget")] = False,
     cluster: ClusterOption = None,
     url: UrlOption = None,
     output: OutputOption = Output.table,
 ) -> None:
-    """Set an endpoint's policy: ai-gateway-cli secure --endpoint /predict --auth jwt --rate-limit 100/min"""
-    budget: dict[str, Any] | None = None
+    """Set an endpoint's policy: ai-gateway-cli secure --endpoint /predict --auth jwt --rate-limit 100/min
+
+    Only what the flags say changes: a limit the command does not name stays as it was."""
+    changes: dict[str, Any] = {}
+    if auth is not None:
+        changes["authType"] = auth
+    for key, value in (("rateLimit", rate_limit), ("tokenLimit", token_limit)):
+        if value is not None:
+            changes[key] = None if value.strip().lower() == "none" else value
     if budget_usd is not None or budget_tokens is not None:
-        budget = {"per": budget_per}
+        budget: dict[str, Any] = {"per": budget_per}
         budget.update({"usd": budget_usd} if budget_usd is not None else {})
         budget.update({"tokens": budget_tokens} if budget_tokens is not None else {})
-    policy = cluster_client(cluster, url).secure(
-        endpoint,
-        auth=auth,
-        rate_limit=rate_limit,
-        token_limit=token_limit,
-        budget=budget,
-        default_max_tokens=default_max_tokens,
-    )
+        changes["budget"] = budget
+    if no_budget:
+        changes["budget"] = None
+    if default_max_tokens is not None:
+        changes["defaultMaxTokens"] = default_max_tokens
+    policy = cluster_client(cluster, url).update_security(endpoint, **changes)
     if not emit_data(policy, output):
         stdout.print(f"endpoint {policy['endpoint']} secured", highlight=False)
         security_table([policy])
+    for warning in policy.get("warnings") or []:
+        stderr.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
 
 def _config_source(file: Path | None) -> Path:

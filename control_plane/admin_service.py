@@ -156,6 +156,38 @@ class AdminService:
         self, cluster: str | None, endpoint: str, document: Any
     ) -> tuple[SecurityRecord, bool, int]:
         """The endpoint in the URL wins; a different one in the body is a mistake."""
+        endpoint = self._policy_endpoint(endpoint, document)
+        spec = parse(SecuritySpec, {**document, "endpoint": endpoint})
+        cluster = self.cluster(cluster)
+        await self._check_providers(cluster, spec.jwt_providers)
+        record, created, revision = await self.store.put_security(cluster, spec)
+        return record, created, revision
+
+    async def patch_security(
+        self, cluster: str | None, endpoint: str, changes: Any
+    ) -> tuple[SecurityRecord, bool, int]:
+        """Change only the fields ``changes`` names (null removes one): a JSON merge patch
+        onto the endpoint's policy, or onto a new one."""
+        endpoint = self._policy_endpoint(endpoint, changes)
+        cluster = self.cluster(cluster)
+        providers = changes.get("jwtProviders") or changes.get("jwt_providers")
+        if isinstance(providers, list):
+            await self._check_providers(cluster, tuple(str(p) for p in providers))
+        return await self.store.patch_security(cluster, endpoint, changes)
+
+    async def policy_warnings(self, cluster: str | None, record: SecurityRecord) -> list[str]:
+        """What will go wrong with a policy as stored: a JWT endpoint with no JWT provider."""
+        if record.spec.auth != "jwt" or record.spec.jwt_providers:
+            return []
+        if (await self.identities.read(self.cluster(cluster))).jwt_providers:
+            return []
+        return [
+            f"{record.spec.endpoint} requires a JWT but the cluster has no JWT provider: every "
+            "request gets 401 until you add one (ai-gateway-cli jwt add NAME --jwks-url URL, "
+            "or PUT /api/v1/jwt-providers/{name})"
+        ]
+
+    def _policy_endpoint(self, endpoint: str, document: Any) -> str:
         if not isinstance(document, dict):
             raise InvalidInput("body: expected a JSON object", field="body")
         try:
@@ -173,20 +205,20 @@ class AdminService:
                     f"'{endpoint}'; remove it from the body or make them agree",
                     field="endpoint",
                 )
-        spec = parse(SecuritySpec, {**document, "endpoint": endpoint})
-        cluster = self.cluster(cluster)
-        if spec.jwt_providers:
-            known = {p.name for p in (await self.identities.read(cluster)).jwt_providers}
-            missing = [name for name in spec.jwt_providers if name not in known]
-            if missing:
-                raise InvalidInput(
-                    f"jwtProviders: no JWT provider named {missing[0]!r}; create it first "
-                    "(PUT /api/v1/jwt-providers/{name})",
-                    field="jwtProviders",
-                    unprocessable=True,
-                )
-        record, created, revision = await self.store.put_security(cluster, spec)
-        return record, created, revision
+        return endpoint
+
+    async def _check_providers(self, cluster: str, providers: tuple[str, ...]) -> None:
+        if not providers:
+            return
+        known = {p.name for p in (await self.identities.read(cluster)).jwt_providers}
+        missing = [name for name in providers if name not in known]
+        if missing:
+            raise InvalidInput(
+                f"jwtProviders: no JWT provider named {missing[0]!r}; create it first "
+                "(PUT /api/v1/jwt-providers/{name})",
+                field="jwtProviders",
+                unprocessable=True,
+            )
 
     async def list_security(self, cluster: str | None) -> list[SecurityRecord]:
         return await self.store.list_security(self.cluster(cluster))

@@ -108,10 +108,20 @@ async def get_security(request: web.Request) -> web.Response:
 @routes.put("/api/v1/security/{endpoint:.+}")
 async def put_security(request: web.Request) -> web.Response:
     document = await read_document(request)
-    record, created, revision = await request.app[SERVICE].put_security(
-        cluster_param(request), _endpoint(request), document
-    )
-    return json_response(record.to_json(), status=201 if created else 200, revision=revision)
+    service, cluster = request.app[SERVICE], cluster_param(request)
+    record, created, revision = await service.put_security(cluster, _endpoint(request), document)
+    answer = {**record.to_json(), "warnings": await service.policy_warnings(cluster, record)}
+    return json_response(answer, status=201 if created else 200, revision=revision)
+
+
+@routes.patch("/api/v1/security/{endpoint:.+}")
+async def patch_security(request: web.Request) -> web.Response:
+    """Only the fields the body names change; ``null`` removes one (JSON merge patch)."""
+    changes = await read_document(request)
+    service, cluster = request.app[SERVICE], cluster_param(request)
+    record, created, revision = await service.patch_security(cluster, _endpoint(request), changes)
+    answer = {**record.to_json(), "warnings": await service.policy_warnings(cluster, record)}
+    return json_response(answer, status=201 if created else 200, revision=revision)
 
 
 @routes.delete("/api/v1/security/{endpoint:.+}")

@@ -283,6 +283,17 @@ def openapi_document() -> dict[str, Any]:
                     params=(endpoint,),
                     writes=True,
                 ),
+                "patch": _op(
+                    "change only the fields the body names (null removes one; a JSON merge "
+                    "patch onto the policy, or onto a new one)",
+                    {
+                        201: ("created", record("SecurityPolicy")),
+                        200: ("changed", record("SecurityPolicy")),
+                    },
+                    body={"application/json": {"schema": {"type": "object"}}},
+                    params=(endpoint,),
+                    writes=True,
+                ),
                 "delete": _op(
                     "delete an endpoint's policy",
                     {200: ("deleted", deleted)},

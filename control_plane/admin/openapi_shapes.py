@@ -76,7 +76,11 @@ RECORDS: dict[str, Any] = {
             "createdAt": _TIME,
             "updatedAt": _TIME,
         },
-        {"rateLimit": {"type": ["string", "object", "null"]}},
+        {
+            "rateLimit": {"type": ["string", "object", "null"]},
+            # On the answers to PUT and PATCH: what will go wrong (a JWT endpoint, no provider).
+            "warnings": {"type": "array", "items": _STRING},
+        },
     ),
     "Deleted": _shape({"deleted": _STRING, "revision": _INTEGER}),
     "Revoked": _shape({"revoked": _STRING, "revision": _INTEGER}),

@@ -12,6 +12,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 
 from control_plane.domain.base import SpecModel
 from control_plane.domain.patterns import (
@@ -229,3 +230,35 @@ class SecuritySpec(SpecModel):
         if isinstance(auth, str) and auth.lower() in _AUTH_SPELLINGS:
             return _AUTH_SPELLINGS[auth.lower()]
         raise ValueError(f"{auth!r} is not an auth type; use jwt, api-key or none")
+
+
+def _spellings() -> dict[str, str]:
+    """Every accepted spelling of a SecuritySpec key -> the one it is stored under."""
+    found: dict[str, str] = {}
+    for name, field in SecuritySpec.model_fields.items():
+        stored = field.serialization_alias or to_camel(name)
+        found[name] = found[to_camel(name)] = found[stored] = stored
+        choices = field.validation_alias
+        if isinstance(choices, AliasChoices):
+            for choice in choices.choices:
+                if isinstance(choice, str):
+                    found[choice] = stored
+    return found
+
+
+def merged_policy(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``current`` (a stored policy document) with ``changes`` merged in as a JSON merge
+    patch (RFC 7396): a key set to null is removed, an object is merged key by key, any
+    other value replaces. Keys may be spelled as the API accepts them (``authType``,
+    ``auth``, ``rate_limit``...)."""
+    spellings = _spellings()
+    merged = dict(current)
+    for key, value in changes.items():
+        key = spellings.get(key, key)
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {k: v for k, v in {**merged[key], **value}.items() if v is not None}
+        else:
+            merged[key] = value
+    return merged

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from control_plane.domain.config import GatewayConfig, SettingsSpec, check_cluster_name
 from control_plane.domain.diff import ConfigDiff, diff_config, route_documents
 from control_plane.domain.route import RouteSpec, keep_stored_secrets
-from control_plane.domain.security import SecuritySpec, normalise_endpoint
+from control_plane.domain.security import SecuritySpec, merged_policy, normalise_endpoint
 from control_plane.domain.validation import parse, read_stored
 from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInvalid
 from control_plane.kubernetes.pod_backends import DiscoveredBackend
@@ -336,6 +336,31 @@ class ConfigStore:
                     created_at=now,
                     updated_at=now,
                 )
+                session.add(row)
+                revision = self.bump(cluster_row, now)
+            elif row.spec != document:
+                row.spec, row.updated_at = document, now
+                revision = self.bump(cluster_row, now)
+        return _security_record(row), created, revision
+
+    async def patch_security(
+        self, cluster: str, endpoint: str, changes: dict[str, Any]
+    ) -> tuple[SecurityRecord, bool, int]:
+        """Merge ``changes`` into the endpoint's policy (a new one from the defaults), in one
+        transaction: two changes to one policy at once both hold. True when it was created."""
+        async with self.write(cluster) as (session, cluster_row):
+            row = await session.scalar(
+                select(SecurityPolicyRow)
+                .where(SecurityPolicyRow.cluster == cluster, SecurityPolicyRow.endpoint == endpoint)
+                .with_for_update()
+            )
+            current = row.spec if row is not None else {"endpoint": endpoint}
+            spec = parse(SecuritySpec, {**merged_policy(current, changes), "endpoint": endpoint})
+            document = spec.model_dump(mode="json")
+            now, created, revision = time.time(), row is None, cluster_row.revision
+            if row is None:
+                row = SecurityPolicyRow(id=_new_id(), cluster=cluster, endpoint=endpoint,
+                                        spec=document, created_at=now, updated_at=now)  # fmt: skip
                 session.add(row)
                 revision = self.bump(cluster_row, now)
             elif row.spec != document:

@@ -216,3 +216,35 @@ def test_routes_get_delete_status_and_log_level(cli: Cli) -> None:
 
     cli("routes", "delete", "chat")
     assert json.loads(cli("routes", "list", "-o", "json").stdout) == []
+
+
+def test_secure_changes_only_what_its_flags_say(cli: Cli) -> None:
+    cluster = new_cluster()
+    cli("init", "--cluster", cluster, "--key", cli.env["AI_GATEWAY_API_KEY"])
+    cli("secure", "--endpoint", "/chat", "--auth", "api-key", "--rate-limit", "50/min",
+        "--token-limit", "1000/min")  # fmt: skip
+
+    def policy() -> dict[str, object]:
+        (found,) = json.loads(cli("security", "list", "--output", "json").stdout)
+        return dict(found)
+
+    cli("secure", "--endpoint", "/chat", "--auth", "api-key")  # the limits stay
+    assert (policy()["rateLimit"], policy()["tokenLimit"]) == ("50/min", "1000/min")
+    cli("secure", "--endpoint", "/chat", "--rate-limit", "none")  # removes that one only
+    assert policy()["rateLimit"] is None and policy()["tokenLimit"] == "1000/min"
+    assert policy()["auth"] == "api-key"
+    cli("secure", "--endpoint", "/chat", "--budget-tokens", "500", "--budget-per", "day")
+    assert policy()["budget"] == {"usd": None, "tokens": 500, "per": "day", "warnAt": 0.8}
+    cli("secure", "--endpoint", "/chat", "--no-budget", "--token-limit", "none")
+    assert policy()["budget"] is None and policy()["tokenLimit"] is None
+
+
+def test_secure_with_jwt_and_no_provider_warns_how_to_add_one(cli: Cli) -> None:
+    cluster = new_cluster()
+    cli("init", "--cluster", cluster, "--key", cli.env["AI_GATEWAY_API_KEY"])
+    done = cli("secure", "--endpoint", "/predict", "--auth", "jwt", "--rate-limit", "100/min")
+    assert "endpoint /predict secured" in done.stdout
+    assert "requires a JWT but the cluster has no JWT provider" in done.stderr
+    assert "PUT /api/v1/jwt-providers" in done.stderr
+    quiet = cli("secure", "--endpoint", "/open", "--auth", "api-key")
+    assert "warning" not in quiet.stderr

@@ -299,3 +299,23 @@ def test_openapi_document_is_served(control_plane: ControlPlaneProcess) -> None:
     assert document["openapi"].startswith("3.")
     assert "RouteSpec" in document["components"]["schemas"]
     assert "put" in document["paths"]["/api/v1/security/{endpoint}"]
+
+
+def test_patch_changes_only_the_named_fields_of_a_policy(
+    control_plane: ControlPlaneProcess, cluster: str
+) -> None:
+    params = {"cluster": cluster}
+    with control_plane.client() as http:
+        created = http.patch("/api/v1/security/chat", params=params, json={"rateLimit": "5/min"})
+        assert created.status_code == 201, created.text
+        assert (created.json()["auth"], created.json()["rateLimit"]) == ("none", "5/min")
+        changed = http.patch("/api/v1/security/chat", params=params, json={"authType": "api-key"})
+        assert changed.status_code == 200 and changed.json()["rateLimit"] == "5/min"
+        removed = http.patch("/api/v1/security/chat", params=params, json={"rate_limit": None})
+        assert removed.json()["rateLimit"] is None and removed.json()["auth"] == "api-key"
+        before = state(http, cluster)
+        for body, field in (({"bogus": 1}, "bogus"), ({"authType": "oauth"}, "auth"),
+                            ({"endpoint": "/other"}, "endpoint"), ([1], "body")):  # fmt: skip
+            refused = http.patch("/api/v1/security/chat", params=params, json=body)
+            assert refused.status_code in (400, 422) and field in refused.text, refused.text
+        assert state(http, cluster) == before  # nothing stored by a refused change
