@@ -8,7 +8,14 @@ from typing import Any
 import httpx
 
 from ai_gateway import calls
-from ai_gateway.calls import Call, ClusterCalls, load_document, route_document, security_document
+from ai_gateway.calls import (
+    Call,
+    ClusterCalls,
+    known_cluster,
+    load_document,
+    route_document,
+    security_document,
+)
 from ai_gateway.context import resolve_cluster, resolve_key, resolve_url
 from ai_gateway.retry import RetryPolicy
 from ai_gateway.shapes import as_list, as_object
@@ -131,6 +138,8 @@ class AsyncAIGateway:
         name = resolve_cluster(cluster)
         if create:
             await self.send(calls.create_cluster(name))
+        else:
+            known_cluster(name, await self.clusters())
         return AsyncClusterClient(self, name)
 
     async def clusters(self) -> list[dict[str, Any]]:

@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 import yaml
 
+from ai_gateway.errors import NotFoundError
+
 
 @dataclass(frozen=True, slots=True)
 class Call:
@@ -186,3 +188,14 @@ def security_document(
         if value is not None:
             document[key] = value
     return document
+
+
+def known_cluster(name: str, clusters: list[dict[str, Any]]) -> None:
+    """NotFoundError, saying how to create it, when ``name`` is not among ``clusters``."""
+    if not any(c.get("name") == name for c in clusters):
+        raise NotFoundError(
+            f"cluster '{name}' does not exist; connect(cluster={name!r}, create=True) or "
+            f"ai-gateway-cli init --cluster {name} creates it",
+            status=404,
+            code="not_found",
+        )

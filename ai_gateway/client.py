@@ -8,7 +8,14 @@ from typing import Any
 import httpx
 
 from ai_gateway import calls
-from ai_gateway.calls import Call, ClusterCalls, load_document, route_document, security_document
+from ai_gateway.calls import (
+    Call,
+    ClusterCalls,
+    known_cluster,
+    load_document,
+    route_document,
+    security_document,
+)
 from ai_gateway.context import resolve_cluster, resolve_key, resolve_url
 from ai_gateway.retry import RetryPolicy
 from ai_gateway.shapes import as_list, as_object
@@ -175,10 +182,14 @@ class AI_Gateway:
         return send_sync(self._http, call, self.retry)
 
     def connect(self, cluster: str | None = None, *, create: bool = False) -> ClusterClient:
-        """A client for one cluster (``create=True`` creates it when missing)."""
+        """A client for one cluster (``create=True`` creates it when missing). One call
+        checks the URL, the key and the cluster now: a wrong one raises its typed error
+        here (GatewayConnectionError, AuthenticationError, NotFoundError), not at first use."""
         name = resolve_cluster(cluster)
         if create:
             self.create_cluster(name)
+        else:
+            known_cluster(name, self.clusters())
         return ClusterClient(self, name)
 
     def create_cluster(self, name: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,8 +47,27 @@ app = typer.Typer(
     help="Manage an ai-gateway: routes, security, config and status.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        stdout.print(f"ai-gateway-cli {package_version('ai-gateway')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="print the version and exit"),
+    ] = False,
+) -> None:  # fmt: skip
+    """Manage an ai-gateway: routes, security, config and status."""
+
+
 app.add_typer(routes_app, name="routes")
 app.add_typer(security_app, name="security")
 app.add_typer(keys_app, name="keys")

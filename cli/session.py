@@ -9,6 +9,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from ai_gateway import AI_Gateway, ClusterClient, GatewayError
+from ai_gateway.context import resolve_cluster
 from ai_gateway.errors import GatewayConnectionError
 from cli.output import stderr
 
@@ -78,7 +79,9 @@ def gateway(url: str | None = None, api_key: str | None = None) -> AI_Gateway:
 
 
 def cluster_client(cluster: str | None, url: str | None = None) -> ClusterClient:
-    return gateway(url).connect(cluster)
+    """Without connect()'s check: the command's own call names what is wrong (a missing
+    cluster, a wrong key) in its answer."""
+    return ClusterClient(gateway(url), resolve_cluster(cluster))
 
 
 def compact(values: dict[str, Any]) -> dict[str, Any]:

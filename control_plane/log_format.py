@@ -7,9 +7,8 @@ freezing the admin API and the snapshot streams.
 
 from __future__ import annotations
 
-import logging
-
 from data_plane.logs import configure_logging as _configure_logging
+from data_plane.logs import set_level as _set_level
 
 
 def configure_logging(level: str) -> None:
@@ -18,6 +17,4 @@ def configure_logging(level: str) -> None:
 
 def set_level(level: str) -> None:
     """Change the level at run time; a name logging does not know is ignored."""
-    name = level.upper()
-    if isinstance(logging.getLevelName(name), int):
-        logging.getLogger().setLevel(name)
+    _set_level(level)

@@ -49,8 +49,10 @@ class ControlPlaneSettings(BaseSettings):
     database_url: str = setting(DEFAULT_DATABASE_URL, "SQLAlchemy async URL")
     api_key: str = setting("", "admin API key (prefer the variable)", repr=False)
     cluster: str = setting("default", "default cluster, created on start")
-    log_level: Literal["debug", "info", "warning", "error"] = setting(
-        "info", "debug, info, warning or error; then its cluster's settings.logLevel"
+    log_level: Literal["trace", "debug", "info", "warning", "error"] = setting(
+        "info",
+        "trace (libraries' debug too), debug, info, warning or error; then its "
+        "cluster's settings.logLevel",
     )
     ready_file: str | None = setting(None, "write the bound ports here as JSON once serving")
     poll_interval: float = setting(

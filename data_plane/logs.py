@@ -87,8 +87,17 @@ class _LogWriter:
 _writer: _LogWriter | None = None
 
 
+TRACE = 5  # below debug: the libraries' own debug lines too
+logging.addLevelName(TRACE, "TRACE")
+# Libraries that log a lot at debug (aiosqlite: a line per statement): their warnings only,
+# unless the level is trace.
+LIBRARIES = ("aiosqlite", "sqlalchemy", "asyncio", "grpc", "kubernetes_asyncio", "urllib3",
+             "httpx", "httpcore", "hpack", "aiohttp", "alembic", "hiredis")  # fmt: skip
+
+
 def configure_logging(level: str, quiet: tuple[str, ...] = ("aiohttp.access",)) -> None:
-    """JSON lines on stderr at ``level``; the loggers in ``quiet`` only from WARNING up."""
+    """JSON lines on stderr at ``level``; the loggers in ``quiet`` only from WARNING up, and
+    the LIBRARIES' too unless the level is trace."""
     global _writer
     formatter = JsonFormatter(
         "{levelname}{name}{message}", style="{", timestamp="time", rename_fields=_FIELDS
@@ -98,6 +107,7 @@ def configure_logging(level: str, quiet: tuple[str, ...] = ("aiohttp.access",)) 
     else:
         _writer.handler.setFormatter(formatter)
     logging.basicConfig(level=level.upper(), handlers=[_writer.handler], force=True)
+    set_level(level)
     for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -111,4 +121,10 @@ def count_dropped_lines(counter: Callable[[float], object]) -> None:
 
 
 def set_level(level: str) -> None:
-    logging.getLogger().setLevel(level.upper())
+    """The gateway's level; the LIBRARIES' follow it only at trace (else: warnings)."""
+    name = level.upper()
+    if not isinstance(logging.getLevelName(name), int):
+        return  # a name logging does not know
+    logging.getLogger().setLevel(name)
+    for library in LIBRARIES:
+        logging.getLogger(library).setLevel(logging.NOTSET if name == "TRACE" else logging.WARNING)

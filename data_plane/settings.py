@@ -67,8 +67,10 @@ class DataPlaneSettings(BaseSettings):
     )
     no_api_forward: bool = setting(False, "do not forward /api/v1 to the control plane")
     max_body_bytes: int = setting(16 << 20, "larger request bodies get 413", ge=1)
-    log_level: Literal["debug", "info", "warning", "error"] = setting(
-        "info", "debug, info, warning or error; then the cluster's settings.logLevel"
+    log_level: Literal["trace", "debug", "info", "warning", "error"] = setting(
+        "info",
+        "trace (libraries' debug too), debug, info, warning or error; then the "
+        "cluster's settings.logLevel",
     )
     ready_file: str | None = setting(None, "write the bound ports here as JSON once serving")
     redis_url: str | None = setting(

@@ -71,10 +71,12 @@ def test_typed_errors(control_plane: ControlPlaneProcess) -> None:
         gw.create_route(path="/predict", target="http://ai-service:8080")
     with pytest.raises(NotFoundError):
         gw.get_route("nope")
-    with pytest.raises(NotFoundError, match="does not exist"):
-        gateway.connect(cluster="never-created").list_routes()
+    with pytest.raises(NotFoundError, match="create=True"):
+        gateway.connect(cluster="never-created")  # at once, not at first use
     with pytest.raises(AuthenticationError):
-        AI_Gateway(api_key="wrong", url=control_plane.url).clusters()
+        AI_Gateway(api_key="wrong", url=control_plane.url).connect(cluster="default")
+    with pytest.raises(GatewayConnectionError):
+        AI_Gateway(api_key="k", url="http://127.0.0.1:9", max_retries=1).connect("default")
 
 
 async def test_async_client(control_plane: ControlPlaneProcess) -> None:
@@ -114,14 +116,16 @@ def test_gives_up_with_a_typed_error() -> None:
 def test_a_create_is_not_replayed_after_a_bad_gateway() -> None:
     """A POST answered 502 may have been carried out: replaying it could create twice."""
     with (
-        scripted_server([(502, {}, {"error": {"code": "bad_gateway", "message": "upstream"}})]) as (
-            url,
-            seen,
-        ),
+        scripted_server(
+            [
+                (200, {}, {"clusters": [{"name": "c", "revision": 0}]}),  # connect's check
+                (502, {}, {"error": {"code": "bad_gateway", "message": "upstream"}}),
+            ]
+        ) as (url, seen),
         pytest.raises(ServerError),
     ):
         AI_Gateway(api_key="k", url=url).connect("c").create_route(path="/x", target="http://a")
-    assert len(seen) == 1
+    assert len(seen) == 2  # the check, then the one POST
 
 
 def test_connection_refused_is_a_connection_error() -> None:
