@@ -32,11 +32,15 @@ class AsyncClusterClient:
         return await self._gateway.send(call)
 
     async def create_route(
-        self, path: str | None = None, target: str | None = None, **fields: Any
+        self,
+        path: str | None = None,
+        target: str | None = None,
+        *,
+        replace: bool = False,
+        **fields: Any,
     ) -> dict[str, Any]:
-        return as_object(
-            await self._send(self._calls.create_route(route_document(path, target, **fields)))
-        )
+        document = route_document(path, target, **fields)
+        return as_object(await self._send(self._calls.create_route(document, replace)))
 
     createRoute = create_route
 

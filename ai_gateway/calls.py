@@ -70,8 +70,9 @@ class ClusterCalls:
         params = {**self._params, **kwargs.pop("params", {})}
         return Call(method, path, params=params, **kwargs)
 
-    def create_route(self, document: dict[str, Any]) -> Call:
-        return self._call("POST", "/api/v1/routes", json=document, idempotent=False)
+    def create_route(self, document: dict[str, Any], replace: bool = False) -> Call:
+        params = {"replace": "true"} if replace else {}
+        return self._call("POST", "/api/v1/routes", json=document, params=params, idempotent=False)
 
     def list_routes(self) -> Call:
         return self._call("GET", "/api/v1/routes", unwrap="routes")

@@ -34,12 +34,19 @@ class ClusterClient:
         return self._gateway.send(call)
 
     def create_route(
-        self, path: str | None = None, target: str | None = None, **fields: Any
+        self,
+        path: str | None = None,
+        target: str | None = None,
+        *,
+        replace: bool = False,
+        **fields: Any,
     ) -> dict[str, Any]:
-        """Create a route: ``create_route(path="/predict", target="http://ai-service:8080", method="POST")``."""
-        return as_object(
-            self._send(self._calls.create_route(route_document(path, target, **fields)))
-        )
+        """Create a route: ``create_route(path="/predict", target="http://ai-service:8080", method="POST")``.
+
+        The same route again answers ``unchanged: True``; another one of that name is a
+        ConflictError, unless ``replace=True`` (then ``replaced: True``)."""
+        document = route_document(path, target, **fields)
+        return as_object(self._send(self._calls.create_route(document, replace)))
 
     createRoute = create_route
 

@@ -12,6 +12,7 @@ import yaml
 from ai_gateway import GatewayError
 from ai_gateway.calls import load_document
 from ai_gateway.context import SavedContext, resolve_cluster, resolve_key, resolve_url, save_key
+from ai_gateway.errors import ConflictError
 from ai_gateway.ops import data_plane_status
 from cli.identities import jwt_app, keys_app
 from cli.output import (
@@ -186,11 +187,16 @@ def add_route(
         list[str] | None,
         typer.Option("--model", help="match on the body's model (a name or * glob); repeat"),
     ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="replace a route of that name that differs")
+    ] = False,
     cluster: ClusterOption = None,
     url: UrlOption = None,
     output: OutputOption = Output.table,
 ) -> None:
-    """Add a route: ai-gateway-cli add-route --path /predict --target http://ai-service:8080 --method POST"""
+    """Add a route: ai-gateway-cli add-route --path /predict --target http://ai-service:8080 --method POST
+
+    The same route again changes nothing; another route of that name needs --replace."""
     document = compact(
         {
             "name": name,
@@ -204,9 +210,19 @@ def add_route(
             "models": model or None,
         }
     )
-    route = cluster_client(cluster, url).create_route(**document)
+    try:
+        route = cluster_client(cluster, url).create_route(replace=replace, **document)
+    except ConflictError:
+        shown = name or "the route"
+        raise fail(
+            f"{shown} at {path} already exists with other settings (see ai-gateway-cli routes "
+            "list); run the same command with --replace to replace it, or give this one "
+            "another --name"
+        ) from None
     if not emit_data(route, output):
-        stdout.print(f"route {route['name']} created (id {route['id']})", highlight=False)
+        outcome = "unchanged" if route.get("unchanged") else (
+            "replaced" if route.get("replaced") else "created")  # fmt: skip
+        stdout.print(f"route {route['name']} {outcome} (id {route['id']})", highlight=False)
         routes_table([route])
 
 

@@ -74,11 +74,12 @@ class AdminService:
         ]
 
     # routes
-    async def create_route(self, cluster: str | None, document: Any) -> tuple[RouteRecord, int]:
+    async def create_route(
+        self, cluster: str | None, document: Any, replace: bool = False
+    ) -> tuple[RouteRecord, int, str]:
+        """The route, the revision, and what happened (created, unchanged, replaced)."""
         spec = parse(RouteSpec, document)
-        cluster = self.cluster(cluster)
-        record, revision = await self.store.create_route(cluster, spec)
-        return record, revision
+        return await self.store.create_route(self.cluster(cluster), spec, replace)
 
     async def update_route(
         self, cluster: str | None, id_or_name: str, document: Any

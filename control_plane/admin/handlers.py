@@ -55,8 +55,15 @@ async def list_routes(request: web.Request) -> web.Response:
 @routes.post("/api/v1/routes")
 async def create_route(request: web.Request) -> web.Response:
     document = await read_document(request)
-    record, revision = await request.app[SERVICE].create_route(cluster_param(request), document)
-    return json_response(record.to_json(), status=201, revision=revision)
+    replace = request.query.get("replace", "false")
+    if replace not in ("true", "false"):
+        raise InvalidInput(f"replace: '{replace[:32]}' is not true or false", field="replace")
+    record, revision, outcome = await request.app[SERVICE].create_route(
+        cluster_param(request), document, replace == "true"
+    )
+    if outcome == "created":
+        return json_response(record.to_json(), status=201, revision=revision)
+    return json_response({**record.to_json(), outcome: True}, revision=revision)
 
 
 @routes.get("/api/v1/routes/{id}")

@@ -91,7 +91,7 @@ class AdminRpcService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
 
     @admin_call
     async def CreateRoute(self, request: apb.CreateRouteRequest, context: Any) -> pb.Route:
-        record, _ = await self._service.create_route(
+        record, _, _ = await self._service.create_route(
             request.cluster, route_from_proto(request.route)
         )
         return self._route(record)

@@ -236,16 +236,32 @@ class ConfigStore:
             await self._require_cluster(session, cluster)
             return _route_record(await self._find_route(session, cluster, id_or_name))
 
-    async def create_route(self, cluster: str, spec: RouteSpec) -> tuple[RouteRecord, int]:
+    async def create_route(
+        self, cluster: str, spec: RouteSpec, replace: bool = False
+    ) -> tuple[RouteRecord, int, str]:
+        """The route, the revision, and what happened: created; unchanged (a route of that
+        name is the same already: the same command run twice); replaced (another one was
+        there, and ``replace``). Another route without ``replace`` is a Conflict that says
+        how to replace it."""
         name = spec.effective_name
         async with self.write(cluster) as (session, cluster_row):
             taken = await session.scalar(
-                select(RouteRow.id).where(RouteRow.cluster == cluster, RouteRow.name == name)
+                select(RouteRow).where(RouteRow.cluster == cluster, RouteRow.name == name)
             )
             if taken is not None:
-                hint = "pass a different --name" if spec.name else "give the route a --name"
+                kept = _route_record(taken)
+                wanted = _route_json(_kept_secrets(spec, kept.spec), name)
+                if _route_json(kept.spec, name) == wanted:
+                    return kept, cluster_row.revision, "unchanged"
+                if replace:
+                    now = time.time()
+                    taken.spec, taken.updated_at = wanted, now
+                    return _route_record(taken), self.bump(cluster_row, now), "replaced"
+                targets = ", ".join(t.url for t in kept.spec.targets)
                 raise Conflict(
-                    f"route name '{name}' already exists in cluster '{cluster}'; {hint}",
+                    f"route '{name}' already exists in cluster '{cluster}' (path "
+                    f"{kept.spec.path}, targets {targets}); replace it with PUT "
+                    f'/api/v1/routes/{name}, or give this one another "name"',
                     field="name",
                 )
             position = await session.scalar(
@@ -265,7 +281,7 @@ class ConfigStore:
             )
             session.add(row)
             revision = self.bump(cluster_row, now)
-        return _route_record(row), revision
+        return _route_record(row), revision, "created"
 
     async def update_route(
         self, cluster: str, id_or_name: str, spec: RouteSpec

@@ -248,3 +248,18 @@ def test_secure_with_jwt_and_no_provider_warns_how_to_add_one(cli: Cli) -> None:
     assert "PUT /api/v1/jwt-providers" in done.stderr
     quiet = cli("secure", "--endpoint", "/open", "--auth", "api-key")
     assert "warning" not in quiet.stderr
+
+
+def test_add_route_again_is_unchanged_and_another_target_needs_replace(cli: Cli) -> None:
+    cluster = new_cluster()
+    cli("init", "--cluster", cluster, "--key", cli.env["AI_GATEWAY_API_KEY"])
+    seed = ("add-route", "--path", "/predict", "--target", "http://ai-service:8080",
+            "--method", "POST")  # fmt: skip
+    assert "route predict created" in cli(*seed).stdout
+    assert "route predict unchanged" in cli(*seed).stdout  # the same command again: exit 0
+    other = ("add-route", "--path", "/predict", "--target", "http://other:8080")
+    refused = cli(*other, check=1)
+    assert "--replace" in refused.stderr and "PUT /api/v1" not in refused.stderr
+    assert "route predict replaced" in cli(*other, "--replace").stdout
+    (route,) = json.loads(cli("routes", "list", "--output", "json").stdout)
+    assert [t["url"] for t in route["targets"]] == ["http://other:8080"]

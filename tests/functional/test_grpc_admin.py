@@ -126,9 +126,14 @@ async def test_not_found_and_conflict_codes(
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
         route = pb.Route(path=pb.PathMatch(value="/x"), targets=[pb.Target(url="http://a")])
         await admin.CreateRoute(apb.CreateRouteRequest(cluster=cluster, route=route), metadata=auth)
+        again = await admin.CreateRoute(  # the same route again: unchanged, as over REST
+            apb.CreateRouteRequest(cluster=cluster, route=route), metadata=auth
+        )
+        assert again.targets[0].url == "http://a"
+        other = pb.Route(path=pb.PathMatch(value="/x"), targets=[pb.Target(url="http://b")])
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await admin.CreateRoute(
-                apb.CreateRouteRequest(cluster=cluster, route=route), metadata=auth
+                apb.CreateRouteRequest(cluster=cluster, route=other), metadata=auth
             )
         assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
 

@@ -140,7 +140,15 @@ BAD_REQUESTS: list[tuple[str, str, str, Any, int, str | None]] = [
     ("POST", "/api/v1/routes", "json", ["/p"], 400, "body"),
     ("POST", "/api/v1/routes", "raw", b"{not json", 400, "body"),
     ("POST", "/api/v1/routes", "raw", b"", 400, "body"),
-    ("POST", "/api/v1/routes", "json", {"path": "/existing", "target": "http://a"}, 409, "name"),
+    ("POST", "/api/v1/routes", "json", {"path": "/existing", "target": "http://b"}, 409, "name"),
+    (
+        "POST",
+        "/api/v1/routes?replace=maybe",
+        "json",
+        {"path": "/p", "target": "http://a"},
+        400,
+        "replace",
+    ),
     (
         "PUT",
         "/api/v1/routes/existing",

@@ -67,8 +67,9 @@ def test_typed_errors(control_plane: ControlPlaneProcess) -> None:
     assert invalid.value.status == 422 and invalid.value.field == "path"
     assert "Invalid route path" in invalid.value.message
     gw.create_route(path="/predict", target="http://ai-service:8080")
-    with pytest.raises(ConflictError):
-        gw.create_route(path="/predict", target="http://ai-service:8080")
+    assert gw.create_route(path="/predict", target="http://ai-service:8080")["unchanged"]
+    with pytest.raises(ConflictError, match="PUT /api/v1/routes/predict"):
+        gw.create_route(path="/predict", target="http://other-service:8080")
     with pytest.raises(NotFoundError):
         gw.get_route("nope")
     with pytest.raises(NotFoundError, match="create=True"):

@@ -93,7 +93,7 @@ async def test_a_newer_database_is_refused(engine: AsyncEngine) -> None:
 
 async def test_every_change_bumps_the_revision_once(store: ConfigStore) -> None:
     assert await store.revision("aimlops") == 0
-    record, revision = await store.create_route("aimlops", route())
+    record, revision, _ = await store.create_route("aimlops", route())
     assert revision == 1 and record.name == "predict"
     _, revision = await store.update_route("aimlops", "predict", route(method="POST"))
     assert revision == 2
@@ -109,14 +109,23 @@ async def test_every_change_bumps_the_revision_once(store: ConfigStore) -> None:
 
 
 async def test_conflicts_and_missing_things_change_nothing(store: ConfigStore) -> None:
-    await store.create_route("aimlops", route())
-    with pytest.raises(Conflict, match="already exists"):
-        await store.create_route("aimlops", route())
+    _, revision, _ = await store.create_route("aimlops", route())
+    assert await store.create_route("aimlops", route()) == (  # the same route: unchanged
+        (await store.get_route("aimlops", "predict")),
+        revision,
+        "unchanged",
+    )
+    with pytest.raises(Conflict, match=r"already exists .*PUT /api/v1/routes/predict"):
+        await store.create_route("aimlops", route(target="http://other:1"))
+    replaced, _, outcome = await store.create_route(
+        "aimlops", route(target="http://other:1"), replace=True
+    )
+    assert outcome == "replaced" and replaced.spec.targets[0].url == "http://other:1"
     with pytest.raises(NotFound):
         await store.delete_route("aimlops", "nope")
     with pytest.raises(NotFound, match="ai-gateway-cli init --cluster ghost"):
         await store.create_route("ghost", route())
-    assert await store.revision("aimlops") == 1
+    assert await store.revision("aimlops") == 2  # the create and the replacement only
     assert [r.name for r in await store.list_routes("aimlops")] == ["predict"]
 
 
@@ -145,7 +154,7 @@ async def test_apply_is_one_transaction_and_idempotent(store: ConfigStore) -> No
 
 
 async def test_apply_keeps_ids_of_routes_it_updates(store: ConfigStore) -> None:
-    record, _ = await store.create_route("aimlops", route())
+    record, _, _ = await store.create_route("aimlops", route())
     await store.apply("aimlops", document(routes=[{"path": "/predict", "target": "http://b:1"}]))
     again = await store.get_route("aimlops", "predict")
     assert again.id == record.id and again.spec.targets[0].url == "http://b:1"
@@ -161,7 +170,7 @@ async def test_concurrent_writers_each_get_their_own_revision(store: ConfigStore
     results = await asyncio.gather(
         *(store.create_route("aimlops", route(f"/r{i}")) for i in range(10))
     )
-    assert sorted(revision for _, revision in results) == list(range(1, 11))
+    assert sorted(revision for _, revision, _ in results) == list(range(1, 11))
     assert len(await store.list_routes("aimlops")) == 10
 
 
