@@ -234,9 +234,20 @@ def openapi_document() -> dict[str, Any]:
                     "list routes in match order", {200: ("the routes", _list("routes", "Route"))}
                 ),
                 "post": _op(
-                    "create a route",
-                    {201: ("created", record("Route"))},
+                    "create a route (the same route again: unchanged; another of that name: "
+                    "409, or replaced with replace=true)",
+                    {
+                        201: ("created", record("Route")),
+                        200: ("unchanged, or replaced", record("Route")),
+                    },
                     body=_body("RouteSpec"),
+                    params=(
+                        _query(
+                            "replace",
+                            "true: replace a route of that name that differs",
+                            {"type": "string", "enum": ["true", "false"]},
+                        ),
+                    ),
                     errors=(409,),
                     writes=True,
                 ),
