@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
@@ -12,7 +13,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-stdout = Console(soft_wrap=True)
+# Piped (not a terminal, no COLUMNS): as wide as the rows need, so that a table read by a
+# script or a pager is one line per row instead of folded at 80 columns.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 10_000
+stdout = Console(soft_wrap=True, width=_WIDTH)
 stderr = Console(stderr=True, soft_wrap=True)
 
 
@@ -121,9 +125,13 @@ _SIGNS = {"create": "[green]+[/green]", "update": "[yellow]~[/yellow]", "delete"
 
 def diff_lines(result: dict[str, Any]) -> None:
     for change in result["changes"]:
+        kind, key = change["kind"], change["key"]
         stdout.print(
-            f"{_SIGNS[change['action']]} {change['kind']} {change['key']}", highlight=False
+            f"{_SIGNS[change['action']]} {kind}" + ("" if key == kind else f" {key}"),
+            highlight=False,
         )
+        for field in change.get("fields") or []:
+            stdout.print(f"    {field}", highlight=False)
     summary = result["summary"]
     if not result["changes"]:
         stdout.print("no changes")

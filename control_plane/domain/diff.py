@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,13 +22,50 @@ class Change:
     after: Any = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document = {
             "kind": self.kind,
             "key": self.key,
             "action": self.action,
             "before": self.before,
             "after": self.after,
         }
+        if self.action == "update":
+            document["fields"] = changed_fields(self.before, self.after)
+        return document
+
+
+MAX_FIELDS = 50  # field lines per change; the rest is counted
+MAX_VALUE = 80  # characters of a value in a field line
+
+
+def changed_fields(before: Any, after: Any, where: str = "") -> list[str]:
+    """What differs, a line per field: ``targets[1].weight: 1 -> 3``, ``rateLimit: 100/min ->
+    (none)``. Objects are compared key by key, lists of equal length item by item."""
+    lines: list[str] = []
+    _compare(before, after, where, lines)
+    if len(lines) > MAX_FIELDS:
+        lines[MAX_FIELDS:] = [f"... and {len(lines) - MAX_FIELDS} more"]
+    return lines
+
+
+def _compare(before: Any, after: Any, where: str, lines: list[str]) -> None:
+    if before == after or len(lines) > MAX_FIELDS:
+        return
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in [*before, *(k for k in after if k not in before)]:
+            _compare(before.get(key), after.get(key), f"{where}.{key}" if where else key, lines)
+    elif isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        for index, (old, new) in enumerate(zip(before, after, strict=True)):
+            _compare(old, new, f"{where}[{index}]", lines)
+    else:
+        lines.append(f"{where or '(all)'}: {_shown(before)} -> {_shown(after)}")
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)

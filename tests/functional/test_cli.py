@@ -141,6 +141,7 @@ def test_init_config_then_apply_and_diff(cli: Cli, tmp_path: Path) -> None:
     config.write_text(config.read_text().replace("8080", "9090"))
     changed = cli("diff", "-f", str(config), check=1).stdout
     assert "~ route predict" in changed
+    assert "targets[0].url: http://ai-service:8080 -> http://ai-service:9090" in changed
 
 
 def test_errors_in_the_seed_form(cli: Cli, tmp_path: Path) -> None:
