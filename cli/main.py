@@ -411,8 +411,9 @@ def status(
         dataplanes_table(dataplanes)
     else:
         stdout.print("no data plane has connected yet")
+    asked = {state.get("node") for state in health.values()}  # shown below, from their ops
     for plane in dataplanes:
-        if plane.get("targets"):
+        if plane.get("targets") and plane["nodeId"] not in asked:
             health_table(
                 plane["nodeId"],
                 {

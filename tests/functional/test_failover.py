@@ -63,6 +63,7 @@ def test_u1_refused_primary_fails_over_is_ejected_and_comes_back(tmp_path: Path)
         )
         shown = cli_status(gw)
         assert f"{dead}" in shown and "ejected" in shown
+        assert shown.count("backends seen by dp") == 1, shown  # one table per data plane
         deadline = time.monotonic() + 15  # the ejection (4 s here, 30 s by default) runs out
         while target_states(gw)[dead] != "healthy":
             assert time.monotonic() < deadline, target_states(gw)
