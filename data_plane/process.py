@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -352,6 +353,18 @@ class DataPlane:
     def ready(self) -> bool:
         return self.handler.config is not None
 
+    def _targets_state(self) -> list[dict[str, object]]:
+        """Each target's health; a hostname target that does not resolve (and never did)
+        is ``unresolved``, not healthy."""
+        targets = self.health.snapshot()
+        unresolved = self.addresses.unresolved if hasattr(self, "addresses") else set()
+        if unresolved:
+            for target in targets:
+                host = urlsplit(str(target["target"])).hostname
+                if host in unresolved and self.addresses.addresses(host) is None:
+                    target["state"] = "unresolved"
+        return targets
+
     def status(self) -> dict[str, object]:
         config = self.handler.config
         return {
@@ -361,7 +374,7 @@ class DataPlane:
             "routes": config.routes.count if config else 0,
             "controlPlaneConnected": self.discovery.connected,
             "lastError": self.discovery.last_error or None,
-            "targets": self.health.snapshot(),
+            "targets": self._targets_state(),
             "appliedAt": self.applied_at,
             "inFlight": self.handler.in_flight,
             "clientConnections": self._accepting.open if hasattr(self, "_accepting") else 0,

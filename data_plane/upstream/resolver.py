@@ -86,6 +86,7 @@ class AddressBook:
         self._lookup = lookup
         self._timeout = timeout
         self._answers: dict[str, tuple[str, ...]] = {}
+        self.unresolved: set[str] = set()  # hosts whose last lookup failed (logged once)
 
     def addresses(self, host: str) -> tuple[str, ...] | None:
         return self._answers.get(host)
@@ -96,12 +97,15 @@ class AddressBook:
         answers = await asyncio.gather(*(self._resolve(host) for host in wanted))
         changed = False
         for host, found in zip(wanted, answers, strict=True):
+            if found:
+                self.unresolved.discard(host)
             if found and found != self._answers.get(host):
                 log.info("target host %s resolves to %s", host, ", ".join(found))
                 self._answers[host] = found
                 changed = True
         for gone in set(self._answers) - set(wanted):
             del self._answers[gone]
+        self.unresolved &= set(wanted)
         return changed
 
     async def _resolve(self, host: str) -> tuple[str, ...]:
@@ -109,7 +113,9 @@ class AddressBook:
             async with asyncio.timeout(self._timeout):
                 return prefer_ipv4(await self._lookup(host))
         except (OSError, TimeoutError) as exc:
-            kept = self._answers.get(host)
-            log.warning("cannot resolve target host %s: %s; keeping %s", host, exc,
-                        ", ".join(kept) if kept else "the name")  # fmt: skip
+            if host not in self.unresolved:  # once per change of state, not each refresh
+                kept = self._answers.get(host)
+                log.warning("cannot resolve target host %s: %s; keeping %s", host, exc,
+                            ", ".join(kept) if kept else "the name")  # fmt: skip
+                self.unresolved.add(host)
             return ()

@@ -57,3 +57,38 @@ def test_each_address_of_a_hostname_is_a_target_and_is_re_resolved(tmp_path: Pat
             assert f'target="http://127.0.0.2:{port}"' not in metrics, "and so are its series"
         finally:
             gw.stop()
+
+
+def test_a_name_that_does_not_resolve_is_shown_as_such_and_warned_of_once(tmp_path: Path) -> None:
+    port = free_port("127.0.0.2")
+    gw = Gateway(tmp_path)
+    with DnsServer() as dns:
+        try:
+            gw.start_control_plane()
+            resolver = ("--dns-resolver", f"127.0.0.1:{dns.port}", "--dns-refresh-seconds", "0.1")
+            plane = gw.add_data_plane("dp", *resolver)
+            gw.add_route(path="/nowhere", target=f"http://missing.test:{port}")
+            ops = f"http://127.0.0.1:{plane.ready['ops_port']}/readyz"
+            deadline = time.monotonic() + 5
+            while True:
+                states = {t["target"]: t["state"] for t in httpx.get(ops).json()["targets"]}
+                if states.get(f"http://missing.test:{port}") == "unresolved":
+                    break
+                assert time.monotonic() < deadline, states
+                time.sleep(0.05)
+            asked = dns.queries + 5  # refreshes go on meanwhile
+            while dns.queries < asked:
+                assert time.monotonic() < deadline + 10
+                time.sleep(0.05)
+            assert plane.logs().count("cannot resolve target host missing.test") == 1
+
+            late = upstream(tmp_path, "late", "--host", "127.0.0.2", "--port", str(port))
+            gw.upstreams["late"] = late.start()
+            dns.records["missing.test"] = ["127.0.0.2"]  # it comes up
+            deadline = time.monotonic() + 5
+            while httpx.get(gw.proxy_url() + "/nowhere/echo").status_code != 200:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert "target host missing.test resolves to 127.0.0.2" in plane.logs()
+        finally:
+            gw.stop()
