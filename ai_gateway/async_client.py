@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,9 @@ class AsyncClusterClient:
 
     createRoute = create_route
 
-    async def list_routes(self) -> list[dict[str, Any]]:
-        return as_list(await self._send(self._calls.list_routes()))
+    async def list_routes(self, tags: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """In match order; with ``tags``, those carrying every one of them."""
+        return as_list(await self._send(self._calls.list_routes(tags)))
 
     async def get_route(self, route: str) -> dict[str, Any]:
         return as_object(await self._send(self._calls.get_route(route)))
@@ -79,16 +81,20 @@ class AsyncClusterClient:
         API: ``update_security("/predict", rateLimit="50/min")``); ``None`` removes one."""
         return as_object(await self._send(self._calls.update_security(endpoint, changes)))
 
-    async def list_security(self) -> list[dict[str, Any]]:
-        return as_list(await self._send(self._calls.list_security()))
+    async def list_security(self, tags: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return as_list(await self._send(self._calls.list_security(tags)))
 
     async def apply(
-        self, config: str | Path | dict[str, Any], dry_run: bool = False
+        self,
+        config: str | Path | dict[str, Any],
+        dry_run: bool = False,
+        select_tags: Sequence[str] = (),
     ) -> dict[str, Any]:
-        return as_object(await self._send(self._calls.apply(load_document(config), dry_run)))
+        document = load_document(config)
+        return as_object(await self._send(self._calls.apply(document, dry_run, select_tags)))
 
-    async def export(self) -> dict[str, Any]:
-        return as_object(await self._send(self._calls.export()))
+    async def export(self, select_tags: Sequence[str] = ()) -> dict[str, Any]:
+        return as_object(await self._send(self._calls.export(select_tags)))
 
     async def dataplanes(self) -> list[dict[str, Any]]:
         return as_list(await self._send(self._calls.dataplanes()))

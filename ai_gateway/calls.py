@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,8 @@ class ClusterCalls:
         params = {"replace": "true"} if replace else {}
         return self._call("POST", "/api/v1/routes", json=document, params=params, idempotent=False)
 
-    def list_routes(self) -> Call:
-        return self._call("GET", "/api/v1/routes", unwrap="routes")
+    def list_routes(self, tags: Sequence[str] = ()) -> Call:
+        return self._call("GET", "/api/v1/routes", unwrap="routes", params=_tags("tags", tags))
 
     def get_route(self, route: str) -> Call:
         return self._call("GET", f"/api/v1/routes/{quote(route, safe='')}")
@@ -96,19 +97,22 @@ class ClusterCalls:
             "PATCH", f"/api/v1/security/{quote(endpoint.lstrip('/'), safe='')}", json=changes
         )
 
-    def list_security(self) -> Call:
-        return self._call("GET", "/api/v1/security", unwrap="security")
+    def list_security(self, tags: Sequence[str] = ()) -> Call:
+        params = _tags("tags", tags)
+        return self._call("GET", "/api/v1/security", unwrap="security", params=params)
 
     def delete_security(self, endpoint: str) -> Call:
         return self._call("DELETE", f"/api/v1/security/{quote(endpoint.lstrip('/'), safe='')}")
 
-    def apply(self, document: dict[str, Any], dry_run: bool) -> Call:
+    def apply(
+        self, document: dict[str, Any], dry_run: bool, select_tags: Sequence[str] = ()
+    ) -> Call:
         # Applying the same document twice changes nothing, so a retry is safe.
-        params = {"dryRun": "true" if dry_run else "false"}
+        params = {"dryRun": "true" if dry_run else "false", **_tags("selectTags", select_tags)}
         return self._call("POST", "/api/v1/config", json=document, params=params)
 
-    def export(self) -> Call:
-        return self._call("GET", "/api/v1/config")
+    def export(self, select_tags: Sequence[str] = ()) -> Call:
+        return self._call("GET", "/api/v1/config", params=_tags("selectTags", select_tags))
 
     def settings(self) -> Call:
         return self._call("GET", "/api/v1/settings")
@@ -200,3 +204,7 @@ def known_cluster(name: str, clusters: list[dict[str, Any]]) -> None:
             status=404,
             code="not_found",
         )
+
+
+def _tags(name: str, tags: Sequence[str]) -> dict[str, str]:
+    return {name: ",".join(tags)} if tags else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,9 @@ class ClusterClient:
 
     createRoute = create_route
 
-    def list_routes(self) -> list[dict[str, Any]]:
-        return as_list(self._send(self._calls.list_routes()))
+    def list_routes(self, tags: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """In match order; with ``tags``, those carrying every one of them."""
+        return as_list(self._send(self._calls.list_routes(tags)))
 
     def get_route(self, route: str) -> dict[str, Any]:
         """``route`` is the id or the name."""
@@ -85,21 +87,30 @@ class ClusterClient:
         API: ``update_security("/predict", rateLimit="50/min")``); ``None`` removes one."""
         return as_object(self._send(self._calls.update_security(endpoint, changes)))
 
-    def list_security(self) -> list[dict[str, Any]]:
-        return as_list(self._send(self._calls.list_security()))
+    def list_security(self, tags: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return as_list(self._send(self._calls.list_security(tags)))
 
     def delete_security(self, endpoint: str) -> dict[str, Any]:
         return as_object(self._send(self._calls.delete_security(endpoint)))
 
-    def apply(self, config: str | Path | dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
-        """Make the cluster hold exactly this document; returns the changes and the revision."""
-        return as_object(self._send(self._calls.apply(load_document(config), dry_run)))
+    def apply(
+        self,
+        config: str | Path | dict[str, Any],
+        dry_run: bool = False,
+        select_tags: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Make the cluster hold exactly this document; returns the changes and the revision.
+        ``select_tags``: only the routes and policies carrying them (other teams' stay)."""
+        document = load_document(config)
+        return as_object(self._send(self._calls.apply(document, dry_run, select_tags)))
 
-    def diff(self, config: str | Path | dict[str, Any]) -> dict[str, Any]:
-        return self.apply(config, dry_run=True)
+    def diff(
+        self, config: str | Path | dict[str, Any], select_tags: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        return self.apply(config, dry_run=True, select_tags=select_tags)
 
-    def export(self) -> dict[str, Any]:
-        return as_object(self._send(self._calls.export()))
+    def export(self, select_tags: Sequence[str] = ()) -> dict[str, Any]:
+        return as_object(self._send(self._calls.export(select_tags)))
 
     def settings(self) -> dict[str, Any]:
         return as_object(self._send(self._calls.settings()))

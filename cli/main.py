@@ -300,6 +300,15 @@ def _config_source(file: Path | None) -> Path:
 FileOption = Annotated[Path | None, typer.Option("--file", "-f", help="YAML/JSON config document")]
 
 
+SelectTagOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--select-tag",
+        help="manage only the routes and policies with this tag (others' stay); repeat",
+    ),
+]
+
+
 @app.command()
 @reports_errors
 def apply(
@@ -307,6 +316,7 @@ def apply(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="show the changes, apply nothing")
     ] = False,
+    select_tag: SelectTagOption = None,
     cluster: ClusterOption = None,
     url: UrlOption = None,
     output: OutputOption = Output.table,
@@ -315,7 +325,7 @@ def apply(
     document = _read_config_file(_config_source(file))
     target = cluster or document.get("cluster")
     result = cluster_client(target if isinstance(target, str) else None, url).apply(
-        document, dry_run=dry_run
+        document, dry_run=dry_run, select_tags=select_tag or ()
     )
     if emit_data(result, output):
         return
@@ -329,6 +339,7 @@ def apply(
 @app.command()
 def diff(
     file: FileOption = None,
+    select_tag: SelectTagOption = None,
     cluster: ClusterOption = None,
     url: UrlOption = None,
     output: OutputOption = Output.table,
@@ -337,7 +348,8 @@ def diff(
     try:
         document = _read_config_file(_config_source(file))
         target = cluster or document.get("cluster")
-        result = cluster_client(target if isinstance(target, str) else None, url).diff(document)
+        client = cluster_client(target if isinstance(target, str) else None, url)
+        result = client.diff(document, select_tags=select_tag or ())
     except typer.Exit:
         raise typer.Exit(2) from None
     except GatewayError as error:
@@ -352,10 +364,14 @@ def diff(
 @app.command()
 @reports_errors
 def export(
-    cluster: ClusterOption = None, url: UrlOption = None, output: OutputOption = Output.yaml
+    select_tag: SelectTagOption = None,
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.yaml,
 ) -> None:
-    """Print the cluster's configuration as a document apply accepts."""
-    document = cluster_client(cluster, url).export()
+    """Print the cluster's configuration as a document apply accepts (--select-tag: the
+    routes and policies with the tags, for apply --select-tag)."""
+    document = cluster_client(cluster, url).export(select_tags=select_tag or ())
     emit_data(document, Output.json if output is Output.json else Output.yaml)
 
 

@@ -17,13 +17,21 @@ routes_app = typer.Typer(help="List, show and delete routes.", no_args_is_help=T
 security_app = typer.Typer(help="List and delete security policies.", no_args_is_help=True)
 
 
+TagOption = Annotated[
+    list[str] | None, typer.Option("--tag", help="only those with this tag; repeat for all of them")
+]
+
+
 @routes_app.command("list")
 @reports_errors
 def list_routes(
-    cluster: ClusterOption = None, url: UrlOption = None, output: OutputOption = Output.table
+    tag: TagOption = None,
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
 ) -> None:
     """List the cluster's routes in match order."""
-    routes = cluster_client(cluster, url).list_routes()
+    routes = cluster_client(cluster, url).list_routes(tags=tag or ())
     if not emit_data(routes, output):
         routes_table(routes)
 
@@ -57,10 +65,13 @@ def delete_route(
 @security_app.command("list")
 @reports_errors
 def list_security(
-    cluster: ClusterOption = None, url: UrlOption = None, output: OutputOption = Output.table
+    tag: TagOption = None,
+    cluster: ClusterOption = None,
+    url: UrlOption = None,
+    output: OutputOption = Output.table,
 ) -> None:
     """List the cluster's security policies."""
-    policies = cluster_client(cluster, url).list_security()
+    policies = cluster_client(cluster, url).list_security(tags=tag or ())
     if not emit_data(policies, output):
         security_table(policies)
 

@@ -243,11 +243,16 @@ class AdminService:
 
     # the whole document
     async def apply(
-        self, cluster: str | None, document: Any, *, dry_run: bool
+        self,
+        cluster: str | None,
+        document: Any,
+        *,
+        dry_run: bool,
+        select_tags: tuple[str, ...] = (),
     ) -> tuple[ConfigDiff, int]:
         config = parse(GatewayConfig, document)
         cluster = self.cluster(cluster or config.cluster)
-        return await self.store.apply(cluster, config, dry_run=dry_run)
+        return await self.store.apply(cluster, config, dry_run=dry_run, select_tags=select_tags)
 
     async def export(self, cluster: str | None) -> GatewayConfig:
         return await self.store.export(self.cluster(cluster))

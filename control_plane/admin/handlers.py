@@ -13,8 +13,11 @@ from control_plane.admin.responses import (
     flag_param,
     json_response,
     read_document,
+    tags_param,
 )
+from control_plane.domain.config import GatewayConfig
 from control_plane.domain.route import redact_route
+from control_plane.domain.tagged_documents import tagged_part
 from control_plane.errors import InvalidInput
 
 routes = web.RouteTableDef()
@@ -49,7 +52,11 @@ async def create_cluster(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/routes")
 async def list_routes(request: web.Request) -> web.Response:
-    return json_response(await request.app[SERVICE].routes_served(cluster_param(request)))
+    tags = tags_param(request, "tags")
+    answer = await request.app[SERVICE].routes_served(cluster_param(request))
+    if tags:  # those carrying every one of them (a route made from pods has none)
+        answer["routes"] = [r for r in answer["routes"] if set(tags) <= set(r.get("tags", ()))]
+    return json_response(answer)
 
 
 @routes.post("/api/v1/routes")
@@ -102,8 +109,9 @@ def _endpoint(request: web.Request) -> str:
 
 @routes.get("/api/v1/security")
 async def list_security(request: web.Request) -> web.Response:
+    tags = set(tags_param(request, "tags"))
     records = await request.app[SERVICE].list_security(cluster_param(request))
-    return json_response({"security": [r.to_json() for r in records]})
+    return json_response({"security": [r.to_json() for r in records if tags <= set(r.spec.tags)]})
 
 
 @routes.get("/api/v1/security/{endpoint:.+}")
@@ -144,6 +152,9 @@ async def delete_security(request: web.Request) -> web.Response:
 @routes.get("/api/v1/config")
 async def export_config(request: web.Request) -> web.Response:
     config = await request.app[SERVICE].export(cluster_param(request))
+    select = tags_param(request, "selectTags")
+    if select:  # only what a document applied with these tags manages
+        config = GatewayConfig.model_validate(tagged_part(config, select))
     document = config.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     document["cluster"] = config.cluster
     if document.get("routes"):
@@ -158,9 +169,10 @@ async def export_config(request: web.Request) -> web.Response:
 async def apply_config(request: web.Request) -> web.Response:
     """Apply a whole document (``?dryRun=true``: only answer the difference)."""
     dry_run = flag_param(request, "dryRun")
+    select = tags_param(request, "selectTags")
     document = await read_document(request)
     diff, revision = await request.app[SERVICE].apply(
-        cluster_param(request), document, dry_run=dry_run
+        cluster_param(request), document, dry_run=dry_run, select_tags=select
     )
     body = {
         **diff.to_json(),

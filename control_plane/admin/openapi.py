@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 from control_plane.admin.openapi_shapes import RECORDS, error_response, record
 from control_plane.domain.config import GatewayConfig, SettingsSpec
 from control_plane.domain.identity import ApiKeyRequest, ConsumerSpec, JwtProviderSpec
-from control_plane.domain.patterns import ENDPOINT_SEGMENT, NAME
+from control_plane.domain.patterns import ENDPOINT_SEGMENT, NAME, TAG_TEXT
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec
 
@@ -106,6 +106,11 @@ def _body(name: str, yaml: bool = False) -> dict[str, Any]:
     if yaml:
         content["application/yaml"] = {"schema": _ref(name)}
     return content
+
+
+def _tags_query(name: str, description: str) -> dict[str, Any]:
+    tags = f"^{TAG_TEXT}(,{TAG_TEXT})*$"
+    return _query(name, f"{description} (comma-separated)", {"type": "string", "pattern": tags})
 
 
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -231,7 +236,9 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/routes": {
                 "get": _op(
-                    "list routes in match order", {200: ("the routes", _list("routes", "Route"))}
+                    "list routes in match order",
+                    {200: ("the routes", _list("routes", "Route"))},
+                    params=(_tags_query("tags", "only those carrying every one of these tags"),),
                 ),
                 "post": _op(
                     "create a route (the same route again: unchanged; another of that name: "
@@ -276,6 +283,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": _op(
                     "list security policies",
                     {200: ("the policies", _list("security", "SecurityPolicy"))},
+                    params=(_tags_query("tags", "only those carrying every one of these tags"),),
                 )
             },
             "/api/v1/security/{endpoint}": {
@@ -324,6 +332,7 @@ def openapi_document() -> dict[str, Any]:
                                 "yaml for YAML",
                                 {"type": "string", "enum": ["json", "yaml"]},
                             ),
+                            _tags_query("selectTags", "only the routes and policies with these"),
                         ),
                     )
                 ),
@@ -336,6 +345,9 @@ def openapi_document() -> dict[str, Any]:
                             "dryRun",
                             "true: answer the difference, change nothing",
                             {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]},
+                        ),
+                        _tags_query(
+                            "selectTags", "manage only the routes and policies with these tags"
                         ),
                     ),
                     writes=True,

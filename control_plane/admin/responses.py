@@ -10,6 +10,7 @@ from aiohttp import web
 
 from control_plane.domain.config import check_cluster_name
 from control_plane.domain.documents import parse_document
+from control_plane.domain.patterns import TAG_RE
 from control_plane.errors import InvalidInput
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -66,3 +67,19 @@ def flag_param(request: web.Request, name: str) -> bool:
     if value in ("0", "false", "no"):
         return False
     raise InvalidInput(f"{name}: '{value}' is not a boolean; use true or false", field=name)
+
+
+def tags_param(request: web.Request, name: str) -> tuple[str, ...]:
+    """A comma-separated list of tags (``?tags=ai,mlops``); () when absent."""
+    value = request.query.get(name)
+    if value is None:
+        return ()
+    tags = tuple(dict.fromkeys(value.split(",")))  # each once; an empty one is refused
+    for tag in tags:
+        if not TAG_RE.fullmatch(tag):
+            raise InvalidInput(
+                f"{name}: tag {tag[:64]!r}: use 1-63 letters, digits, '.', '_', ':' or '-', "
+                "comma-separated",
+                field=name,
+            )
+    return tags

@@ -123,8 +123,28 @@ def _as_is(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def _unnumbered(routes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {k: v for k, v in route.items() if k != "position"} for name, route in routes.items()
+    }
+
+
+def _order_change(before: dict[str, Any], after: dict[str, Any]) -> Change | None:
+    """The routes both sides have, in another order: one change. Positions that only move
+    because a route before them came or went are not one (the order is the same)."""
+    kept_before = [name for name in before if name in after]
+    kept_after = [name for name in after if name in before]
+    if kept_before == kept_after:
+        return None
+    return Change("route", "(match order)", "update", kept_before, kept_after)
+
+
 def diff_config(current: GatewayConfig, desired: GatewayConfig) -> ConfigDiff:
-    changes = _diff_maps("route", route_documents(current), route_documents(desired))
+    before, after = route_documents(current), route_documents(desired)
+    changes = _diff_maps("route", _unnumbered(before), _unnumbered(after))
+    order = _order_change(before, after)
+    if order is not None:
+        changes.append(order)
     changes += _diff_maps("security", security_documents(current), security_documents(desired))
     if current.callback != desired.callback:
         action: Action = "update"

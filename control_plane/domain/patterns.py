@@ -13,6 +13,28 @@ NAME_TEXT = r"[a-z0-9][a-z0-9._-]{0,62}"  # routes, clusters, consumers, JWT pro
 NAME = f"^{NAME_TEXT}$"
 NAME_RE = re.compile(NAME_TEXT)
 
+TAG_TEXT = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,62}"  # a tag on a route or policy: ai, team-a
+TAG = f"^{TAG_TEXT}$"
+TAG_RE = re.compile(TAG_TEXT)
+MAX_TAGS = 32
+
+
+def check_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
+    """Tags as written (``tags: [ai, mlops]``): each 1-63 letters, digits, '.', '_', ':' or
+    '-', at most MAX_TAGS, none twice; ValueError naming the one that is not."""
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"{len(tags)} tags; give at most {MAX_TAGS}")
+    for tag in tags:
+        if not TAG_RE.fullmatch(tag):
+            raise ValueError(
+                f"tag {tag[:64]!r}: use 1-63 letters, digits, '.', '_', ':' or '-', starting "
+                "with a letter or digit"
+            )
+    if len(set(tags)) != len(tags):
+        raise ValueError("a tag is given twice; give each once")
+    return tags
+
+
 _PCHAR = r"[A-Za-z0-9\-_~!$&'()*+,;=:@]"  # a path character other than '.' (RFC 3986)
 # A segment that is neither '.' nor '..': it has a character other than a dot, or three dots.
 _SEGMENT = rf"(?:\.*{_PCHAR}[A-Za-z0-9\-._~!$&'()*+,;=:@]*|\.{{3,}})"

@@ -18,7 +18,9 @@ from control_plane.domain.patterns import (
     HTTP_METHOD,
     NAME,
     NAME_RE,
+    TAG,
     URL_PREFIX,
+    check_tags,
 )
 from data_plane.ai.model_match import MAX_MODELS, check_model_pattern
 from data_plane.runtime.regex import compile_regex
@@ -449,6 +451,14 @@ class RouteSpec(SpecModel):
     models: tuple[str, ...] = Field((), max_length=MAX_MODELS)
     fallbacks: tuple[FallbackSpec, ...] = Field((), max_length=MAX_FALLBACKS)
     fallback_on: tuple[FallbackCondition, ...] = FALLBACK_CONDITIONS
+    # Who the route belongs to (``apply --select-tag``), and what it is for; the data
+    # planes never see them.
+    tags: tuple[str, ...] = Field((), json_schema_extra={"items": {"pattern": TAG}})
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        return check_tags(tags)
 
     @field_validator("fallback_on", mode="before")
     @classmethod

@@ -21,6 +21,8 @@ from control_plane.domain.patterns import (
     ENDPOINT_PARAM_RE,
     RATE,
     RATE_RE,
+    TAG,
+    check_tags,
 )
 from control_plane.domain.route import check_route_path
 
@@ -218,6 +220,12 @@ class SecuritySpec(SpecModel):
     # charged (reject: only later requests are refused), or it ends with an error event.
     on_exceeded: OnExceeded = "reject"
     jwt_providers: tuple[str, ...] = ()
+    tags: tuple[str, ...] = Field((), json_schema_extra={"items": {"pattern": TAG}})
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        return check_tags(tags)
 
     @field_validator("endpoint")
     @classmethod

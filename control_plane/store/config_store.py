@@ -23,6 +23,7 @@ from control_plane.domain.config import GatewayConfig, SettingsSpec, check_clust
 from control_plane.domain.diff import ConfigDiff, diff_config, route_documents
 from control_plane.domain.route import RouteSpec, keep_stored_secrets
 from control_plane.domain.security import SecuritySpec, merged_policy, normalise_endpoint
+from control_plane.domain.tagged_documents import whole_document
 from control_plane.domain.validation import parse, read_stored
 from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInvalid
 from control_plane.kubernetes.pod_backends import DiscoveredBackend
@@ -491,9 +492,15 @@ class ConfigStore:
         return config_of(await self.state(cluster))
 
     async def apply(
-        self, cluster: str, desired: GatewayConfig, *, dry_run: bool = False
+        self,
+        cluster: str,
+        desired: GatewayConfig,
+        *,
+        dry_run: bool = False,
+        select_tags: tuple[str, ...] = (),
     ) -> tuple[ConfigDiff, int]:
-        """Make the cluster hold exactly ``desired``, in one transaction."""
+        """Make the cluster hold exactly ``desired``, in one transaction; with
+        ``select_tags``, only its routes and policies that carry them (tagged_documents)."""
         if desired.cluster is not None and desired.cluster != cluster:
             raise InvalidInput(
                 f"cluster: the document is for cluster '{desired.cluster}', not '{cluster}'; "
@@ -504,6 +511,8 @@ class ConfigStore:
         if dry_run:
             state = await self.state(cluster)
             current_config = config_of(state)
+            if select_tags:
+                desired = whole_document(current_config, desired, select_tags)
             desired = _desired_with_secrets(desired, current_config)
             return diff_config(current_config, desired), state.revision
         async with self.write(cluster) as (session, cluster_row):
@@ -518,6 +527,8 @@ class ConfigStore:
                 )
             }
             current = _config_from_rows(cluster_row, list(rows.values()), list(policies.values()))
+            if select_tags:
+                desired = whole_document(current, desired, select_tags)
             desired = _desired_with_secrets(desired, current)
             diff = diff_config(current, desired)
             if diff.empty:

@@ -264,3 +264,44 @@ def test_add_route_again_is_unchanged_and_another_target_needs_replace(cli: Cli)
     assert "route predict replaced" in cli(*other, "--replace").stdout
     (route,) = json.loads(cli("routes", "list", "--output", "json").stdout)
     assert [t["url"] for t in route["targets"]] == ["http://other:8080"]
+
+
+def test_two_teams_apply_their_own_documents_to_one_cluster(cli: Cli, tmp_path: Path) -> None:
+    cluster = new_cluster()
+    cli("init", "--cluster", cluster, "--key", cli.env["AI_GATEWAY_API_KEY"])
+    cli("add-route", "--path", "/shared", "--target", "http://shared:80")  # nobody's document
+    team_a, team_b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    team_a.write_text("routes:\n  - {path: /a-chat, target: 'http://a:1', tags: [ai]}\n"
+                      "  - {path: /a-embed, target: 'http://a:2'}\n"
+                      "security:\n  - {endpoint: /a-chat, auth: api-key}\n")  # fmt: skip
+    team_b.write_text("routes:\n  - {path: /b-chat, target: 'http://b:1'}\n")
+    applied = cli("apply", "-f", str(team_a), "--select-tag", "team-a").stdout
+    assert "3 to create" in applied, applied
+    applied = cli("apply", "-f", str(team_b), "--select-tag", "team-b").stdout
+    assert "1 to create, 0 to update, 0 to delete" in applied, applied  # team a's stay
+
+    def names(*flags: str) -> list[str]:
+        listed = json.loads(cli("routes", "list", "--output", "json", *flags).stdout)
+        return sorted(r["name"] for r in listed)
+
+    assert names() == ["a-chat", "a-embed", "b-chat", "shared"]
+    assert names("--tag", "team-a") == ["a-chat", "a-embed"]
+    assert names("--tag", "team-a", "--tag", "ai") == ["a-chat"]
+    team_a.write_text("routes:\n  - {path: /a-chat, target: 'http://a:9', tags: [ai]}\n")
+    changed = cli("apply", "-f", str(team_a), "--select-tag", "team-a").stdout
+    assert "0 to create, 1 to update, 2 to delete" in changed, changed  # its embed and policy
+    assert names() == ["a-chat", "b-chat", "shared"]
+
+    exported = tmp_path / "exported.yaml"
+    exported.write_text(cli("export", "--select-tag", "team-b").stdout)
+    assert [r["path"] for r in yaml.safe_load(exported.read_text())["routes"]] == ["/b-chat"]
+    assert "no changes" in cli("apply", "-f", str(exported), "--select-tag", "team-b").stdout
+
+    theirs = tmp_path / "theirs.yaml"
+    theirs.write_text("routes:\n  - {path: /b-chat, target: 'http://mine:1'}\n")
+    refused = cli("apply", "-f", str(theirs), "--select-tag", "team-a", check=1)
+    assert "routes[b-chat]" in refused.stderr and "another document" in refused.stderr
+    theirs.write_text("routes: []\nsettings: {logLevel: debug}\n")
+    refused = cli("apply", "-f", str(theirs), "--select-tag", "team-a", check=1)
+    assert "(at settings)" in refused.stderr and "without --select-tag" in refused.stderr
+    assert names() == ["a-chat", "b-chat", "shared"]  # nothing changed by a refused apply

@@ -1,0 +1,87 @@
+"""A document applied with select tags (``apply --select-tag team-a``, decK's
+``select_tags``): it manages only the routes and policies that carry every one of the tags,
+so that several teams apply their own files to one cluster without deleting each other's.
+
+The document's routes and policies get the tags; the cluster's entities without them are
+kept as they are, where they are (the document's routes take the places of the tagged ones,
+in the document's order; new ones go last); settings and callback are the cluster's, and a
+document that sets them otherwise is refused. A document naming a route or endpoint that exists
+without the tags is refused too: it belongs to someone else.
+"""
+
+from __future__ import annotations
+
+from control_plane.domain.config import GatewayConfig
+from control_plane.domain.route import RouteSpec
+from control_plane.domain.security import SecuritySpec
+from control_plane.errors import Conflict, InvalidInput
+
+
+def carries(entity: RouteSpec | SecuritySpec, tags: tuple[str, ...]) -> bool:
+    return set(tags) <= set(entity.tags)
+
+
+def _tagged(entity: RouteSpec | SecuritySpec, tags: tuple[str, ...]) -> dict[str, object]:
+    document = entity.model_dump(mode="json")
+    document["tags"] = [*entity.tags, *(t for t in tags if t not in entity.tags)]
+    return document
+
+
+def whole_document(
+    current: GatewayConfig, desired: GatewayConfig, tags: tuple[str, ...]
+) -> GatewayConfig:
+    """The cluster's whole document once ``desired`` is applied with ``tags``."""
+    for field in ("settings", "callback"):
+        if field in desired.model_fields_set and getattr(desired, field) != getattr(current, field):
+            raise InvalidInput(
+                f"{field}: a document applied with select tags manages its tagged routes and "
+                f"policies only; apply {field} without --select-tag",
+                field=field,
+                unprocessable=True,
+            )
+    others = {r.effective_name for r in current.routes if not carries(r, tags)}
+    for route in desired.routes:
+        if route.effective_name in others:
+            raise Conflict(
+                f"routes[{route.effective_name}]: a route of that name exists without the tags "
+                f"{', '.join(tags)} (another document's); give yours another name",
+                field="routes",
+            )
+    endpoints = {p.endpoint for p in current.security if not carries(p, tags)}
+    for policy in desired.security:
+        if policy.endpoint in endpoints:
+            raise Conflict(
+                f"security[{policy.endpoint}]: this endpoint's policy exists without the tags "
+                f"{', '.join(tags)} (another document's)",
+                field="security",
+            )
+    mine = [_tagged(r, tags) for r in desired.routes]
+    routes: list[dict[str, object]] = []
+    taken = 0
+    for route in current.routes:
+        if not carries(route, tags):
+            routes.append(route.model_dump(mode="json"))
+        elif taken < len(mine):  # a tagged route's place goes to the document's next one
+            routes.append(mine[taken])
+            taken += 1
+    routes.extend(mine[taken:])
+    policies = [p.model_dump(mode="json") for p in current.security if not carries(p, tags)]
+    policies += [_tagged(p, tags) for p in desired.security]
+    return GatewayConfig.model_validate(
+        {
+            "cluster": desired.cluster,
+            "routes": routes,
+            "security": policies,
+            "callback": current.callback,
+            "settings": current.settings.model_dump(mode="json"),
+        }
+    )
+
+
+def tagged_part(config: GatewayConfig, tags: tuple[str, ...]) -> dict[str, object]:
+    """What ``export --select-tag`` writes: the tagged routes and policies only (applying it
+    with the same tags changes nothing)."""
+    document = config.model_dump(mode="json", exclude={"settings", "callback"})
+    document["routes"] = [r.model_dump(mode="json") for r in config.routes if carries(r, tags)]
+    document["security"] = [p.model_dump(mode="json") for p in config.security if carries(p, tags)]
+    return document
