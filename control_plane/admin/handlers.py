@@ -19,6 +19,7 @@ from control_plane.domain.config import GatewayConfig
 from control_plane.domain.route import redact_route
 from control_plane.domain.tagged_documents import tagged_part
 from control_plane.errors import InvalidInput
+from control_plane.store.records import SecurityRecord
 
 routes = web.RouteTableDef()
 
@@ -124,9 +125,8 @@ async def get_security(request: web.Request) -> web.Response:
 async def put_security(request: web.Request) -> web.Response:
     document = await read_document(request)
     service, cluster = request.app[SERVICE], cluster_param(request)
-    record, created, revision = await service.put_security(cluster, _endpoint(request), document)
-    answer = {**record.to_json(), "warnings": await service.policy_warnings(cluster, record)}
-    return json_response(answer, status=201 if created else 200, revision=revision)
+    stored = await service.put_security(cluster, _endpoint(request), document)
+    return await _policy_answer(request, cluster, stored)
 
 
 @routes.patch("/api/v1/security/{endpoint:.+}")
@@ -134,8 +134,17 @@ async def patch_security(request: web.Request) -> web.Response:
     """Only the fields the body names change; ``null`` removes one (JSON merge patch)."""
     changes = await read_document(request)
     service, cluster = request.app[SERVICE], cluster_param(request)
-    record, created, revision = await service.patch_security(cluster, _endpoint(request), changes)
-    answer = {**record.to_json(), "warnings": await service.policy_warnings(cluster, record)}
+    stored = await service.patch_security(cluster, _endpoint(request), changes)
+    return await _policy_answer(request, cluster, stored)
+
+
+async def _policy_answer(
+    request: web.Request, cluster: str | None, stored: tuple[SecurityRecord, bool, int]
+) -> web.Response:
+    """The stored policy, 201 when it is new, with what will go wrong with it."""
+    record, created, revision = stored
+    warnings = await request.app[SERVICE].policy_warnings(cluster, record)
+    answer = {**record.to_json(), "warnings": warnings}
     return json_response(answer, status=201 if created else 200, revision=revision)
 
 

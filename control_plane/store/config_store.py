@@ -333,47 +333,35 @@ class ConfigStore:
         self, cluster: str, spec: SecuritySpec
     ) -> tuple[SecurityRecord, bool, int]:
         """Create or replace the endpoint's policy; True when it was created."""
-        document = spec.model_dump(mode="json")
-        async with self.write(cluster) as (session, cluster_row):
-            row = await session.scalar(
-                select(SecurityPolicyRow).where(
-                    SecurityPolicyRow.cluster == cluster,
-                    SecurityPolicyRow.endpoint == spec.endpoint,
-                )
-            )
-            now = time.time()
-            created = row is None
-            revision = cluster_row.revision
-            if row is None:
-                row = SecurityPolicyRow(
-                    id=_new_id(),
-                    cluster=cluster,
-                    endpoint=spec.endpoint,
-                    spec=document,
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(row)
-                revision = self.bump(cluster_row, now)
-            elif row.spec != document:
-                row.spec, row.updated_at = document, now
-                revision = self.bump(cluster_row, now)
-        return _security_record(row), created, revision
+        return await self._store_policy(cluster, spec.endpoint, lambda _current: spec)
 
     async def patch_security(
         self, cluster: str, endpoint: str, changes: dict[str, Any]
     ) -> tuple[SecurityRecord, bool, int]:
         """Merge ``changes`` into the endpoint's policy (a new one from the defaults), in one
         transaction: two changes to one policy at once both hold. True when it was created."""
+
+        def merged(current: dict[str, Any] | None) -> SecuritySpec:
+            base = current if current is not None else {"endpoint": endpoint}
+            return parse(SecuritySpec, {**merged_policy(base, changes), "endpoint": endpoint})
+
+        return await self._store_policy(cluster, endpoint, merged)
+
+    async def _store_policy(
+        self,
+        cluster: str,
+        endpoint: str,
+        spec_of: Callable[[dict[str, Any] | None], SecuritySpec],
+    ) -> tuple[SecurityRecord, bool, int]:
+        """The policy ``spec_of(the stored document, or None)`` makes, stored under the
+        policy's row lock; the revision moves only when the document changed."""
         async with self.write(cluster) as (session, cluster_row):
             row = await session.scalar(
                 select(SecurityPolicyRow)
                 .where(SecurityPolicyRow.cluster == cluster, SecurityPolicyRow.endpoint == endpoint)
                 .with_for_update()
             )
-            current = row.spec if row is not None else {"endpoint": endpoint}
-            spec = parse(SecuritySpec, {**merged_policy(current, changes), "endpoint": endpoint})
-            document = spec.model_dump(mode="json")
+            document = spec_of(row.spec if row is not None else None).model_dump(mode="json")
             now, created, revision = time.time(), row is None, cluster_row.revision
             if row is None:
                 row = SecurityPolicyRow(id=_new_id(), cluster=cluster, endpoint=endpoint,
