@@ -35,6 +35,7 @@ def test_spellings_are_one_policy(document: dict[str, Any]) -> None:
         "defaultMaxTokens": None,
         "onExceeded": "reject",
         "jwtProviders": [],
+        "tags": [],
     }
 
 
