@@ -251,8 +251,8 @@ def secure(
         int | None, typer.Option("--budget-tokens", help="tokens per consumer and --budget-per")
     ] = None,
     budget_per: Annotated[
-        str, typer.Option("--budget-per", help="day, week or month (UTC)")
-    ] = "month",
+        str | None, typer.Option("--budget-per", help="day, week or month (UTC; new: month)")
+    ] = None,
     default_max_tokens: Annotated[
         int | None,
         typer.Option("--default-max-tokens", help="reserved when a request sets no max_tokens"),
@@ -271,11 +271,13 @@ def secure(
     for key, value in (("rateLimit", rate_limit), ("tokenLimit", token_limit)):
         if value is not None:
             changes[key] = None if value.strip().lower() == "none" else value
-    if budget_usd is not None or budget_tokens is not None:
-        budget: dict[str, Any] = {"per": budget_per}
-        budget.update({"usd": budget_usd} if budget_usd is not None else {})
-        budget.update({"tokens": budget_tokens} if budget_tokens is not None else {})
+    if budget_usd is not None or budget_tokens is not None:  # the one amount given, only
+        budget: dict[str, Any] = {"usd": budget_usd, "tokens": budget_tokens}
+        if budget_per is not None:
+            budget["per"] = budget_per
         changes["budget"] = budget
+    elif budget_per is not None:
+        changes["budget"] = {"per": budget_per}
     if no_budget:
         changes["budget"] = None
     if default_max_tokens is not None:

@@ -30,6 +30,7 @@ BUDGET_CHARGES_DROPPED = Counter(
     "aigw_budget_charges_dropped_total",
     "Budget charges not sent to the control plane's ledger (too many budgets in one batch)",
 )
+ACKS_KEPT_SECONDS = 120.0  # longer than the budget journal waits before pruning (30 s)
 MAX_LIMIT_USES = 10_000  # token-limit windows used between two reports; beyond, dropped
 LIMIT_USES_DROPPED = Counter(
     "aigw_limit_uses_dropped_total",
@@ -91,9 +92,7 @@ class TrafficTally:
     # The batches budget charges go in: the number of the one being filled, and the last
     # ones the control plane acknowledged, with when (monotonic), newest last.
     charges_batch: int = 1
-    charges_acked: collections.deque[tuple[float, int]] = field(
-        default_factory=lambda: collections.deque(maxlen=64)
-    )
+    charges_acked: collections.deque[tuple[float, int]] = field(default_factory=collections.deque)
 
     def _route(self, route: str) -> RouteCounts:
         counts = self.routes.get(route)
@@ -198,7 +197,13 @@ class TrafficTally:
         return number, charges
 
     def budget_batch_acked(self, number: int) -> None:
-        self.charges_acked.append((time.monotonic(), number))
+        """Kept for ACKS_KEPT_SECONDS, and the newest one older than that: however often the
+        control plane acknowledges, a batch acknowledged long enough ago is known."""
+        now = time.monotonic()
+        acked = self.charges_acked
+        acked.append((now, number))
+        while len(acked) > 1 and acked[1][0] < now - ACKS_KEPT_SECONDS:
+            acked.popleft()
 
     def batch_acked_before(self, moment: float) -> int:
         """The last batch the control plane acknowledged before ``moment`` (0: none known)."""

@@ -22,7 +22,7 @@ from control_plane.domain.patterns import (
     URL_PREFIX,
     check_tags,
 )
-from data_plane.ai.model_match import MAX_MODELS, check_model_pattern
+from data_plane.ai.model_match import MAX_MODELS, ModelMatcher, check_model_pattern
 from data_plane.runtime.regex import compile_regex
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -523,7 +523,12 @@ class RouteSpec(SpecModel):
     def _models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
         for model in models:
             check_model_pattern(model)
-        return tuple(dict.fromkeys(models))
+        models = tuple(dict.fromkeys(models))
+        try:  # as the data planes will compile them: all the globs make one RE2 pattern
+            ModelMatcher(models)
+        except ValueError as exc:
+            raise ValueError(f"models: {exc}; use fewer or shorter globs") from None
+        return models
 
     @field_validator("hash_on")
     @classmethod

@@ -16,12 +16,15 @@ async def json_of(response: aiohttp.ClientResponse, limit: int = MAX_ANSWER_BYTE
     """The answer's JSON; ApiException (with the status) for an error answer, ValueError for
     one too large or not JSON."""
     async with response:
-        body = await response.content.read(limit + 1)
         if not 200 <= response.status < 300:
             raise ApiException(status=response.status, reason=response.reason)
-    if len(body) > limit:
-        raise ValueError(f"the API server's answer is over {limit} bytes")
-    return json.loads(body)
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(1 << 16):  # the whole body, capped
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"the API server's answer is over {limit} bytes")
+            chunks.append(chunk)
+    return json.loads(b"".join(chunks))
 
 
 def describe(exc: BaseException) -> str:

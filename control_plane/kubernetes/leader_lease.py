@@ -60,8 +60,8 @@ class LeaderLease:
         period = self._duration / 3
         while True:
             try:
-                await self._try()
-            except (ApiException, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+                await asyncio.wait_for(self._try(), timeout=period)
+            except Exception as exc:  # whatever it is, the holder stops holding in time below
                 log.warning(
                     "lease %s/%s not read or written: %s",
                     self._namespace,

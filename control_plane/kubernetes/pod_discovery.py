@@ -37,6 +37,7 @@ log = logging.getLogger("ai_gateway.control_plane.kubernetes")
 DEBOUNCE_SECONDS = 0.05
 WATCH_SECONDS = 240  # the API server ends each watch after this; it is resumed at once
 PAGE = 500  # pods per list call
+LIST_SECONDS = 60  # one page of the list, at most (a half-open connection is not waited on)
 MAX_PODS = 50_000  # pods one discovery keeps; past it, pods are not read (and counted)
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 Publish = Callable[[list[DiscoveredBackend]], Awaitable[object]]
@@ -100,7 +101,7 @@ class PodDiscovery:
                     log.warning("pods of %s: the API server answered %s", _name(scope), exc.status)
                     await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                     delay = min(delay * 2, BACKOFF_MAX)
-            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            except Exception as exc:  # a bad answer of any kind: retried with backoff
                 log.warning("pods of %s not read: %s; retrying", _name(scope), describe(exc))
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, BACKOFF_MAX)
@@ -112,7 +113,11 @@ class PodDiscovery:
         version = ""
         read = 0
         while True:
-            kwargs: dict[str, Any] = {"limit": PAGE, "_preload_content": False}
+            kwargs: dict[str, Any] = {
+                "limit": PAGE,
+                "_preload_content": False,
+                "_request_timeout": aiohttp.ClientTimeout(total=LIST_SECONDS, sock_read=30),
+            }
             if token:
                 kwargs["_continue"] = token
             if self._selector:
@@ -165,6 +170,8 @@ class PodDiscovery:
                     **kwargs,
                 )
                 async for event in source:
+                    if not isinstance(event, dict):
+                        raise ValueError("a watch event that is not a JSON object")
                     kind = event.get("type")
                     DISCOVERY_EVENTS.labels(str(kind).lower()[:16]).inc()
                     pod = event.get("raw_object")

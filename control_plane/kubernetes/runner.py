@@ -59,9 +59,8 @@ class KubernetesDiscovery:
         lease = LeaderLease(
             api, namespace, LEASE_NAME, identity, duration=settings.kubernetes_lease_seconds
         )
-        namespaces = tuple(
-            n.strip() for n in settings.kubernetes_namespaces.split(",") if n.strip()
-        )
+        written = (n.strip() for n in settings.kubernetes_namespaces.split(","))
+        namespaces = tuple(dict.fromkeys(n for n in written if n))  # each once
         pods = PodDiscovery(
             api,
             functools.partial(_store, store, cluster),

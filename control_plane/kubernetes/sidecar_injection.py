@@ -89,7 +89,8 @@ def _patch(pod: dict[str, Any], template: SidecarTemplate) -> tuple[list[dict[st
         app = _port(annotations, "gateway-port", _first_port(containers))
     except ValueError as exc:
         return [], f"ai-gateway sidecar not added: {exc}"
-    taken = sorted(p for p in (listen, ops) if p in used) + ([listen] if listen == ops else [])
+    taken = sorted(p for p in (listen, ops) if p in used or p == app)
+    taken += [listen] if listen == ops else []
     if taken:
         return [], (
             f"ai-gateway sidecar not added: port {taken[0]} is in use in the pod; set "

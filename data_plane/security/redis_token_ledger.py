@@ -160,10 +160,27 @@ return 1
 
 # KEYS: the marker; ARGV: this process's id. Returns {generation or nil, its batch or nil}.
 LOOK_SCRIPT = "return redis.call('HMGET', KEYS[1], 'gen', ARGV[1])"
+
+# A part of a catch-up (charges a rebuilt Redis lacks), applied at most once: KEYS: budget
+# counts, then the marker; ARGV: the generation, the part's name, then two per count: its
+# time to live in ms and the amount to add. Returns 1 (added), 2 (added before: a retry after
+# a lost reply) or 0 (another generation now: not added).
+CATCH_UP_SCRIPT = """
+if redis.call('HGET', KEYS[#KEYS], 'gen') ~= ARGV[1] then return 0 end
+if redis.call('HEXISTS', KEYS[#KEYS], ARGV[2]) == 1 then return 2 end
+for i = 1, #KEYS - 1 do
+  local ttl, amount = tonumber(ARGV[(i - 1) * 2 + 3]), tonumber(ARGV[(i - 1) * 2 + 4])
+  local spent = tonumber(redis.call('GET', KEYS[i]) or 0) + amount
+  redis.call('SET', KEYS[i], string.format('%.0f', spent), 'PX', ttl)
+end
+redis.call('HSET', KEYS[#KEYS], ARGV[2], '1')
+return 1
+"""
 PREFIX = "aigw:tok:"
 TIMEOUT = 0.25  # longer than the rate limit's: an admission that falls back counts per replica
 SEED_BATCH = 500  # counts per seed call: a long script would hold Redis up
 SEED_RETRY_SECONDS = 5.0  # after a ledger that could not be read
+SEED_WAIT_SECONDS = 0.5  # while another data plane seeds: requests count here meanwhile
 BUDGET_TTL_MARGIN_MS = 3_600_000  # a budget's key outlives its period by an hour
 LedgerSource = Callable[[], Awaitable[Ledger]]
 MAX_SETTLING = 10_000  # settlements on their way to Redis; past it they are counted as lost
@@ -303,15 +320,19 @@ class RedisTokenLedger:
                         return  # Redis is away, or moved on: the next reply tells
                     included = int(look[1] or 0)
                 missing = self._journal.missing(generation, included)
-                totals = self._journal.totals(missing)
+                totals = sorted(self._journal.totals(missing), key=lambda charge: charge[0].key)
                 for start in range(0, len(totals), SEED_BATCH):
                     part = totals[start : start + SEED_BATCH]
-                    scopes = [scope for scope, _ in part]
-                    amounts = [amount for _, amount in part]
-                    keys = [*(self._prefix + s.key for s in scopes), self._marker]
-                    args = _settle_args(scopes, [-a for a in amounts], [0] * len(part), generation)
-                    reply = await self._redis.run(SETTLE_SCRIPT, keys, args, wait=2.0)
-                    if reply != generation:  # not added (a newer generation has them)
+                    keys = [*(self._prefix + scope.key for scope, _ in part), self._marker]
+                    # Named, so that a retry after a reply that never came adds nothing twice.
+                    args: list[bytes | str | int] = [
+                        generation,
+                        f"caught\x1f{self._reporter}\x1f{start}",
+                    ]
+                    for scope, amount in part:
+                        args += [math.ceil(scope.period * 1000) + BUDGET_TTL_MARGIN_MS, amount]
+                    reply = await self._redis.run(CATCH_UP_SCRIPT, keys, args, wait=2.0)
+                    if reply not in (1, 2):  # Redis away, or a newer generation has them
                         return
                 self._journal.move(missing, generation)
                 self.generation = generation
@@ -331,19 +352,25 @@ class RedisTokenLedger:
             await asyncio.sleep(LOOK_SECONDS)
             if not self._journal or not self._redis.available:
                 continue
-            asked = time.monotonic()
-            look = await self._redis.run(LOOK_SCRIPT, [self._marker], [self._reporter])
-            if look is None:
-                continue
-            if look[0] is None:
-                await self._seed()
-            elif look[0] != self.generation:
-                if self._catching_up is None:
-                    self._catching_up = asyncio.get_running_loop().create_task(
-                        self._catch_up_with(look[0])
-                    )
-            else:
-                self._journal.prune(TALLY.batch_acked_before(asked - PRUNE_AFTER_SECONDS))
+            try:
+                await self._look_once()
+            except Exception:  # never the end of the looking: the next second tries again
+                log.exception("the look at the budget marker failed")
+
+    async def _look_once(self) -> None:
+        asked = time.monotonic()
+        look = await self._redis.run(LOOK_SCRIPT, [self._marker], [self._reporter])
+        if look is None:
+            return
+        if look[0] is None:
+            await self._seed()
+        elif look[0] != self.generation:
+            if self._catching_up is None:
+                self._catching_up = asyncio.get_running_loop().create_task(
+                    self._catch_up_with(look[0])
+                )
+        else:
+            self._journal.prune(TALLY.batch_acked_before(asked - PRUNE_AFTER_SECONDS))
 
     async def _seed(self) -> bool:
         """Put the ledger's budget counts back into a Redis that lost them (once, whoever
@@ -352,6 +379,11 @@ class RedisTokenLedger:
         async with self._seeding:
             if time.monotonic() < self._seed_after:
                 return False
+            look = await self._redis.run(LOOK_SCRIPT, [self._marker], [self._reporter])
+            if look is None:
+                return False
+            if look[0] is not None:
+                return True  # seeded while this request waited: no ledger to read
             try:
                 ledger = await self._ledger() if self._ledger is not None else Ledger([], {})
             except Exception as exc:  # the control plane is away: try again in a while
@@ -373,8 +405,9 @@ class RedisTokenLedger:
                 for _, amount, ends in batch:
                     args += [amount, max(1, int((ends - now) * 1000)) + BUDGET_TTL_MARGIN_MS]
                 reply = await self._redis.run(SEED_SCRIPT, keys, args, wait=2.0)
-                if reply is None or reply == 0:
-                    return False  # Redis is away, or another data plane is seeding it
+                if reply is None or reply == 0:  # Redis is away, or another data plane seeds
+                    self._seed_after = time.monotonic() + SEED_WAIT_SECONDS
+                    return False
                 if reply == 2:
                     return True  # seeded meanwhile: the request is tried again
             log.info("budget counts put back into Redis from the ledger: %d", len(counts))

@@ -152,11 +152,21 @@ class TelemetryReporter:
     async def last_report(self) -> None:
         """At shutdown, once no request is left: the budget charges not reported yet, so the
         ledger has them before this process is gone (best effort, within LAST_REPORT_SECONDS)."""
-        if not self._charges and not TALLY.budget_charges and not TALLY.limit_uses:
+
+        def pending() -> bool:
+            return bool(self._charges or TALLY.budget_charges or TALLY.limit_uses
+                        or TALLY.budget_events)  # fmt: skip
+
+        if not pending():
             return
         try:
             async with asyncio.timeout(LAST_REPORT_SECONDS), self._link.channel() as channel:
-                await self._report_once(telemetry_pb2_grpc.TelemetryStub(channel), 0.0)
+                stub = telemetry_pb2_grpc.TelemetryStub(channel)
+                for _ in range(3):  # a held batch first, then what came after it
+                    before = self.reports_sent
+                    await self._report_once(stub, 0.0)
+                    if not pending() or self.reports_sent == before:
+                        break
         except (TimeoutError, grpc.aio.AioRpcError, OSError) as exc:
             log.warning("budget charges not reported at shutdown: %r", exc)
 

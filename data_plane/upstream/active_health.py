@@ -11,8 +11,8 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from data_plane.errors import DataPlaneError
 from data_plane.upstream.check_plan import CheckPlan
-from data_plane.upstream.http1 import UpstreamError
 from data_plane.upstream.target_tasks import TargetTasks
 from data_plane.upstream.targets import Target
 
@@ -62,5 +62,5 @@ class ActiveHealthChecker:
                     raise
                 pool.release(connection)
                 return connection.status in plan.expected
-        except (TimeoutError, UpstreamError, OSError):
+        except (TimeoutError, DataPlaneError, OSError):  # PoolOverflow too: a failed probe
             return False

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from data_plane.errors import DataPlaneError
 from data_plane.upstream.http1 import UpstreamError
 from data_plane.upstream.server_load import parse_load
 from data_plane.upstream.target_tasks import TargetTasks
@@ -23,7 +24,7 @@ from data_plane.upstream.targets import Target
 
 log = logging.getLogger("ai_gateway.data_plane.load")
 
-MAX_METRICS_BYTES = 4 * 1024 * 1024
+MAX_METRICS_BYTES = 1024 * 1024  # vLLM's is a few hundred KB; parsing more would hold the loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,5 +87,5 @@ class LoadScraper:
                     raise
                 pool.release(connection)
                 return b"".join(chunks) if connection.status == 200 else None
-        except (TimeoutError, UpstreamError, OSError):
+        except (TimeoutError, DataPlaneError, OSError):  # PoolOverflow too: try next time
             return None

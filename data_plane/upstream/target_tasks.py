@@ -25,7 +25,8 @@ class TargetTasks(Generic[Plan]):
             if key not in wanted:
                 self._tasks.pop(key).cancel()
         for key, target in wanted.items():
-            if key not in self._tasks:
+            task = self._tasks.get(key)
+            if task is None or task.done():  # a task that ended (it should not) starts again
                 self._tasks[key] = asyncio.create_task(
                     self._run(target, key[1]), name=f"{self._what} {key[0]}"
                 )
@@ -34,6 +35,6 @@ class TargetTasks(Generic[Plan]):
         for task in self._tasks.values():
             task.cancel()
         for task in self._tasks.values():
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()

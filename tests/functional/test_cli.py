@@ -236,6 +236,8 @@ def test_secure_changes_only_what_its_flags_say(cli: Cli) -> None:
     assert policy()["auth"] == "api-key"
     cli("secure", "--endpoint", "/chat", "--budget-tokens", "500", "--budget-per", "day")
     assert policy()["budget"] == {"usd": None, "tokens": 500, "per": "day", "warnAt": 0.8}
+    cli("secure", "--endpoint", "/chat", "--budget-usd", "5")  # another unit, the same period
+    assert policy()["budget"] == {"usd": 5.0, "tokens": None, "per": "day", "warnAt": 0.8}
     cli("secure", "--endpoint", "/chat", "--no-budget", "--token-limit", "none")
     assert policy()["budget"] is None and policy()["tokenLimit"] is None
 

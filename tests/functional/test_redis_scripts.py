@@ -172,3 +172,29 @@ def test_a_connection_that_stopped_answering_is_given_up(monkeypatch: pytest.Mon
 
         message, after = asyncio.run(run())
     assert "stopped answering" in message and after == 4  # a fresh connection answers
+
+
+def test_a_catch_up_part_tried_again_after_a_lost_reply_adds_nothing_twice() -> None:
+    from data_plane.security.redis_token_ledger import CATCH_UP_SCRIPT
+
+    marker, count = f"aigw:test:gen:{uuid.uuid4().hex}", f"aigw:test:count:{uuid.uuid4().hex}"
+
+    async def run() -> tuple[list[int], bytes]:
+        scripts = RedisScripts(URL)
+        try:
+            await scripts.run(
+                "return redis.call('HSET', KEYS[1], 'gen', ARGV[1])", [marker], ["g2"]
+            )
+            part: list[str | int] = ["g2", "caught\x1fdp\x1f0", 60_000, 100]
+            replies = [await scripts.run(CATCH_UP_SCRIPT, [count, marker], part) for _ in range(2)]
+            other = await scripts.run(CATCH_UP_SCRIPT, [count, marker], ["g3", "x", 60_000, 7])
+            return [*replies, other], await scripts.run(
+                "return redis.call('GET', KEYS[1])", [count], []
+            )
+        finally:
+            await scripts.close()
+
+    replies, spent = asyncio.run(run())
+    assert replies == [1, 2, 0]  # added, already added, another generation: not added
+    assert spent == b"100"
+    redis_command("DEL", marker, count)
