@@ -28,7 +28,8 @@ async def mutate(request: web.Request) -> web.Response:
         answer = review(document, request.app[TEMPLATE])
     except web.HTTPRequestEntityTooLarge:
         raise
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+        # A shape review() did not expect is the sender's mistake, never a 500.
         return web.json_response({"error": f"not an AdmissionReview: {exc}"}, status=400)
     patched = "patch" in answer["response"]
     log.info("admission review %s: %s", answer["response"]["uid"],

@@ -79,9 +79,9 @@ def _patch(pod: dict[str, Any], template: SidecarTemplate) -> tuple[list[dict[st
     used = {
         port.get("containerPort")
         for container in containers
-        if isinstance(container, dict)
+        if isinstance(container, dict) and isinstance(container.get("ports") or [], list)
         for port in container.get("ports") or []
-        if isinstance(port, dict)
+        if isinstance(port, dict) and isinstance(port.get("containerPort"), int)
     }
     try:
         listen = _port(annotations, SIDECAR_PORT, DEFAULT_PORT)

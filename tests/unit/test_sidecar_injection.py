@@ -154,3 +154,13 @@ def test_a_port_in_use_or_unreadable_is_a_warning_not_a_broken_pod() -> None:
 def test_what_is_not_a_review_is_refused_naming_the_field(document: Any, field: str) -> None:
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         review(document, TEMPLATE)
+
+
+@pytest.mark.parametrize(
+    "ports", [[{"containerPort": [8000]}], "8000", [["x"]], [{"containerPort": {"a": 1}}]]
+)
+def test_odd_shapes_in_the_pod_are_not_a_crash(ports: Any) -> None:
+    pod = new_pod({"aimlops/gateway-inject": "true"}, **{"aimlops/gateway-port": "8000"})
+    pod["spec"]["containers"][0]["ports"] = ports
+    response = review(admission(pod), TEMPLATE)["response"]
+    assert response["allowed"] is True  # with the sidecar: the odd ports are none of its own
