@@ -39,22 +39,19 @@ def whole_document(
                 field=field,
                 unprocessable=True,
             )
-    others = {r.effective_name for r in current.routes if not carries(r, tags)}
-    for route in desired.routes:
-        if route.effective_name in others:
-            raise Conflict(
-                f"routes[{route.effective_name}]: a route of that name exists without the tags "
-                f"{', '.join(tags)} (another document's); give yours another name",
-                field="routes",
-            )
-    endpoints = {p.endpoint for p in current.security if not carries(p, tags)}
-    for policy in desired.security:
-        if policy.endpoint in endpoints:
-            raise Conflict(
-                f"security[{policy.endpoint}]: this endpoint's policy exists without the tags "
-                f"{', '.join(tags)} (another document's)",
-                field="security",
-            )
+    theirs = ", ".join(tags)
+    _refuse_others(
+        {r.effective_name for r in current.routes if not carries(r, tags)},
+        [r.effective_name for r in desired.routes],
+        "routes", f"a route of that name exists without the tags {theirs} (another "
+        "document's); give yours another name",
+    )  # fmt: skip
+    _refuse_others(
+        {p.endpoint for p in current.security if not carries(p, tags)},
+        [p.endpoint for p in desired.security],
+        "security", f"this endpoint's policy exists without the tags {theirs} (another "
+        "document's)",
+    )  # fmt: skip
     mine = [_tagged(r, tags) for r in desired.routes]
     routes: list[dict[str, object]] = []
     taken = 0
@@ -76,6 +73,13 @@ def whole_document(
             "settings": current.settings.model_dump(mode="json"),
         }
     )
+
+
+def _refuse_others(others: set[str], mine: list[str], field: str, why: str) -> None:
+    """Conflict (409) for the first of ``mine`` that is one of ``others``."""
+    for key in mine:
+        if key in others:
+            raise Conflict(f"{field}[{key}]: {why}", field=field)
 
 
 def tagged_part(config: GatewayConfig, tags: tuple[str, ...]) -> dict[str, object]:

@@ -256,38 +256,39 @@ class RedisTokenLedger:
         if admission.store != "redis":
             self._fallback.settle_soon(scopes, held, used, admission, final)
             return
-        charged = [(s, u) for s, u in zip(scopes, used, strict=True) if s.kind == "budget" and u]
+        # What the ledger gets from a final settlement (none from a correction on the way).
+        charged = [
+            (s, u) for s, u in zip(scopes, used, strict=True) if final and s.kind == "budget" and u
+        ]
         batch = TALLY.charges_batch  # the telemetry batch the ledger gets these charges in
         if held == used and admission.generation == self.generation:
-            if final and charged:  # Redis holds it already, as it was reserved
+            if charged:  # Redis holds it already, as it was reserved
                 self._remember(batch, self.generation, charged)
             return
         if len(self._settling) >= MAX_SETTLING:
             TOKEN_SETTLEMENTS_LOST.inc()  # Redis is far behind: do not pile up tasks
             return
-        settling = self._settle(scopes, held, used, admission.generation, batch, final, charged)
+        keys = [*(self._prefix + s.key for s in scopes), self._marker]
+        args = _settle_args(scopes, held, used, admission.generation)
+        settling = self._settle(keys, args, batch, charged)
         task = asyncio.get_running_loop().create_task(settling)
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
     async def _settle(
         self,
-        scopes: Sequence[Scope],
-        held: Sequence[int],
-        used: Sequence[int],
-        generation: bytes,
+        keys: list[str],
+        args: list[bytes | str | int],
         batch: int,
-        final: bool,
         charged: list[tuple[Scope, int]],
     ) -> None:
-        keys = [*(self._prefix + s.key for s in scopes), self._marker]
-        args = _settle_args(scopes, held, used, generation)
+        """SETTLE_SCRIPT; ``charged`` goes to the journal under the generation it ran in."""
         # A settlement is worth a longer wait than an admission: nobody waits for it.
         reply = await self._redis.run(SETTLE_SCRIPT, keys, args, self._redis.timeout * 4)
         if reply is None:
             TOKEN_SETTLEMENTS_LOST.inc()
             return
-        if final and charged:
+        if charged:
             self._remember(batch, reply, charged)
         self._heard(reply)
 
