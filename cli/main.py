@@ -329,6 +329,8 @@ def apply(
     result = cluster_client(target if isinstance(target, str) else None, url).apply(
         document, dry_run=dry_run, select_tags=select_tag or ()
     )
+    for warning in result.get("warnings") or []:
+        stderr.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if emit_data(result, output):
         return
     diff_lines(result)

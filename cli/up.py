@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The model services the product's examples name: with --demo, the data plane connects each
+# of them to the demo model service (--connect-to), so the examples run as written.
+DEMO_SERVICES = ("ai-service:8080", "llm-service:5000", "model-service:8000")
+
 
 class StartFailed(Exception):
     pass
@@ -133,6 +137,7 @@ def running(options: UpOptions) -> Iterator[list[Child]]:
                         f"http://{admin_host}:{ports['admin_port']}",
                         "--cache-dir",
                         options.cache_dir,
+                        *_demo_services(options),
                     ],
                     Path(ready_dir),
                     env,
@@ -142,6 +147,14 @@ def running(options: UpOptions) -> Iterator[list[Child]]:
         finally:
             for started in reversed(children):
                 started.stop()
+
+
+def _demo_services(options: UpOptions) -> list[str]:
+    if not options.demo:
+        return []
+    host, _, port = options.demo_listen.rpartition(":")
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    return ["--connect-to", ",".join(f"{name}:{host}:{port}" for name in DEMO_SERVICES)]
 
 
 def wait_for_exit(children: list[Child]) -> int:

@@ -7,6 +7,7 @@ cluster's snapshot is rebuilt at once so data planes see it within a second.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from control_plane.domain.config import GatewayConfig
@@ -178,14 +179,17 @@ class AdminService:
 
     async def policy_warnings(self, cluster: str | None, record: SecurityRecord) -> list[str]:
         """What will go wrong with a policy as stored: a JWT endpoint with no JWT provider."""
-        if record.spec.auth != "jwt" or record.spec.jwt_providers:
-            return []
-        if (await self.identities.read(self.cluster(cluster))).jwt_providers:
+        return await self._jwt_warnings(self.cluster(cluster), (record.spec,))
+
+    async def _jwt_warnings(self, cluster: str, policies: Iterable[SecuritySpec]) -> list[str]:
+        needing = [p.endpoint for p in policies if p.auth == "jwt" and not p.jwt_providers]
+        if not needing or (await self.identities.read(cluster)).jwt_providers:
             return []
         return [
-            f"{record.spec.endpoint} requires a JWT but the cluster has no JWT provider: every "
+            f"{endpoint} requires a JWT but the cluster has no JWT provider: every "
             "request gets 401 until you add one (ai-gateway-cli jwt add NAME --jwks-url URL, "
             "or PUT /api/v1/jwt-providers/{name})"
+            for endpoint in needing
         ]
 
     def _policy_endpoint(self, endpoint: str, document: Any) -> str:
@@ -249,10 +253,14 @@ class AdminService:
         *,
         dry_run: bool,
         select_tags: tuple[str, ...] = (),
-    ) -> tuple[ConfigDiff, int]:
+    ) -> tuple[ConfigDiff, int, list[str]]:
+        """The difference, the revision, and what will go wrong with the document's policies."""
         config = parse(GatewayConfig, document)
         cluster = self.cluster(cluster or config.cluster)
-        return await self.store.apply(cluster, config, dry_run=dry_run, select_tags=select_tags)
+        diff, revision = await self.store.apply(
+            cluster, config, dry_run=dry_run, select_tags=select_tags
+        )
+        return diff, revision, await self._jwt_warnings(cluster, config.security)
 
     async def export(self, cluster: str | None) -> GatewayConfig:
         return await self.store.export(self.cluster(cluster))

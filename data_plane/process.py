@@ -229,6 +229,7 @@ class DataPlane:
             pools=self.pools,
             filters=ProcessFilters(max_body_bytes=settings.max_body_bytes),
             sidecar_app=settings.sidecar_app,
+            connect_to={(h, p): (a, to) for h, p, a, to in settings.connect_to},
         )
         forward_to = settings.api_forward_url
         api_route = _api_route(forward_to, self.context) if forward_to else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -36,7 +37,32 @@ def _networks(text: Any) -> tuple[str, ...]:
     return tuple(text) if isinstance(text, tuple) else tuple(parse_networks(str(text)))
 
 
+_CONNECT_TO = re.compile(
+    r"([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5}):([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})"
+)
+
+
+def connect_to(text: Any) -> tuple[tuple[str, int, str, int], ...]:
+    """curl's ``--connect-to``: 'ai-service:8080:127.0.0.1:8000' (several comma-separated)
+    sends what targets ai-service:8080 to 127.0.0.1:8000, its Host still ai-service:8080."""
+    if isinstance(text, tuple):
+        return text
+    pairs = []
+    for item in filter(None, (part.strip() for part in str(text or "").split(","))):
+        match = _CONNECT_TO.fullmatch(item)
+        if match is None:
+            raise ValueError(
+                f"'{item}' must be HOST:PORT:ADDRESS:PORT, like ai-service:8080:127.0.0.1:8000"
+            )
+        host, port, address, to_port = match.groups()
+        if not (0 < int(port) < 65536 and 0 < int(to_port) < 65536):
+            raise ValueError(f"'{item}': a port must be 1-65535")
+        pairs.append((host.lower(), int(port), address.strip("[]"), int(to_port)))
+    return tuple(pairs)
+
+
 Address = Annotated[tuple[str, int], NoDecode, BeforeValidator(host_port)]
+ConnectTo = Annotated[tuple[tuple[str, int, str, int], ...], NoDecode, BeforeValidator(connect_to)]
 Resolver = Annotated[tuple[str, int] | None, NoDecode, BeforeValidator(_resolver)]
 Networks = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_networks)]
 ReadableFile = Annotated[Path | None, BeforeValidator(lambda v: v or None)]
@@ -131,6 +157,11 @@ class DataPlaneSettings(BaseSettings):
     )
     dns_resolver: Resolver = setting(
         None, "HOST[:PORT] of the DNS server for hostname targets; default: the system's"
+    )
+    connect_to: ConnectTo = setting(
+        (),
+        "HOST:PORT:ADDRESS:PORT (comma-separated): connect there for targets HOST:PORT, as "
+        "curl --connect-to (demos, tests); the Host header stays HOST:PORT",
     )
     dns_refresh_seconds: float = setting(5.0, "how often hostname targets are resolved again", gt=0)
     sidecar_app: str | None = setting(

@@ -180,7 +180,7 @@ async def apply_config(request: web.Request) -> web.Response:
     dry_run = flag_param(request, "dryRun")
     select = tags_param(request, "selectTags")
     document = await read_document(request)
-    diff, revision = await request.app[SERVICE].apply(
+    diff, revision, warnings = await request.app[SERVICE].apply(
         cluster_param(request), document, dry_run=dry_run, select_tags=select
     )
     body = {
@@ -188,6 +188,7 @@ async def apply_config(request: web.Request) -> web.Response:
         "revision": revision,
         "dryRun": dry_run,
         "applied": not dry_run and not diff.empty,
+        "warnings": warnings,
     }
     return json_response(body, revision=revision)
 

@@ -100,6 +100,7 @@ RECORDS: dict[str, Any] = {
             "revision": _INTEGER,
             "dryRun": _BOOLEAN,
             "applied": _BOOLEAN,
+            "warnings": {"type": "array", "items": _STRING},
         }
     ),
     "DataPlane": _shape(

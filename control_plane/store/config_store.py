@@ -91,6 +91,15 @@ def _desired_with_secrets(desired: GatewayConfig, current: GatewayConfig) -> Gat
     return desired if routes == desired.routes else desired.model_copy(update={"routes": routes})
 
 
+def _holds_what_is_given(stored: dict[str, Any], wanted: dict[str, Any], spec: RouteSpec) -> bool:
+    """The stored route already is what a create asks for: every field the request gives
+    is the same (one that leaves ``methods`` out does not ask for all methods; the product's
+    ``POST /api/v1/routes {"path": "/predict", "target": ...}`` after its ``--method POST``)."""
+    fields = type(spec).model_fields
+    given = {fields[name].serialization_alias or name for name in spec.model_fields_set}
+    return all(stored.get(key) == wanted.get(key) for key in given | {"name"})
+
+
 def _route_json(spec: RouteSpec, name: str) -> dict[str, Any]:
     return {**spec.model_dump(mode="json"), "name": name}
 
@@ -252,7 +261,7 @@ class ConfigStore:
             if taken is not None:
                 kept = _route_record(taken)
                 wanted = _route_json(_kept_secrets(spec, kept.spec), name)
-                if _route_json(kept.spec, name) == wanted:
+                if _holds_what_is_given(_route_json(kept.spec, name), wanted, spec):
                     return kept, cluster_row.revision, "unchanged"
                 if replace:
                     now = time.time()

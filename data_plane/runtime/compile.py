@@ -129,6 +129,8 @@ class CompileContext:
     pools: UpstreamPools = field(default_factory=UpstreamPools)
     filters: ProcessFilters = field(default_factory=ProcessFilters)
     sidecar_app: str | None = None  # sidecar mode: every route's one target (--sidecar-app)
+    # --connect-to: (host, port) of a target URL -> the (address, port) connected to instead
+    connect_to: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
 
 
 def _targets(
@@ -153,6 +155,10 @@ def _targets(
         if configured.HasField("auth") and configured.auth.header:
             auth, missing = resolve_credential(configured.auth, f"{where}: {configured.url}")
             target = replace(target, auth=auth, auth_missing=missing)
+        pinned = context.connect_to.get((target.host.lower(), target.port))
+        if pinned is not None:
+            targets.append(target.connected_to(*pinned, registry.for_url))
+            continue
         resolved = None
         if addresses is not None and not is_ip_literal(target.host):
             resolved = addresses.addresses(target.host)
@@ -175,7 +181,7 @@ def hostnames(table: RouteTable) -> frozenset[str]:
     target keeps its name as ``server_name``)."""
     groups = [r.upstream for r in table.all_routes()]
     groups += [f.upstream for r in table.all_routes() for f in r.fallbacks if f.upstream]
-    hosts = {t.server_name or t.host for group in groups for t in group.targets}
+    hosts = {t.server_name or t.host for g in groups for t in g.targets if not t.pinned}
     return frozenset(h for h in hosts if not is_ip_literal(h))
 
 

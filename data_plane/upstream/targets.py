@@ -39,6 +39,7 @@ class Target:
     auth: tuple[str, str] | None = field(default=None, compare=False, repr=False)
     auth_missing: str = ""  # the environment variable the credential needs and is not set
     context_window: int = 0  # tokens the model takes; a larger prompt skips it (0: any)
+    pinned: bool = False  # its address given by --connect-to: never looked up
 
     @classmethod
     def parse(
@@ -64,16 +65,27 @@ class Target:
             health=health or TargetHealth(url),
         )
 
-    def at_address(self, address: str, health_for: Callable[[str], TargetHealth]) -> Target:
+    def connected_to(
+        self, address: str, port: int, health_for: Callable[[str], TargetHealth]
+    ) -> Target:
+        """This target sent to another address and port (``--connect-to``), its Host header
+        and TLS name still the URL's."""
+        return replace(self.at_address(address, health_for, port), pinned=True)
+
+    def at_address(
+        self, address: str, health_for: Callable[[str], TargetHealth], port: int | None = None
+    ) -> Target:
         """This hostname target's copy for one of its addresses: its own pool and health
         (``health_for`` gives the state kept for the copy's URL)."""
         host = f"[{address}]" if ":" in address else address
-        origin = f"{self.scheme}://{host}:{self.port}"
+        port = self.port if port is None else port
+        origin = f"{self.scheme}://{host}:{port}"
         return replace(
             self,
             url=origin + self.base_path,
             origin=origin,
             host=host,
+            port=port,
             server_name=self.host,
             health=health_for(origin + self.base_path),
             pool=None,  # its own origin: bound again

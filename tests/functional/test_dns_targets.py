@@ -92,3 +92,43 @@ def test_a_name_that_does_not_resolve_is_shown_as_such_and_warned_of_once(tmp_pa
             assert "target host missing.test resolves to 127.0.0.2" in plane.logs()
         finally:
             gw.stop()
+
+
+def test_connect_to_sends_a_name_to_an_address_and_never_looks_it_up(tmp_path: Path) -> None:
+    """``--connect-to`` (what ``up --demo`` gives the product's service names): the backend
+    sees the URL's Host and the name is not asked of any DNS server, while other names are."""
+    port = free_port("127.0.0.2")
+    gw = Gateway(tmp_path)
+    with DnsServer() as dns:
+        try:
+            process = upstream(tmp_path, "pinned", "--host", "127.0.0.2", "--port", str(port))
+            gw.upstreams["pinned"] = process.start()
+            gw.start_control_plane()
+            plane = gw.add_data_plane(
+                "dp",
+                "--dns-resolver", f"127.0.0.1:{dns.port}", "--dns-refresh-seconds", "0.1",
+                "--connect-to", f"ai-service:8080:127.0.0.2:{port}",
+            )  # fmt: skip
+            gw.add_route(path="/dns", target="http://ai-service:8080")
+            gw.add_route(path="/other", target="http://other.test:9090")
+            deadline = time.monotonic() + 5
+            while (answer := httpx.get(gw.proxy_url() + "/dns")).status_code != 200:
+                assert time.monotonic() < deadline, answer.text
+                time.sleep(0.05)
+            assert answer.json()["headers"]["Host"] == "ai-service:8080"
+            ops = f"http://127.0.0.1:{plane.ready['ops_port']}/readyz"
+            while True:
+                states = {t["target"]: t["state"] for t in httpx.get(ops).json()["targets"]}
+                if states.get("http://other.test:9090") == "unresolved":
+                    break
+                assert time.monotonic() < deadline, states
+                time.sleep(0.05)
+            asked = dns.queries + 5  # refreshes go on meanwhile
+            while dns.queries < asked:
+                assert time.monotonic() < deadline + 10
+                time.sleep(0.05)
+            assert states[f"http://127.0.0.2:{port}"] == "healthy"
+            assert dns.asked == {"other.test"}
+            assert "ai-service" not in plane.logs()
+        finally:
+            gw.stop()

@@ -129,6 +129,20 @@ async def test_conflicts_and_missing_things_change_nothing(store: ConfigStore) -
     assert [r.name for r in await store.list_routes("aimlops")] == ["predict"]
 
 
+async def test_a_create_that_leaves_a_field_out_does_not_ask_for_its_default(
+    store: ConfigStore,
+) -> None:
+    """The product's ``--method POST`` route, then its ``POST /api/v1/routes`` without a method:
+    the route asked for is there. A field given with another value is another route."""
+    await store.create_route("aimlops", route(methods=["POST"]))
+    assert (await store.create_route("aimlops", route()))[2] == "unchanged"
+    assert (await store.create_route("aimlops", route(methods=["POST"])))[2] == "unchanged"
+    for other in (route(methods=["GET"]), route(methods=[]), route(stripPrefix=True)):
+        with pytest.raises(Conflict, match="already exists"):
+            await store.create_route("aimlops", other)
+    assert (await store.get_route("aimlops", "predict")).spec.methods == ("POST",)
+
+
 async def test_apply_is_one_transaction_and_idempotent(store: ConfigStore) -> None:
     await store.create_route("aimlops", route("/old"))
     desired = document(

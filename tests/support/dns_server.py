@@ -17,6 +17,7 @@ class DnsServer:
     def __init__(self) -> None:
         self.records: dict[str, list[str]] = {}
         self.queries = 0
+        self.asked: set[str] = set()  # every name a query was for
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.settimeout(0.1)
@@ -43,6 +44,7 @@ class DnsServer:
             self.queries += 1
             response = dns.message.make_response(query)
             question = query.question[0]
+            self.asked.add(question.name.to_text(omit_final_dot=True))
             addresses = self.records.get(question.name.to_text(omit_final_dot=True))
             if addresses is None:
                 response.set_rcode(dns.rcode.NXDOMAIN)

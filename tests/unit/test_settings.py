@@ -23,6 +23,9 @@ def refusal(parse: object, argv: list[str]) -> str:
         ("AI_GATEWAY_EJECTION_SECONDS", "soon", "--ejection-seconds", "valid number"),
         ("AI_GATEWAY_LOG_LEVEL", "loud", "--log-level", "'debug', 'info', 'warning' or 'error'"),
         ("AI_GATEWAY_TRUSTED_PROXIES", "10.0.0.0/99", "--trusted-proxies", "not an IP address"),
+        ("AI_GATEWAY_CONNECT_TO", "ai-service:8080", "--connect-to", "HOST:PORT:ADDRESS:PORT"),
+        ("AI_GATEWAY_CONNECT_TO", "a:8080:127.0.0.1:0", "--connect-to", "a port must be 1-65535"),
+        ("AI_GATEWAY_CONNECT_TO", "a b:1:127.0.0.1:2", "--connect-to", "HOST:PORT:ADDRESS:PORT"),
     ],
 )
 def test_a_bad_data_plane_value_names_the_flag_and_the_variable(
@@ -46,6 +49,17 @@ def test_flags_win_over_the_environment_and_defaults_hold(monkeypatch: pytest.Mo
         settings.listen == ("0.0.0.0", 8080) and settings.api_forward_url == "http://127.0.0.1:8081"
     )
     assert "from-the-environment" not in repr(settings)
+    assert settings.connect_to == ()
+
+
+def test_connect_to_takes_curls_form_several_at_once() -> None:
+    settings = data_plane_args(
+        ["--connect-to", "AI-Service:8080:127.0.0.1:8000, llm-service:5000:[::1]:8001"]
+    )
+    assert settings.connect_to == (
+        ("ai-service", 8080, "127.0.0.1", 8000),
+        ("llm-service", 5000, "::1", 8001),
+    )
 
 
 def test_control_plane_settings(monkeypatch: pytest.MonkeyPatch) -> None:
