@@ -96,6 +96,18 @@ class AsyncClusterClient:
     async def export(self, select_tags: Sequence[str] = ()) -> dict[str, Any]:
         return as_object(await self._send(self._calls.export(select_tags)))
 
+    async def history(self) -> list[dict[str, Any]]:
+        return as_list(await self._send(self._calls.history()))
+
+    async def revision(self, revision: int) -> dict[str, Any]:
+        return as_object(await self._send(self._calls.revision(revision)))
+
+    async def revision_diff(self, revision: int, to: int | None = None) -> dict[str, Any]:
+        return as_object(await self._send(self._calls.revision_diff(revision, to)))
+
+    async def rollback(self, revision: int, dry_run: bool = False) -> dict[str, Any]:
+        return as_object(await self._send(self._calls.rollback(revision, dry_run)))
+
     async def dataplanes(self) -> list[dict[str, Any]]:
         return as_list(await self._send(self._calls.dataplanes()))
 

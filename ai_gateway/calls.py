@@ -111,6 +111,21 @@ class ClusterCalls:
         params = {"dryRun": "true" if dry_run else "false", **_tags("selectTags", select_tags)}
         return self._call("POST", "/api/v1/config", json=document, params=params)
 
+    def history(self) -> Call:
+        return self._call("GET", "/api/v1/revisions", unwrap="revisions")
+
+    def revision(self, revision: int) -> Call:
+        return self._call("GET", f"/api/v1/revisions/{int(revision)}")
+
+    def revision_diff(self, revision: int, to: int | None) -> Call:
+        params = {} if to is None else {"to": str(int(to))}
+        return self._call("GET", f"/api/v1/revisions/{int(revision)}/diff", params=params)
+
+    def rollback(self, revision: int, dry_run: bool) -> Call:
+        # Rolling back to one revision twice leaves its document: a retry is safe.
+        params = {"dryRun": "true" if dry_run else "false"}
+        return self._call("POST", f"/api/v1/revisions/{int(revision)}/rollback", params=params)
+
     def export(self, select_tags: Sequence[str] = ()) -> Call:
         return self._call("GET", "/api/v1/config", params=_tags("selectTags", select_tags))
 

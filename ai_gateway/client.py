@@ -112,6 +112,22 @@ class ClusterClient:
     def export(self, select_tags: Sequence[str] = ()) -> dict[str, Any]:
         return as_object(self._send(self._calls.export(select_tags)))
 
+    def history(self) -> list[dict[str, Any]]:
+        """The kept revisions, newest first: when, by which admin key, from where, what."""
+        return as_list(self._send(self._calls.history()))
+
+    def revision(self, revision: int) -> dict[str, Any]:
+        """A kept revision with its whole ``document`` (credentials redacted)."""
+        return as_object(self._send(self._calls.revision(revision)))
+
+    def revision_diff(self, revision: int, to: int | None = None) -> dict[str, Any]:
+        """What changed from ``revision`` to ``to`` (default: what the cluster holds now)."""
+        return as_object(self._send(self._calls.revision_diff(revision, to)))
+
+    def rollback(self, revision: int, dry_run: bool = False) -> dict[str, Any]:
+        """Make the cluster hold ``revision``'s document again, as a new revision."""
+        return as_object(self._send(self._calls.rollback(revision, dry_run)))
+
     def settings(self) -> dict[str, Any]:
         return as_object(self._send(self._calls.settings()))
 

@@ -14,6 +14,7 @@ from ai_gateway.calls import load_document
 from ai_gateway.context import SavedContext, resolve_cluster, resolve_key, resolve_url, save_key
 from ai_gateway.errors import ConflictError
 from ai_gateway.ops import data_plane_status
+from cli.history import history, rollback
 from cli.identities import jwt_app, keys_app
 from cli.output import (
     Output,
@@ -73,6 +74,8 @@ app.add_typer(routes_app, name="routes")
 app.add_typer(security_app, name="security")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jwt_app, name="jwt")
+app.command()(history)
+app.command()(rollback)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -344,16 +347,29 @@ def apply(
 def diff(
     file: FileOption = None,
     select_tag: SelectTagOption = None,
+    revision: Annotated[
+        int | None,
+        typer.Option("--revision", help="compare this kept revision (see history) instead"),
+    ] = None,
+    to: Annotated[
+        int | None, typer.Option("--to", help="with --revision: to this one (default: now)")
+    ] = None,
     cluster: ClusterOption = None,
     url: UrlOption = None,
     output: OutputOption = Output.table,
 ) -> None:
-    """Show what apply would change. Exit 0: no changes, 1: changes, 2: error (like kubectl diff)."""
+    """Show what apply would change (--revision N [--to M]: what changed since revision N).
+    Exit 0: no changes, 1: changes, 2: error (like kubectl diff)."""
     try:
-        document = _read_config_file(_config_source(file))
-        target = cluster or document.get("cluster")
-        client = cluster_client(target if isinstance(target, str) else None, url)
-        result = client.diff(document, select_tags=select_tag or ())
+        if revision is not None:
+            result = cluster_client(cluster, url).revision_diff(revision, to)
+        elif to is not None:
+            raise fail("--to compares with --revision N; give both", code=2)
+        else:
+            document = _read_config_file(_config_source(file))
+            target = cluster or document.get("cluster")
+            client = cluster_client(target if isinstance(target, str) else None, url)
+            result = client.diff(document, select_tags=select_tag or ())
     except typer.Exit:
         raise typer.Exit(2) from None
     except GatewayError as error:

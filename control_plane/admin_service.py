@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from control_plane.domain.config import GatewayConfig
-from control_plane.domain.diff import ConfigDiff
+from control_plane.domain.config import GatewayConfig, exported_document
+from control_plane.domain.diff import ConfigDiff, diff_config
 from control_plane.domain.identity import ApiKeyRequest, ConsumerSpec, JwtProviderSpec
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec, normalise_endpoint
@@ -32,6 +32,7 @@ from control_plane.store.records import (
     WebhookRecord,
     iso,
 )
+from control_plane.store.revision_history import RevisionEntry
 from control_plane.store.telemetry_store import TelemetryStore
 from control_plane.store.webhook_outbox import WebhookOutbox
 from control_plane.telemetry.summary import parse_types, parse_window, summarize
@@ -261,6 +262,38 @@ class AdminService:
             cluster, config, dry_run=dry_run, select_tags=select_tags
         )
         return diff, revision, await self._jwt_warnings(cluster, config.security)
+
+    # history
+    async def history(self, cluster: str | None) -> list[RevisionEntry]:
+        return await self.store.history(self.cluster(cluster))
+
+    async def revision(self, cluster: str | None, revision: int) -> dict[str, Any]:
+        """A kept revision: who made it, and its document as ``export`` shows it."""
+        entry, config = await self.store.revision_document(self.cluster(cluster), revision)
+        return {**entry.to_json(), "document": exported_document(config)}
+
+    async def revision_diff(self, cluster: str | None, revision: int, to: int | None) -> ConfigDiff:
+        """From revision ``revision`` to revision ``to`` (None: what the cluster holds now)."""
+        cluster = self.cluster(cluster)
+        _, before = await self.store.revision_document(cluster, revision)
+        after = (
+            await self.store.export(cluster)
+            if to is None
+            else (await self.store.revision_document(cluster, to))[1]
+        )
+        return diff_config(before, after)
+
+    async def rollback(
+        self, cluster: str | None, revision: int, *, dry_run: bool
+    ) -> tuple[ConfigDiff, int, list[str]]:
+        """Make the cluster hold revision ``revision``'s document again: a new revision (or,
+        ``dry_run``, the difference), through ``apply``'s checks like any change."""
+        cluster = self.cluster(cluster)
+        _, config = await self.store.revision_document(cluster, revision)
+        diff, new_revision = await self.store.apply(
+            cluster, config, dry_run=dry_run, action=f"rollback to {revision}"
+        )
+        return diff, new_revision, await self._jwt_warnings(cluster, config.security)
 
     async def export(self, cluster: str | None) -> GatewayConfig:
         return await self.store.export(self.cluster(cluster))

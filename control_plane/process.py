@@ -129,7 +129,7 @@ class ControlPlane:
         self._engine = engine
         schema = await migrate(engine)
         log.info("database schema at revision %s", schema)
-        store = ConfigStore(engine)
+        store = ConfigStore(engine, settings.history_revisions)
         dataplanes = DataPlaneStore(engine)
         cache = SnapshotCache()
         self._watcher = RevisionWatcher(

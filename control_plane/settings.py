@@ -58,6 +58,12 @@ class ControlPlaneSettings(BaseSettings):
     poll_interval: float = setting(
         0.25, "seconds between checks for changes by other replicas", gt=0, le=60
     )
+    history_revisions: int = setting(
+        100,
+        "revisions whose whole document is kept per cluster (history, rollback)",
+        ge=1,
+        le=100_000,
+    )
     telemetry_interval: float = setting(
         5.0, "seconds between data planes' metrics reports", ge=0.1, le=300
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from control_plane.admin.handlers import routes
+from control_plane.admin.history_handlers import routes as history_routes
 from control_plane.admin.identity_handlers import routes as identity_routes
 from control_plane.admin.keys import API_KEY, AUTH_THROTTLE, CLIENT_ADDRESS, SERVICE
 from control_plane.admin.middleware import errors_as_json, require_api_key
@@ -40,6 +41,7 @@ def build_admin_app(
     app[CLIENT_ADDRESS] = ClientAddress(trusted_proxies)
     app.router.add_routes(routes)
     app.router.add_routes(identity_routes)
+    app.router.add_routes(history_routes)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.router.add_get("/api/v1/schema/config", _schema)
     return app

@@ -15,8 +15,7 @@ from control_plane.admin.responses import (
     read_document,
     tags_param,
 )
-from control_plane.domain.config import GatewayConfig
-from control_plane.domain.route import redact_route
+from control_plane.domain.config import GatewayConfig, exported_document
 from control_plane.domain.tagged_documents import tagged_part
 from control_plane.errors import InvalidInput
 from control_plane.store.records import SecurityRecord
@@ -164,10 +163,7 @@ async def export_config(request: web.Request) -> web.Response:
     select = tags_param(request, "selectTags")
     if select:  # only what a document applied with these tags manages
         config = GatewayConfig.model_validate(tagged_part(config, select))
-    document = config.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-    document["cluster"] = config.cluster
-    if document.get("routes"):
-        document["routes"] = [redact_route(route) for route in document["routes"]]
+    document = exported_document(config)
     if choice_param(request, "format", ("json", "yaml")) == "yaml":
         text = yaml.safe_dump(document, sort_keys=False)
         return web.Response(text=text, content_type="application/yaml")

@@ -13,6 +13,7 @@ from control_plane.admin.keys import API_KEY, AUTH_THROTTLE, CLIENT_ADDRESS
 from control_plane.admin.responses import error_response, json_response
 from control_plane.errors import ControlPlaneError
 from control_plane.metrics import AUTH_THROTTLED_TOTAL, STORE_ERRORS
+from control_plane.store.revision_history import ChangeAuthor, authored_by, credential_name
 from data_plane.security.auth_throttle import AUTH_THROTTLED
 
 log = logging.getLogger("ai_gateway.control_plane.admin")
@@ -85,4 +86,5 @@ async def require_api_key(request: web.Request, handler: Handler) -> web.StreamR
             "unauthenticated",
             f"{reason} admin API key: send 'Authorization: Bearer $AI_GATEWAY_API_KEY'",
         )
-    return await handler(request)
+    with authored_by(ChangeAuthor(credential_name(expected), client)):
+        return await handler(request)

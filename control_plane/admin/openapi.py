@@ -186,6 +186,8 @@ def openapi_document() -> dict[str, Any]:
     key_id = _path("id", "the key's id")
     provider = _path("name", "the JWT provider's name", {"type": "string", "pattern": NAME})
     deleted = record("Deleted")
+    number = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+    revision = _path("revision", "a revision number (see GET /api/v1/revisions)", number)
     text = {"type": "string"}
     return {
         "openapi": "3.1.0",
@@ -352,6 +354,45 @@ def openapi_document() -> dict[str, Any]:
                     ),
                     writes=True,
                 ),
+            },
+            "/api/v1/revisions": {
+                "get": _op(
+                    "the kept revisions of the cluster's document, newest first",
+                    {200: ("the history", record("Revisions"))},
+                )
+            },
+            "/api/v1/revisions/{revision}": {
+                "get": _op(
+                    "a kept revision: who made it, and its whole document",
+                    {200: ("the revision", record("Revision"))},
+                    params=(revision,),
+                )
+            },
+            "/api/v1/revisions/{revision}/diff": {
+                "get": _op(
+                    "what changed from a kept revision to another (?to=) or to now",
+                    {200: ("the difference", record("RevisionDiff"))},
+                    params=(
+                        revision,
+                        _query("to", "a kept revision; default: the cluster now", number),
+                    ),
+                )
+            },
+            "/api/v1/revisions/{revision}/rollback": {
+                "post": _op(
+                    "hold a kept revision's document again, as a new revision",
+                    {200: ("what changed", record("Applied"))},
+                    params=(
+                        revision,
+                        _query(
+                            "dryRun",
+                            "true: answer the difference, change nothing",
+                            {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]},
+                        ),
+                    ),
+                    errors=(422,),
+                    writes=True,
+                )
             },
             "/api/v1/settings": {
                 "get": _op("data-plane settings", {200: ("the settings", _ref("SettingsSpec"))}),

@@ -26,6 +26,27 @@ def _shape(required: dict[str, Any], optional: dict[str, Any] | None = None) -> 
     }
 
 
+_CHANGES = {
+    "type": "array",
+    "items": _shape(
+        {
+            "kind": _STRING,
+            "key": _STRING,
+            "action": {"type": "string", "enum": ["create", "update", "delete"]},
+        }
+    ),
+}
+_SUMMARY = _shape({"create": _INTEGER, "update": _INTEGER, "delete": _INTEGER})
+_REVISION_ENTRY = {
+    "revision": _INTEGER,
+    "createdAt": _TIME,
+    "actor": {"type": "string", "description": "which admin key (its fingerprint)"},
+    "address": {"type": "string", "description": "the client's address"},
+    "action": {"type": "string", "description": "what the change was, like 'apply'"},
+    "routes": _INTEGER,
+    "policies": _INTEGER,
+}
+
 _KEY = {
     "id": _STRING,
     "consumer": _STRING,
@@ -86,21 +107,25 @@ RECORDS: dict[str, Any] = {
     "Revoked": _shape({"revoked": _STRING, "revision": _INTEGER}),
     "Applied": _shape(
         {
-            "changes": {
-                "type": "array",
-                "items": _shape(
-                    {
-                        "kind": _STRING,
-                        "key": _STRING,
-                        "action": {"type": "string", "enum": ["create", "update", "delete"]},
-                    }
-                ),
-            },
-            "summary": _shape({"create": _INTEGER, "update": _INTEGER, "delete": _INTEGER}),
+            "changes": _CHANGES,
+            "summary": _SUMMARY,
             "revision": _INTEGER,
             "dryRun": _BOOLEAN,
             "applied": _BOOLEAN,
             "warnings": {"type": "array", "items": _STRING},
+        },
+        {"rolledBackTo": _INTEGER},
+    ),
+    "Revisions": _shape(
+        {"revisions": {"type": "array", "items": _shape(_REVISION_ENTRY)}, "kept": _INTEGER}
+    ),
+    "Revision": _shape({**_REVISION_ENTRY, "document": _OBJECT}),
+    "RevisionDiff": _shape(
+        {
+            "changes": _CHANGES,
+            "summary": _SUMMARY,
+            "from": _INTEGER,
+            "to": {"type": ["integer", "null"], "description": "null: the cluster now"},
         }
     ),
     "DataPlane": _shape(

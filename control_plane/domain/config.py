@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from control_plane.domain.base import SpecModel
 from control_plane.domain.patterns import NAME, NAME_RE, URL_PREFIX, any_case
-from control_plane.domain.route import RouteSpec, check_target_url
+from control_plane.domain.route import RouteSpec, check_target_url, redact_route
 from control_plane.domain.security import (
     BudgetSpec,
     SecuritySpec,
@@ -246,6 +246,15 @@ class GatewayConfig(SpecModel):
                 )
             seen[policy.endpoint] = index
         return policies
+
+
+def exported_document(config: GatewayConfig) -> dict[str, Any]:
+    """The document as ``export`` shows it: defaults left out, stored credentials redacted."""
+    document = config.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    document["cluster"] = config.cluster
+    if document.get("routes"):
+        document["routes"] = [redact_route(route) for route in document["routes"]]
+    return document
 
 
 def check_cluster_name(name: str) -> str:

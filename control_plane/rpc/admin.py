@@ -23,6 +23,7 @@ from control_plane.proto_mapping import (
 )
 from control_plane.rpc.dataplane_access import peer_address
 from control_plane.store.records import ApiKeyRecord
+from control_plane.store.revision_history import ChangeAuthor, authored_by, credential_name
 from data_plane.security.auth_throttle import FailureThrottle
 from protos import admin_pb2 as apb
 from protos import admin_pb2_grpc
@@ -67,7 +68,8 @@ def admin_call(method: Method[RequestT, ResponseT]) -> Method[RequestT, Response
                 "missing or wrong admin API key: send metadata 'authorization: Bearer <key>'",
             )
         try:
-            return await method(self, request, context)
+            with authored_by(ChangeAuthor(credential_name(self._api_key), peer)):
+                return await method(self, request, context)
         except ControlPlaneError as exc:
             if exc.field:
                 context.set_trailing_metadata((("field", exc.field),))

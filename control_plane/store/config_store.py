@@ -35,6 +35,13 @@ from control_plane.store.records import (
     RouteRecord,
     SecurityRecord,
 )
+from control_plane.store.revision_history import (
+    DEFAULT_KEEP,
+    RevisionEntry,
+    history,
+    record_revision,
+    revision_document,
+)
 from control_plane.store.snapshot_rows import StoredSnapshot, load_snapshot, save_snapshot
 from control_plane.store.tables import (
     ClusterRow,
@@ -115,8 +122,9 @@ class ConfigStore:
     stores it beside the rows; ``on_commit`` hears it once the transaction is durable.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, history_keep: int = DEFAULT_KEEP) -> None:
         self.engine = engine
+        self.history_keep = history_keep  # revisions whose documents are kept per cluster
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer; serialising here avoids "database is locked".
         # PostgreSQL serialises writers of one cluster with a row lock instead.
@@ -125,10 +133,11 @@ class ConfigStore:
 
     @asynccontextmanager
     async def write(
-        self, cluster: str, announce: bool = True
+        self, cluster: str, action: str = "change", announce: bool = True
     ) -> AsyncIterator[tuple[AsyncSession, ClusterRow]]:
         """A transaction holding the cluster's row lock; bump ``row.revision`` to publish
-        (``announce``: with a ``config.applied`` webhook event)."""
+        (``announce``: with a ``config.applied`` webhook event). A new revision's document
+        goes into the history as ``action``, by whoever CHANGE_AUTHOR names."""
         if self._sqlite_writes is not None:
             await self._sqlite_writes.acquire()
         built: StoredSnapshot | None = None
@@ -144,6 +153,7 @@ class ConfigStore:
                 if row.revision != before:
                     built = await self._servable(session, row)
                     await save_snapshot(session, built.snapshot, built.settings)
+                    await record_revision(session, row, action, time.time(), self.history_keep)
                     if row.callback and announce:
                         # In the change's own transaction: the event exists exactly when it does.
                         session.add(
@@ -254,7 +264,7 @@ class ConfigStore:
         there, and ``replace``). Another route without ``replace`` is a Conflict that says
         how to replace it."""
         name = spec.effective_name
-        async with self.write(cluster) as (session, cluster_row):
+        async with self.write(cluster, f"create route {name}") as (session, cluster_row):
             taken = await session.scalar(
                 select(RouteRow).where(RouteRow.cluster == cluster, RouteRow.name == name)
             )
@@ -296,7 +306,7 @@ class ConfigStore:
     async def update_route(
         self, cluster: str, id_or_name: str, spec: RouteSpec
     ) -> tuple[RouteRecord, int]:
-        async with self.write(cluster) as (session, cluster_row):
+        async with self.write(cluster, f"update route {id_or_name}") as (session, cluster_row):
             row = await self._find_route(session, cluster, id_or_name)
             name = spec.name or row.name
             if name != row.name:
@@ -316,7 +326,7 @@ class ConfigStore:
         return _route_record(row), revision
 
     async def delete_route(self, cluster: str, id_or_name: str) -> int:
-        async with self.write(cluster) as (session, cluster_row):
+        async with self.write(cluster, f"delete route {id_or_name}") as (session, cluster_row):
             row = await self._find_route(session, cluster, id_or_name)
             await session.delete(row)
             return self.bump(cluster_row, time.time())
@@ -342,7 +352,9 @@ class ConfigStore:
         self, cluster: str, spec: SecuritySpec
     ) -> tuple[SecurityRecord, bool, int]:
         """Create or replace the endpoint's policy; True when it was created."""
-        return await self._store_policy(cluster, spec.endpoint, lambda _current: spec)
+        return await self._store_policy(
+            cluster, spec.endpoint, lambda _current: spec, f"put security {spec.endpoint}"
+        )
 
     async def patch_security(
         self, cluster: str, endpoint: str, changes: dict[str, Any]
@@ -354,17 +366,18 @@ class ConfigStore:
             base = current if current is not None else {"endpoint": endpoint}
             return parse(SecuritySpec, {**merged_policy(base, changes), "endpoint": endpoint})
 
-        return await self._store_policy(cluster, endpoint, merged)
+        return await self._store_policy(cluster, endpoint, merged, f"patch security {endpoint}")
 
     async def _store_policy(
         self,
         cluster: str,
         endpoint: str,
         spec_of: Callable[[dict[str, Any] | None], SecuritySpec],
+        action: str,
     ) -> tuple[SecurityRecord, bool, int]:
         """The policy ``spec_of(the stored document, or None)`` makes, stored under the
         policy's row lock; the revision moves only when the document changed."""
-        async with self.write(cluster) as (session, cluster_row):
+        async with self.write(cluster, action) as (session, cluster_row):
             row = await session.scalar(
                 select(SecurityPolicyRow)
                 .where(SecurityPolicyRow.cluster == cluster, SecurityPolicyRow.endpoint == endpoint)
@@ -383,7 +396,7 @@ class ConfigStore:
         return _security_record(row), created, revision
 
     async def delete_security(self, cluster: str, endpoint: str) -> int:
-        async with self.write(cluster) as (session, cluster_row):
+        async with self.write(cluster, f"delete security {endpoint}") as (session, cluster_row):
             row = await self._find_security(session, cluster, endpoint)
             await session.delete(row)
             return self.bump(cluster_row, time.time())
@@ -393,7 +406,7 @@ class ConfigStore:
     async def update_settings(
         self, cluster: str, changes: dict[str, Any]
     ) -> tuple[SettingsSpec, int]:
-        async with self.write(cluster) as (_session, cluster_row):
+        async with self.write(cluster, "update settings") as (_session, cluster_row):
             merged = parse(SettingsSpec, {**cluster_row.settings, **changes}, prefix="settings")
             document = merged.model_dump(mode="json")
             revision = cluster_row.revision
@@ -410,7 +423,7 @@ class ConfigStore:
         """Make ``backends`` the cluster's discovered backends (one per pod): the new
         revision, or None when nothing changed. The user's routes are not touched."""
         wanted = {b.pod: b.to_json() for b in backends}
-        async with self.write(cluster, announce=False) as (session, row):
+        async with self.write(cluster, "discovery", announce=False) as (session, row):
             stored = {
                 r.pod: r
                 for r in await session.scalars(
@@ -495,6 +508,7 @@ class ConfigStore:
         *,
         dry_run: bool = False,
         select_tags: tuple[str, ...] = (),
+        action: str = "apply",
     ) -> tuple[ConfigDiff, int]:
         """Make the cluster hold exactly ``desired``, in one transaction; with
         ``select_tags``, only its routes and policies that carry them (tagged_documents)."""
@@ -512,7 +526,7 @@ class ConfigStore:
                 desired = whole_document(current_config, desired, select_tags)
             desired = _desired_with_secrets(desired, current_config)
             return diff_config(current_config, desired), state.revision
-        async with self.write(cluster) as (session, cluster_row):
+        async with self.write(cluster, action) as (session, cluster_row):
             rows = {
                 r.name: r
                 for r in await session.scalars(select(RouteRow).where(RouteRow.cluster == cluster))
@@ -597,6 +611,32 @@ class ConfigStore:
                 )
             elif current.spec != document:
                 current.spec, current.updated_at = document, now
+
+    # -- history ------------------------------------------------------------
+
+    async def history(self, cluster: str) -> list[RevisionEntry]:
+        async with self._sessions() as session:
+            await self._require_cluster(session, cluster)
+            return await history(session, cluster)
+
+    async def revision_document(
+        self, cluster: str, revision: int
+    ) -> tuple[RevisionEntry, GatewayConfig]:
+        """A kept revision and its document (credentials as stored: callers redact them)."""
+        async with self._sessions() as session:
+            await self._require_cluster(session, cluster)
+            found = await revision_document(session, cluster, revision)
+        if found is None:
+            raise NotFound(
+                f"revision {revision} of cluster '{cluster}' is not in the history (the last "
+                f"{self.history_keep} changes of the document are kept); list them with "
+                "ai-gateway-cli history or GET /api/v1/revisions",
+                field="revision",
+            )
+        entry, document = found
+        return entry, read_stored(
+            GatewayConfig, document, f"revision {revision}", "roll back to another revision"
+        )
 
     # -- lookups ------------------------------------------------------------
 

@@ -258,3 +258,24 @@ class DiscoveredBackendRow(Base):
     pod: Mapped[str] = mapped_column(String(320), primary_key=True)  # namespace/name
     backend: Mapped[dict[str, Any]] = mapped_column(JSON)  # DiscoveredBackend.to_json()
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ConfigRevisionRow(Base):
+    """A revision's whole document (routes, policies, settings, callback), as stored, with who
+    made it: the history that ``rollback`` reapplies. Only revisions that changed the
+    document have one (a pod's backend or a new API key does not)."""
+
+    __tablename__ = "config_revisions"
+
+    cluster: Mapped[str] = mapped_column(
+        String(63), ForeignKey("clusters.name", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(128))  # which admin credential
+    address: Mapped[str] = mapped_column(String(64))  # from which client address
+    action: Mapped[str] = mapped_column(String(1200))  # what the change was, as its API says
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of the canonical document
+    routes: Mapped[int] = mapped_column(Integer)
+    policies: Mapped[int] = mapped_column(Integer)
+    document: Mapped[bytes] = mapped_column(LargeBinary)  # zlib-compressed JSON

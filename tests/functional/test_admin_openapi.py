@@ -65,4 +65,4 @@ def test_the_admin_api_does_what_its_document_says(tmp_path: Path) -> None:
         plane.stop()
     report = run.stdout + run.stderr
     assert run.returncode == 0, report[-12_000:]
-    assert "Selected: 34/34" in report, report[-3000:]  # every operation, PATCH security too
+    assert "Selected: 38/38" in report, report[-3000:]  # every operation, PATCH security too

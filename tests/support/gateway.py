@@ -96,8 +96,9 @@ class Gateway:
             wait_until_serving(plane, 0)
         return plane
 
-    def cli(self, *args: str) -> str:
-        """Run ``ai-gateway-cli`` against this gateway as an operator would; its stdout."""
+    def cli(self, *args: str, check_code: int = 0, stream: str = "stdout") -> str:
+        """Run ``ai-gateway-cli`` against this gateway as an operator would; its stdout (or
+        ``stream``), once it exited with ``check_code``."""
         assert self.control_plane is not None
         env = {
             **os.environ,
@@ -115,8 +116,8 @@ class Gateway:
             timeout=60,
             check=False,
         )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        assert done.returncode == check_code, done.stdout + done.stderr
+        return str(getattr(done, stream))
 
     def proxy_url(self, index: int = 0) -> str:
         return f"http://127.0.0.1:{self.data_planes[index].ready['proxy_port']}"
