@@ -18,6 +18,7 @@ from ai_gateway.calls import (
     security_document,
 )
 from ai_gateway.context import resolve_cluster, resolve_key, resolve_url
+from ai_gateway.references import resolve_references
 from ai_gateway.retry import RetryPolicy
 from ai_gateway.shapes import as_list, as_object
 from ai_gateway.transport import send_async
@@ -90,7 +91,7 @@ class AsyncClusterClient:
         dry_run: bool = False,
         select_tags: Sequence[str] = (),
     ) -> dict[str, Any]:
-        document = load_document(config)
+        document = resolve_references(load_document(config))
         return as_object(await self._send(self._calls.apply(document, dry_run, select_tags)))
 
     async def export(self, select_tags: Sequence[str] = ()) -> dict[str, Any]:

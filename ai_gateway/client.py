@@ -18,6 +18,7 @@ from ai_gateway.calls import (
     security_document,
 )
 from ai_gateway.context import resolve_cluster, resolve_key, resolve_url
+from ai_gateway.references import resolve_references
 from ai_gateway.retry import RetryPolicy
 from ai_gateway.shapes import as_list, as_object
 from ai_gateway.transport import send_sync
@@ -101,7 +102,7 @@ class ClusterClient:
     ) -> dict[str, Any]:
         """Make the cluster hold exactly this document; returns the changes and the revision.
         ``select_tags``: only the routes and policies carrying them (other teams' stay)."""
-        document = load_document(config)
+        document = resolve_references(load_document(config))
         return as_object(self._send(self._calls.apply(document, dry_run, select_tags)))
 
     def diff(

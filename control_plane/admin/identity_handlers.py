@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from control_plane.admin.keys import SERVICE
-from control_plane.admin.responses import cluster_param, json_response, read_document
+from control_plane.admin.responses import cluster_param, json_response, read_document, tags_param
 
 routes = web.RouteTableDef()
 
@@ -13,7 +13,9 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/consumers")
 async def list_consumers(request: web.Request) -> web.Response:
     consumers = await request.app[SERVICE].list_consumers(cluster_param(request))
-    return json_response({"consumers": [c.to_json() for c in consumers]})
+    tags = set(tags_param(request, "tags"))
+    shown = [c.to_json() for c in consumers if tags <= set(c.tags)]
+    return json_response({"consumers": shown})
 
 
 @routes.post("/api/v1/consumers")

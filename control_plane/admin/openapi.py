@@ -482,7 +482,9 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/consumers": {
                 "get": _op(
-                    "list consumers", {200: ("the consumers", _list("consumers", "Consumer"))}
+                    "list consumers",
+                    {200: ("the consumers", _list("consumers", "Consumer"))},
+                    params=(_tags_query("tags", "only those with every one of these tags"),),
                 ),
                 "post": _op(
                     "create a consumer",

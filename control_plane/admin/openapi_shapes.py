@@ -178,7 +178,15 @@ RECORDS: dict[str, Any] = {
             "createdAt": _TIME,
         }
     ),
-    "Consumer": _shape({"id": _STRING, "name": _STRING, "keys": _INTEGER, "createdAt": _TIME}),
+    "Consumer": _shape(
+        {
+            "id": _STRING,
+            "name": _STRING,
+            "tags": {"type": "array", "items": _STRING},
+            "keys": _INTEGER,
+            "createdAt": _TIME,
+        }
+    ),
     "ApiKey": _shape(_KEY),
     "CreatedKey": _shape({**_KEY, "key": {"type": "string", "description": "shown only here"}}),
     "JwtProvider": _shape(

@@ -7,8 +7,10 @@ from typing import Any, Literal, get_args
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from control_plane.domain.base import SpecModel
+from control_plane.domain.identity import JwtProviderSpec
+from control_plane.domain.identity_documents import ConsumerDocument, unique_consumers
 from control_plane.domain.patterns import NAME, NAME_RE, URL_PREFIX, any_case
-from control_plane.domain.route import RouteSpec, check_target_url, redact_route
+from control_plane.domain.route import REDACTED, RouteSpec, check_target_url, redact_route
 from control_plane.domain.security import (
     BudgetSpec,
     SecuritySpec,
@@ -192,6 +194,9 @@ class GatewayConfig(SpecModel):
     security: tuple[SecuritySpec, ...] = ()
     callback: str | None = Field(None, json_schema_extra={"pattern": URL_PREFIX, "maxLength": 2048})
     settings: SettingsSpec = SettingsSpec()
+    # None (left out): the document does not manage them, and apply leaves them as they are.
+    consumers: tuple[ConsumerDocument, ...] | None = Field(None, max_length=100_000)
+    jwt_providers: tuple[JwtProviderSpec, ...] | None = Field(None, max_length=1000)
 
     @model_validator(mode="before")
     @classmethod
@@ -234,6 +239,28 @@ class GatewayConfig(SpecModel):
             seen[name] = index
         return routes
 
+    @field_validator("consumers")
+    @classmethod
+    def _unique_consumers(
+        cls, consumers: tuple[ConsumerDocument, ...] | None
+    ) -> tuple[ConsumerDocument, ...] | None:
+        return unique_consumers(consumers)
+
+    @field_validator("jwt_providers")
+    @classmethod
+    def _unique_providers(
+        cls, providers: tuple[JwtProviderSpec, ...] | None
+    ) -> tuple[JwtProviderSpec, ...] | None:
+        seen: dict[str, int] = {}
+        for index, provider in enumerate(providers or ()):
+            if provider.name in seen:
+                raise ValueError(
+                    f"jwtProviders[{index}] and jwtProviders[{seen[provider.name]}] are both "
+                    f"named '{provider.name}'; merge them into one entry"
+                )
+            seen[provider.name] = index
+        return providers
+
     @field_validator("security")
     @classmethod
     def _unique_endpoints(cls, policies: tuple[SecuritySpec, ...]) -> tuple[SecuritySpec, ...]:
@@ -254,6 +281,9 @@ def exported_document(config: GatewayConfig) -> dict[str, Any]:
     document["cluster"] = config.cluster
     if document.get("routes"):
         document["routes"] = [redact_route(route) for route in document["routes"]]
+    for provider in document.get("jwtProviders") or ():
+        if provider.get("secret"):
+            provider["secret"] = REDACTED
     return document
 
 

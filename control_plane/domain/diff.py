@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from control_plane.domain.config import GatewayConfig
+from control_plane.domain.identity import JwtProviderSpec
+from control_plane.domain.identity_documents import consumer_json
 from control_plane.domain.route import redact_route
 
 Action = Literal["create", "update", "delete"]
-Kind = Literal["route", "security", "callback", "settings"]
+Kind = Literal["route", "security", "callback", "settings", "consumer", "jwtProvider"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,4 +159,25 @@ def diff_config(current: GatewayConfig, desired: GatewayConfig) -> ConfigDiff:
     after_settings = desired.settings.model_dump(mode="json")
     if before_settings != after_settings:
         changes.append(Change("settings", "settings", "update", before_settings, after_settings))
+    if desired.consumers is not None:  # left out of the document: not managed by it
+        changes += _diff_maps(
+            "consumer",
+            {c.name: consumer_json(c) for c in current.consumers or ()},
+            {c.name: consumer_json(c) for c in desired.consumers},
+        )
+    if desired.jwt_providers is not None:
+        stored = {p.name: p for p in current.jwt_providers or ()}
+        changes += _diff_maps(
+            "jwtProvider",
+            {name: p.redacted() for name, p in stored.items()},
+            {p.name: _provider_shown(p, stored.get(p.name)) for p in desired.jwt_providers},
+        )
     return ConfigDiff(tuple(changes))
+
+
+def _provider_shown(provider: JwtProviderSpec, stored: JwtProviderSpec | None) -> dict[str, Any]:
+    """Never the secret; a new one shows as changed (it must not compare equal)."""
+    document = provider.redacted()
+    if provider.secret and (stored is None or stored.secret != provider.secret):
+        document["secret"] = "<redacted: changed>"
+    return document

@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from control_plane.domain.base import SpecModel
-from control_plane.domain.patterns import DURATION, DURATION_RE, NAME, NAME_RE
-from control_plane.domain.route import check_target_url
+from control_plane.domain.patterns import DURATION, DURATION_RE, NAME, NAME_RE, TAG, check_tags
+from control_plane.domain.route import REDACTED, check_target_url
 
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 PUBLIC_KEY_ALGORITHMS = frozenset(
@@ -28,11 +28,17 @@ def check_name(name: str, what: str) -> str:
 
 class ConsumerSpec(SpecModel):
     name: str = Field(json_schema_extra={"pattern": NAME})
+    tags: tuple[str, ...] = Field((), json_schema_extra={"items": {"pattern": TAG}})
 
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
         return check_name(name, "consumer")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        return check_tags(tags)
 
 
 class ApiKeyRequest(SpecModel):
@@ -140,7 +146,7 @@ class JwtProviderSpec(SpecModel):
         if hmac:
             if not self.secret or self.public_key or self.jwks_url:
                 raise ValueError("HS* algorithms need secret (and no publicKey or jwksUrl)")
-            if len(self.secret) < 32:
+            if len(self.secret) < 32 and self.secret != REDACTED:  # REDACTED: keep_stored_secret
                 raise ValueError("secret must be at least 32 characters for HMAC tokens")
         elif self.secret or bool(self.public_key) == bool(self.jwks_url):
             raise ValueError(
@@ -150,9 +156,21 @@ class JwtProviderSpec(SpecModel):
             raise ValueError("publicKey must be a PEM public key (-----BEGIN PUBLIC KEY-----)")
         return self
 
+    def keep_stored_secret(self, stored: JwtProviderSpec | None, where: str) -> JwtProviderSpec:
+        """This provider with a ``<redacted>`` secret (an exported document's) replaced by the
+        stored provider's; ValueError when there is none to keep."""
+        if self.secret != REDACTED:
+            return self
+        if stored is None or not stored.secret:
+            raise ValueError(
+                f"{where}secret is '<redacted>' but JWT provider '{self.name}' has no stored "
+                "secret to keep; give it, as secret: ${env:NAME} or ${file:PATH}"
+            )
+        return self.model_copy(update={"secret": stored.secret})
+
     def redacted(self) -> dict[str, Any]:
         """What GET answers: never the secret."""
         document = self.model_dump(mode="json")
         if document.get("secret"):
-            document["secret"] = "<redacted>"
+            document["secret"] = REDACTED
         return document

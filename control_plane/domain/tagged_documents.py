@@ -12,16 +12,19 @@ without the tags is refused too: it belongs to someone else.
 from __future__ import annotations
 
 from control_plane.domain.config import GatewayConfig
+from control_plane.domain.identity_documents import ConsumerDocument
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec
 from control_plane.errors import Conflict, InvalidInput
 
+Tagged = RouteSpec | SecuritySpec | ConsumerDocument
 
-def carries(entity: RouteSpec | SecuritySpec, tags: tuple[str, ...]) -> bool:
+
+def carries(entity: Tagged, tags: tuple[str, ...]) -> bool:
     return set(tags) <= set(entity.tags)
 
 
-def _tagged(entity: RouteSpec | SecuritySpec, tags: tuple[str, ...]) -> dict[str, object]:
+def _tagged(entity: Tagged, tags: tuple[str, ...]) -> dict[str, object]:
     document = entity.model_dump(mode="json")
     document["tags"] = [*entity.tags, *(t for t in tags if t not in entity.tags)]
     return document
@@ -31,6 +34,13 @@ def whole_document(
     current: GatewayConfig, desired: GatewayConfig, tags: tuple[str, ...]
 ) -> GatewayConfig:
     """The cluster's whole document once ``desired`` is applied with ``tags``."""
+    if desired.jwt_providers is not None:
+        raise InvalidInput(
+            "jwtProviders: a document applied with select tags manages its tagged routes, "
+            "policies and consumers only; apply JWT providers without --select-tag",
+            field="jwtProviders",
+            unprocessable=True,
+        )
     for field in ("settings", "callback"):
         if field in desired.model_fields_set and getattr(desired, field) != getattr(current, field):
             raise InvalidInput(
@@ -64,15 +74,26 @@ def whole_document(
     routes.extend(mine[taken:])
     policies = [p.model_dump(mode="json") for p in current.security if not carries(p, tags)]
     policies += [_tagged(p, tags) for p in desired.security]
-    return GatewayConfig.model_validate(
-        {
-            "cluster": desired.cluster,
-            "routes": routes,
-            "security": policies,
-            "callback": current.callback,
-            "settings": current.settings.model_dump(mode="json"),
-        }
-    )
+    whole: dict[str, object] = {
+        "cluster": desired.cluster,
+        "routes": routes,
+        "security": policies,
+        "callback": current.callback,
+        "settings": current.settings.model_dump(mode="json"),
+    }
+    if desired.consumers is not None:
+        stored = current.consumers or ()
+        _refuse_others(
+            {c.name for c in stored if not carries(c, tags)},
+            [c.name for c in desired.consumers],
+            "consumers", f"a consumer of that name exists without the tags {theirs} (another "
+            "document's)",
+        )  # fmt: skip
+        whole["consumers"] = [
+            *(c.model_dump(mode="json") for c in stored if not carries(c, tags)),
+            *(_tagged(c, tags) for c in desired.consumers),
+        ]
+    return GatewayConfig.model_validate(whole)
 
 
 def _refuse_others(others: set[str], mine: list[str], field: str, why: str) -> None:
@@ -88,4 +109,10 @@ def tagged_part(config: GatewayConfig, tags: tuple[str, ...]) -> dict[str, objec
     document = config.model_dump(mode="json", exclude={"settings", "callback"})
     document["routes"] = [r.model_dump(mode="json") for r in config.routes if carries(r, tags)]
     document["security"] = [p.model_dump(mode="json") for p in config.security if carries(p, tags)]
+    document.pop("jwt_providers", None)
+    document.pop("jwtProviders", None)
+    if config.consumers is not None:
+        document["consumers"] = [
+            c.model_dump(mode="json") for c in config.consumers if carries(c, tags)
+        ]
     return document

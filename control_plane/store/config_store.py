@@ -29,9 +29,16 @@ from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInva
 from control_plane.kubernetes.pod_backends import DiscoveredBackend
 from control_plane.snapshot.builder import build_snapshot
 from control_plane.store.identity_rows import read_identities
+from control_plane.store.identity_sync import (
+    consumer_documents,
+    resolved_identities,
+    sync_consumers,
+    sync_jwt_providers,
+)
 from control_plane.store.records import (
     ClusterRecord,
     ClusterState,
+    Identities,
     RouteRecord,
     SecurityRecord,
 )
@@ -87,15 +94,20 @@ def _kept_secrets(spec: RouteSpec, stored: RouteSpec | None, where: str = "") ->
         raise InvalidInput(str(exc), field="targets", unprocessable=True) from None
 
 
-def _desired_with_secrets(desired: GatewayConfig, current: GatewayConfig) -> GatewayConfig:
+def _desired_with_secrets(
+    desired: GatewayConfig, current: GatewayConfig, identities: Identities
+) -> GatewayConfig:
     """A document read back from export holds ``<redacted>`` for stored credentials: those
-    keep the stored values of the same route (by name) and target."""
+    keep the stored values of the same route (by name) and target, or JWT provider; keys
+    written by their plaintext that are stored already are those keys."""
     stored = {r.effective_name: r for r in current.routes}
     routes = tuple(
         _kept_secrets(r, stored.get(r.effective_name), f"routes[{i}].")
         for i, r in enumerate(desired.routes)
     )
-    return desired if routes == desired.routes else desired.model_copy(update={"routes": routes})
+    if routes != desired.routes:
+        desired = desired.model_copy(update={"routes": routes})
+    return resolved_identities(desired, identities)
 
 
 def _holds_what_is_given(stored: dict[str, Any], wanted: dict[str, Any], spec: RouteSpec) -> bool:
@@ -524,7 +536,7 @@ class ConfigStore:
             current_config = config_of(state)
             if select_tags:
                 desired = whole_document(current_config, desired, select_tags)
-            desired = _desired_with_secrets(desired, current_config)
+            desired = _desired_with_secrets(desired, current_config, state.identities)
             return diff_config(current_config, desired), state.revision
         async with self.write(cluster, action) as (session, cluster_row):
             rows = {
@@ -537,16 +549,23 @@ class ConfigStore:
                     select(SecurityPolicyRow).where(SecurityPolicyRow.cluster == cluster)
                 )
             }
-            current = _config_from_rows(cluster_row, list(rows.values()), list(policies.values()))
+            identities = await read_identities(session, cluster)
+            current = _config_from_rows(
+                cluster_row, list(rows.values()), list(policies.values()), identities
+            )
             if select_tags:
                 desired = whole_document(current, desired, select_tags)
-            desired = _desired_with_secrets(desired, current)
+            desired = _desired_with_secrets(desired, current, identities)
             diff = diff_config(current, desired)
             if diff.empty:
                 return diff, cluster_row.revision
             now = time.time()
             await self._sync_routes(session, cluster, rows, desired, now)
             await self._sync_security(session, cluster, policies, desired, now)
+            if desired.jwt_providers is not None:
+                await sync_jwt_providers(session, cluster, desired.jwt_providers, now)
+            if desired.consumers is not None:
+                await sync_consumers(session, cluster, desired.consumers, now)
             cluster_row.callback = desired.callback
             cluster_row.settings = desired.settings.model_dump(mode="json")
             revision = self.bump(cluster_row, now)
@@ -705,7 +724,10 @@ def _cluster_not_found(cluster: str) -> NotFound:
 
 
 def _config_from_rows(
-    cluster: ClusterRow, routes: list[RouteRow], policies: list[SecurityPolicyRow]
+    cluster: ClusterRow,
+    routes: list[RouteRow],
+    policies: list[SecurityPolicyRow],
+    identities: Identities,
 ) -> GatewayConfig:
     return config_of(
         ClusterState(
@@ -715,6 +737,7 @@ def _config_from_rows(
             security=tuple(_security_record(p) for p in sorted(policies, key=lambda p: p.endpoint)),
             settings=dict(cluster.settings),
             callback=cluster.callback,
+            identities=identities,
         )
     )
 
@@ -727,4 +750,6 @@ def config_of(state: ClusterState) -> GatewayConfig:
         security=tuple(p.spec for p in state.security),
         callback=state.callback,
         settings=SettingsSpec.model_validate(state.settings),
+        consumers=consumer_documents(state.identities),
+        jwt_providers=state.identities.jwt_providers or None,
     )

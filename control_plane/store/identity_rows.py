@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 
 from sqlalchemy import select
@@ -11,6 +13,11 @@ from control_plane.domain.identity import JwtProviderSpec
 from control_plane.domain.validation import read_stored
 from control_plane.store.records import ApiKeyRecord, ConsumerRecord, Identities
 from control_plane.store.tables import ApiKeyRow, ClusterSecretRow, ConsumerRow, JwtProviderRow
+
+
+def hash_key(secret: bytes, key: str) -> str:
+    """HMAC-SHA256 of the key under the cluster's secret: what is stored and distributed."""
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
 
 
 def key_record(row: ApiKeyRow, consumer: str) -> ApiKeyRecord:
@@ -61,6 +68,7 @@ async def read_identities(session: AsyncSession, cluster: str) -> Identities:
                     key_record(k, c.name)
                     for k in sorted(by_consumer.get(c.id, []), key=lambda k: k.created_at)
                 ),
+                tuple(c.tags or ()),
             )
             for c in consumers
         ),

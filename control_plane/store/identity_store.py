@@ -6,8 +6,6 @@ plane refuses the key as soon as it applies that snapshot.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import time
 import uuid
@@ -17,18 +15,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.domain.identity import ApiKeyRequest, ConsumerSpec, JwtProviderSpec
-from control_plane.errors import Conflict, NotFound
+from control_plane.errors import Conflict, InvalidInput, NotFound
 from control_plane.store.config_store import ConfigStore
-from control_plane.store.identity_rows import cluster_secret, key_record, read_identities
+from control_plane.store.identity_rows import (
+    cluster_secret,
+    hash_key,
+    key_record,
+    read_identities,
+)
 from control_plane.store.records import ApiKeyRecord, ConsumerRecord, Identities
 from control_plane.store.tables import ApiKeyRow, ConsumerRow, JwtProviderRow, SecurityPolicyRow
 
 KEY_PREFIX = "aigw_"
-
-
-def hash_key(secret: bytes, key: str) -> str:
-    """HMAC-SHA256 of the key under the cluster's secret: what is stored and distributed."""
-    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
 
 
 class IdentityStore:
@@ -44,9 +42,10 @@ class IdentityStore:
                 raise Conflict(
                     f"consumer '{spec.name}' already exists in cluster '{cluster}'", field="name"
                 )
-            consumer = await self._add_consumer(session, cluster, spec.name)
+            consumer = await self._add_consumer(session, cluster, spec.name, spec.tags)
             revision = self._store.bump(row, time.time())
-        return ConsumerRecord(consumer.id, consumer.name, consumer.created_at), revision
+        record = ConsumerRecord(consumer.id, consumer.name, consumer.created_at, tags=spec.tags)
+        return record, revision
 
     async def delete_consumer(self, cluster: str, name: str) -> int:
         """Deletes the consumer and every key it has."""
@@ -100,7 +99,8 @@ class IdentityStore:
             return self._store.bump(row, time.time())
 
     async def put_jwt_provider(self, cluster: str, spec: JwtProviderSpec) -> tuple[bool, int]:
-        document = spec.model_dump(mode="json")
+        """Create or replace; a ``<redacted>`` secret (a GET's answer sent back) keeps the
+        stored one."""
         async with self._store.write(cluster) as (session, row):
             now = time.time()
             existing = await session.scalar(
@@ -108,6 +108,11 @@ class IdentityStore:
                     JwtProviderRow.cluster == cluster, JwtProviderRow.name == spec.name
                 )
             )
+            stored = None if existing is None else JwtProviderSpec.model_validate(existing.spec)
+            try:
+                document = spec.keep_stored_secret(stored, "").model_dump(mode="json")
+            except ValueError as exc:
+                raise InvalidInput(str(exc), field="secret", unprocessable=True) from None
             if existing is None:
                 session.add(
                     JwtProviderRow(
@@ -158,10 +163,13 @@ class IdentityStore:
         )
 
     @staticmethod
-    async def _add_consumer(session: AsyncSession, cluster: str, name: str) -> ConsumerRow:
+    async def _add_consumer(
+        session: AsyncSession, cluster: str, name: str, tags: tuple[str, ...] = ()
+    ) -> ConsumerRow:
         consumer = ConsumerRow(
-            id=uuid.uuid4().hex, cluster=cluster, name=name, created_at=time.time()
-        )
+            id=uuid.uuid4().hex, cluster=cluster, name=name, created_at=time.time(),
+            tags=list(tags),
+        )  # fmt: skip
         session.add(consumer)
         try:
             await session.flush()

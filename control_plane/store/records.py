@@ -121,11 +121,13 @@ class ConsumerRecord:
     name: str
     created_at: float
     keys: tuple[ApiKeyRecord, ...] = ()
+    tags: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
+            "tags": list(self.tags),
             "keys": len(self.keys),
             "createdAt": iso(self.created_at),
         }

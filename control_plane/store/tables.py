@@ -112,6 +112,7 @@ class ConsumerRow(Base):
     )
     name: Mapped[str] = mapped_column(String(63))
     created_at: Mapped[float] = mapped_column(Float)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class ApiKeyRow(Base):

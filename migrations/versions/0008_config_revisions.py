@@ -1,4 +1,4 @@
-"""Every revision's document, for history and rollback.
+"""Every revision's document, for history and rollback; tags on consumers.
 
 Revision ID: 0008
 Revises: 0007
@@ -34,7 +34,11 @@ def upgrade() -> None:
         sa.Column("policies", sa.Integer, nullable=False),
         sa.Column("document", sa.LargeBinary, nullable=False),
     )
+    with op.batch_alter_table("consumers") as consumers:
+        consumers.add_column(sa.Column("tags", sa.JSON, nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("consumers") as consumers:
+        consumers.drop_column("tags")
     op.drop_table("config_revisions")

@@ -290,6 +290,11 @@ def test_apply_twice_changes_nothing(control_plane: ControlPlaneProcess, cluster
             "revision": 1,
             "dryRun": False,
             "applied": False,
+            "warnings": [
+                "/predict requires a JWT but the cluster has no JWT provider: every request "
+                "gets 401 until you add one (ai-gateway-cli jwt add NAME --jwks-url URL, or PUT "
+                "/api/v1/jwt-providers/{name})"
+            ],
         }
         exported = http.get("/api/v1/config", params={**params, "format": "yaml"})
         assert exported.headers["Content-Type"].startswith("application/yaml")

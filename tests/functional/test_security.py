@@ -323,6 +323,21 @@ def test_bad_jwt_provider_input_is_refused(gateway: Gateway) -> None:
         assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "jwtProviders"
         listed = http.get("/api/v1/jwt-providers", params={"cluster": gateway.cluster}).text
         assert HMAC_SECRET not in listed
+        # What a GET answers, sent back: a new provider has no secret to keep; a stored one
+        # keeps its own.
+        redacted = {"algorithms": ["HS256"], "secret": "<redacted>"}
+        path, params = "/api/v1/jwt-providers/fresh", {"cluster": gateway.cluster}
+        refused = http.put(path, params=params, json=redacted)
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "secret"
+        assert "no stored secret to keep" in refused.json()["error"]["message"]
+        made = http.put(path, params=params, json={**redacted, "secret": HMAC_SECRET})
+        assert made.status_code in (200, 201), made.text
+        kept = http.put(path, params=params, json={**redacted, "issuer": "https://id.test"})
+        assert kept.status_code == 200, kept.text
+        config = http.get("/api/v1/config", params=params).json()
+        (fresh,) = [p for p in config["jwtProviders"] if p["name"] == "fresh"]
+        assert fresh["secret"] == "<redacted>" and fresh["issuer"] == "https://id.test"
+        assert http.delete(path, params=params).status_code == 200
 
 
 def test_jwks_provider_with_a_bounded_refresh(

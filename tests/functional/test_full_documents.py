@@ -1,0 +1,157 @@
+"""Documents that hold everything: consumers with their keys, JWT providers, policies and
+routes in one file, its secrets as ``${env:...}``/``${file:...}`` references the CLI resolves,
+an export that never holds a secret, and ``apply(export())`` that changes nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.support.gateway import Gateway, wait_until_serving
+
+TEAM_A_KEY = "team-a-" + "k" * 40
+JWT_SECRET = "s" * 48
+
+
+def cli(
+    gw: Gateway, *args: str, env: dict[str, str], code: int = 0
+) -> subprocess.CompletedProcess[str]:
+    assert gw.control_plane is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        env={
+            **os.environ,
+            "AI_GATEWAY_URL": gw.control_plane.url,
+            "AI_GATEWAY_API_KEY": gw.control_plane.api_key,
+            "AI_GATEWAY_CLUSTER": gw.cluster,
+            "AI_GATEWAY_HOME": str(gw.workdir / "home"),
+            "COLUMNS": "200",
+            **env,
+        },
+        cwd=gw.workdir, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == code, done.stdout + done.stderr
+    return done
+
+
+def called(gw: Gateway, key: str) -> int:
+    return httpx.get(gw.proxy_url() + "/chat/echo", headers={"X-API-Key": key}).status_code
+
+
+@pytest.fixture
+def gw(tmp_path: Path) -> Iterator[Gateway]:
+    gateway = Gateway(tmp_path)
+    gateway.start_control_plane()
+    yield gateway
+    gateway.stop()
+
+
+def test_one_file_holds_consumers_keys_and_providers(gw: Gateway) -> None:
+    backend = gw.add_upstream("backend")
+    plane = gw.add_data_plane("dp")
+    (gw.workdir / "jwt.secret").write_text(JWT_SECRET + "\n")
+    document = {
+        "routes": [{"name": "chat", "path": "/chat", "target": backend}],
+        "security": [{"endpoint": "/chat", "auth": "api-key"}],
+        "consumers": [
+            {"name": "team-a", "tags": ["ai"],
+             "keys": [{"key": "${env:TEAM_A_KEY}", "routes": ["chat"]}]},
+        ],
+        "jwtProviders": [{"name": "corp", "algorithms": ["HS256"], "secret": "${file:jwt.secret}"}],
+    }  # fmt: skip
+    config = gw.workdir / "gateway.yaml"
+    config.write_text(yaml.safe_dump(document))
+    env = {"TEAM_A_KEY": TEAM_A_KEY}
+
+    applied = cli(gw, "apply", "-f", str(config), env=env).stdout
+    assert "+ consumer team-a" in applied and "+ jwtProvider corp" in applied
+    assert TEAM_A_KEY not in applied and JWT_SECRET not in applied
+    revision = int(applied.rsplit("revision ", 1)[1].split()[0])
+    wait_until_serving(plane, revision)
+    assert called(gw, TEAM_A_KEY) == 200  # the imported key, as the data plane checks it
+    assert called(gw, "team-a-" + "x" * 40) == 401
+
+    exported = cli(gw, "export", env=env).stdout
+    assert TEAM_A_KEY not in exported and JWT_SECRET not in exported
+    back = yaml.safe_load(exported)
+    (key,) = back["consumers"][0]["keys"]
+    assert set(key) == {"id", "prefix", "routes"} and key["routes"] == ["chat"]
+    assert back["jwtProviders"][0]["secret"] == "<redacted>"
+    assert back["consumers"][0]["tags"] == ["ai"]
+
+    # The export applied, and the file applied again: nothing to change.
+    (gw.workdir / "export.yaml").write_text(exported)
+    assert "no changes" in cli(gw, "apply", "-f", "export.yaml", env=env).stdout
+    assert "no changes" in cli(gw, "apply", "-f", str(config), env=env).stdout
+
+    # A rotated secret is a change, shown without the secret.
+    (gw.workdir / "jwt.secret").write_text("t" * 48)
+    rotated = cli(gw, "diff", "-f", str(config), env=env, code=1).stdout
+    assert "~ jwtProvider corp" in rotated and "<redacted: changed>" in rotated
+    assert "t" * 48 not in rotated
+
+    # A reference that cannot be resolved: the field and the variable named, nothing applied.
+    refused = cli(gw, "apply", "-f", str(config), env={"TEAM_A_KEY": ""}, code=1)
+    assert "consumers[0].keys[0]" in refused.stderr and "at least 20 characters" in refused.stderr
+    missing = cli(gw, "apply", "-f", str(config), env={}, code=1).stderr
+    assert "${env:TEAM_A_KEY} is not set" in missing and "consumers[0].keys[0].key" in missing
+
+    # A document without consumers leaves them; one whose consumer lists no keys revokes them.
+    routes_only = gw.workdir / "routes.yaml"
+    routes_only.write_text(yaml.safe_dump({k: document[k] for k in ("routes", "security")}))
+    kept = cli(gw, "apply", "-f", str(routes_only), env=env).stdout
+    assert "consumer" not in kept and "jwtProvider" not in kept
+    no_keys = {**back, "consumers": [{"name": "team-a", "tags": ["ai"], "keys": []}]}
+    (gw.workdir / "revoke.yaml").write_text(yaml.safe_dump(no_keys))
+    revoked = cli(gw, "apply", "-f", "revoke.yaml", env=env).stdout
+    assert "~ consumer team-a" in revoked
+    wait_until_serving(plane, int(revoked.rsplit("revision ", 1)[1].split()[0]))
+    assert called(gw, TEAM_A_KEY) == 401
+
+
+def test_key_ids_and_owners_are_checked(gw: Gateway) -> None:
+    with gw.admin() as http:
+        params = {"cluster": gw.cluster}
+        made = http.post("/api/v1/consumers/team-a/keys", params=params, json={})
+        assert made.status_code == 201
+        document = {"consumers": [{"name": "team-b", "keys": [{"id": made.json()["id"]}]}]}
+        stolen = http.post("/api/v1/config", params=params, json=document)
+        assert stolen.status_code == 422, stolen.text
+        assert stolen.json()["error"]["field"] == "consumers[0].keys[0].id"
+        twice = {"consumers": [{"name": "team-b", "keys": [{"key": made.json()["key"]}]}]}
+        taken = http.post("/api/v1/config", params=params, json=twice)
+        assert taken.status_code == 409 and "team-a" in taken.json()["error"]["message"]
+        weak = http.post(
+            "/api/v1/config",
+            params=params,
+            json={"consumers": [{"name": "c", "keys": [{"key": "short"}]}]},
+        )
+        assert weak.status_code == 422 and "at least 20 characters" in weak.text
+        assert len(http.get("/api/v1/consumers", params=params).json()["consumers"]) == 1
+
+
+def test_two_teams_consumers_under_select_tags(gw: Gateway) -> None:
+    with gw.admin() as http:
+        params = {"cluster": gw.cluster}
+        for team in ("team-a", "team-b"):
+            document = {"consumers": [{"name": f"{team}-app", "keys": []}]}
+            answer = http.post(
+                "/api/v1/config", params={**params, "selectTags": team}, json=document
+            )
+            assert answer.status_code == 200, answer.text
+        listed = http.get("/api/v1/consumers", params=params).json()["consumers"]
+        assert sorted(c["name"] for c in listed) == ["team-a-app", "team-b-app"]
+        tagged = http.get("/api/v1/consumers", params={**params, "tags": "team-b"}).json()
+        assert [c["name"] for c in tagged["consumers"]] == ["team-b-app"]
+        providers: dict[str, list[str]] = {"jwtProviders": []}
+        refused = http.post(
+            "/api/v1/config", params={**params, "selectTags": "team-a"}, json=providers
+        )
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "jwtProviders"
