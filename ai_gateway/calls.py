@@ -149,8 +149,9 @@ class ClusterCalls:
     def revoke_key(self, key_id: str) -> Call:
         return self._call("DELETE", f"/api/v1/keys/{quote(key_id, safe='')}")
 
-    def list_consumers(self) -> Call:
-        return self._call("GET", "/api/v1/consumers", unwrap="consumers")
+    def list_consumers(self, tags: Sequence[str] = ()) -> Call:
+        params = _tags("tags", tags)
+        return self._call("GET", "/api/v1/consumers", unwrap="consumers", params=params)
 
     def put_jwt_provider(self, name: str, document: dict[str, Any]) -> Call:
         return self._call("PUT", f"/api/v1/jwt-providers/{quote(name, safe='')}", json=document)

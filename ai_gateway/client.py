@@ -150,8 +150,8 @@ class ClusterClient:
     def revoke_key(self, key_id: str) -> dict[str, Any]:
         return as_object(self._send(self._calls.revoke_key(key_id)))
 
-    def list_consumers(self) -> list[dict[str, Any]]:
-        return as_list(self._send(self._calls.list_consumers()))
+    def list_consumers(self, tags: Sequence[str] = ()) -> list[dict[str, Any]]:
+        return as_list(self._send(self._calls.list_consumers(tags)))
 
     def put_jwt_provider(self, name: str, **fields: Any) -> dict[str, Any]:
         """``put_jwt_provider("auth0", algorithms=["RS256"], jwksUrl=..., issuer=..., audiences=[...])``."""

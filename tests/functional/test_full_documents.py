@@ -14,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from ai_gateway import AI_Gateway
 from tests.support.gateway import Gateway, wait_until_serving
 
 TEAM_A_KEY = "team-a-" + "k" * 40
@@ -150,6 +151,10 @@ def test_two_teams_consumers_under_select_tags(gw: Gateway) -> None:
         assert sorted(c["name"] for c in listed) == ["team-a-app", "team-b-app"]
         tagged = http.get("/api/v1/consumers", params={**params, "tags": "team-b"}).json()
         assert [c["name"] for c in tagged["consumers"]] == ["team-b-app"]
+        assert gw.control_plane is not None
+        sdk = AI_Gateway(url=gw.control_plane.url, api_key=gw.control_plane.api_key)
+        mine = sdk.connect(cluster=gw.cluster).list_consumers(tags=["team-a"])
+        assert [c["name"] for c in mine] == ["team-a-app"] and mine[0]["tags"] == ["team-a"]
         providers: dict[str, list[str]] = {"jwtProviders": []}
         refused = http.post(
             "/api/v1/config", params={**params, "selectTags": "team-a"}, json=providers
