@@ -145,6 +145,7 @@ class ControlPlane:
 
         access = _dataplane_access(settings)
         discovery = ConfigDiscoveryService(cache, self._watcher, dataplanes, access, outbox)
+        self._discovery = discovery
         self._pruner = asyncio.create_task(_forget_gone_dataplanes(dataplanes), name="dp-prune")
         self._webhooks = WebhookDispatcher(outbox, secret=settings.webhook_secret)
         await self._webhooks.start()
@@ -242,6 +243,8 @@ class ControlPlane:
             REGISTRY.unregister(self._collector)
         if self._grpc is not None:
             await self._grpc.stop(grace=1.0)
+        if hasattr(self, "_discovery"):
+            await self._discovery.drain()  # before the store closes
         if self._runner is not None:
             await self._runner.cleanup()
         if hasattr(self, "_webhook_runner"):

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -73,6 +73,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         self._nonces = itertools.count(1)
         self.connected: dict[tuple[str, str], str] = {}  # (cluster, node) -> version sent
         self.lags: dict[tuple[str, str], float] = {}  # (cluster, node) -> seconds to its last ACK
+        self._leaving: set[asyncio.Task[None]] = set()  # disconnections being recorded
 
     async def StreamSnapshots(
         self,
@@ -135,9 +136,18 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
                 task.cancel()
             self.connected.pop(key, None)
             self.lags.pop(key, None)
+            leaving = asyncio.create_task(self._dataplanes.mark_disconnected(node.cluster, node.id))
+            self._leaving.add(leaving)
+            leaving.add_done_callback(_forget_leaving(self._leaving))
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._dataplanes.mark_disconnected(node.cluster, node.id))
+                await asyncio.shield(leaving)  # recorded even when the stream is cancelled
             log.info("data plane %s left cluster %s", node.id, node.cluster)
+
+    async def drain(self, within_s: float = 3.0) -> None:
+        """Wait, at most ``within_s``, for the disconnections still being recorded: a stop
+        closes the store after this (a write left running on a closed store never ends)."""
+        if self._leaving:
+            await asyncio.wait(set(self._leaving), timeout=within_s)
 
     async def _read_replies(
         self, replies: AsyncIterator[dpb.DiscoveryRequest], subscription: _Subscription
@@ -192,3 +202,14 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
             await asyncio.sleep(HEARTBEAT_SECONDS)
             with contextlib.suppress(Exception):
                 await self._dataplanes.record(cluster, node_id)
+
+
+def _forget_leaving(
+    leaving: set[asyncio.Task[None]],
+) -> Callable[[asyncio.Task[None]], None]:
+    def forget(task: asyncio.Task[None]) -> None:
+        leaving.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("cannot record a data plane leaving: %s", task.exception())
+
+    return forget

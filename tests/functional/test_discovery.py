@@ -165,3 +165,25 @@ async def test_one_response_in_flight_then_the_latest(
         stream.ack(first, nonce)
         latest, _ = await stream.next(timeout=5.0)
         assert latest.revision == 3 and len(latest.routes) == 3
+
+
+async def test_the_control_plane_stops_by_itself_while_data_planes_leave(tmp_path: Path) -> None:
+    """SIGTERM with streams open: each stream's end is recorded before the store closes (a
+    write left running on a closed store kept the process from ever exiting)."""
+    plane = ControlPlaneProcess(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}").start()
+    streams = [SnapshotStream(plane.grpc_target, "default", f"dp-{i}") for i in range(5)]
+    try:
+        for stream in streams:
+            snapshot, nonce = await stream.next()
+            stream.ack(snapshot, nonce)
+        await wait_for(lambda: len(dataplanes(plane, "default")) == 5)
+        assert plane.child is not None and plane.child.process is not None
+        for stream in streams[:3]:  # these leave as the stop begins; the others stay
+            await stream.close()
+        plane.child.process.terminate()
+        code = await asyncio.to_thread(plane.child.process.wait, 15)
+        assert code == 0, plane.child.logs()[-3000:]
+    finally:
+        for stream in streams:
+            await stream.close()
+        plane.stop()
