@@ -48,3 +48,4 @@ clean:
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk nginx-light"; exit 2; }
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/config_fanout.py

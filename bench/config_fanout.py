@@ -28,10 +28,65 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from protos import discovery_pb2 as dpb  # noqa: E402
-from protos import discovery_pb2_grpc  # noqa: E402
 
 API_KEY = "bench-admin-key-0123456789abcdef"
 TARGETS = {"change_ms": 200.0, "apply_s": 1.0}
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+
+
+def _fields(data: bytes) -> dict[int, bytes]:
+    """The length-delimited top-level fields of a protobuf message (the last of each number):
+    enough to read a response's nonce and its snapshot's version without decoding the
+    snapshot, which a real data plane does in its own process."""
+    found, at = {}, 0
+    while at < len(data):
+        key, at = _varint(data, at)
+        number, kind = key >> 3, key & 7
+        if kind == 2:
+            length, at = _varint(data, at)
+            found[number] = data[at : at + length]
+            at += length
+        elif kind == 0:
+            _, at = _varint(data, at)
+        elif kind == 1:
+            at += 8
+        elif kind == 5:
+            at += 4
+        else:
+            raise ValueError(f"wire type {kind}")
+    return found
+
+
+def version_and_nonce(response: bytes) -> tuple[str, str]:
+    fields = _fields(response)
+    snapshot = fields.get(1, b"")
+    # Snapshot.version is field 2, before the routes: read only the first fields.
+    version = _fields(snapshot[: _prefix_end(snapshot)]).get(2, b"")
+    return version.decode(), fields.get(2, b"").decode()
+
+
+def _prefix_end(snapshot: bytes) -> int:
+    """Where the snapshot's fields after cluster (1) and version (2) begin."""
+    at = 0
+    for _ in range(2):
+        if at >= len(snapshot):
+            break
+        key, next_at = _varint(snapshot, at)
+        if key >> 3 not in (1, 2):
+            break
+        length, next_at = _varint(snapshot, next_at)
+        at = next_at + length
+    return at
 
 
 class SimulatedDataPlane:
@@ -41,7 +96,13 @@ class SimulatedDataPlane:
         self.node = dpb.Node(id=f"sim-{index}", cluster=cluster, software_version="bench")
         self.received: dict[str, float] = {}  # version -> monotonic time of receipt
         self._outbox: asyncio.Queue[dpb.DiscoveryRequest] = asyncio.Queue()
-        self._stub = discovery_pb2_grpc.ConfigDiscoveryStub(channel)
+        # Responses as bytes: the simulated data planes share this process, and decoding 100
+        # snapshots here would measure this process instead of the control plane.
+        self._stream = channel.stream_stream(
+            "/aigw.v1.ConfigDiscovery/StreamSnapshots",
+            request_serializer=dpb.DiscoveryRequest.SerializeToString,
+            response_deserializer=bytes,
+        )
         self.changed = asyncio.Event()
 
     async def run(self) -> None:
@@ -51,11 +112,11 @@ class SimulatedDataPlane:
             while True:
                 yield await self._outbox.get()
 
-        async for response in self._stub.StreamSnapshots(requests()):
-            version = response.snapshot.version
+        async for response in self._stream(requests()):
+            version, nonce = version_and_nonce(response)
             self.received.setdefault(version, time.monotonic())
             self._outbox.put_nowait(
-                dpb.DiscoveryRequest(version_info=version, response_nonce=response.nonce)
+                dpb.DiscoveryRequest(version_info=version, response_nonce=nonce)
             )
             self.changed.set()
 
@@ -102,6 +163,14 @@ async def measure(
         tasks = [asyncio.create_task(p.run()) for p in planes]
         await wait_all(planes, answer.json()["revision"], 120)
         changes: list[dict[str, float]] = []
+        profiler = None
+        if args.profile:  # py-spy over the changes only: what a one-route change costs
+            profiler = await asyncio.create_subprocess_exec(
+                "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+                "--output", args.profile, "--nonblocking",
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            await asyncio.sleep(1.0)
         for index in range(args.changes):
             await asyncio.sleep(0.3)  # the fan-out of the last change is over
             cpu_before = cpu_seconds(pid)
@@ -124,6 +193,9 @@ async def measure(
                     "cpu_ms": (cpu_seconds(pid) - cpu_before) * 1000,
                 }
             )
+        if profiler is not None:
+            profiler.send_signal(2)
+            await asyncio.wait_for(profiler.wait(), 30)
         for task in tasks:
             task.cancel()
         await channel.close()
@@ -137,6 +209,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--changes", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--profile", help="py-spy the control plane over the changes, to FILE")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aigw-bench-cp-") as workdir:
         ready = Path(workdir) / "ready.json"
@@ -161,9 +234,18 @@ def main() -> None:
                     process.pid,
                 )
             )
+            report(args, figures)
         finally:
             process.terminate()
-            process.wait(timeout=20)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print("the control plane did not stop within 30 s of SIGTERM", file=sys.stderr)
+                process.kill()
+                process.wait(timeout=10)
+
+
+def report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     if args.json:
         print(json.dumps(figures))
         return

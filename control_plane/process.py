@@ -131,6 +131,7 @@ class ControlPlane:
         log.info("database schema at revision %s", schema)
         store = ConfigStore(engine, settings.history_revisions)
         dataplanes = DataPlaneStore(engine)
+        self._dataplanes = dataplanes
         cache = SnapshotCache()
         self._watcher = RevisionWatcher(
             store, cache, interval=settings.poll_interval, on_settings=self._follow_settings
@@ -245,6 +246,8 @@ class ControlPlane:
             await self._grpc.stop(grace=1.0)
         if hasattr(self, "_discovery"):
             await self._discovery.drain()  # before the store closes
+        if hasattr(self, "_dataplanes"):
+            await self._dataplanes.replies.close()
         if self._runner is not None:
             await self._runner.cleanup()
         if hasattr(self, "_webhook_runner"):

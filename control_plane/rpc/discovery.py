@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -70,7 +69,6 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         self._cache = cache
         self._watcher = watcher
         self._dataplanes = dataplanes
-        self._nonces = itertools.count(1)
         self.connected: dict[tuple[str, str], str] = {}  # (cluster, node) -> version sent
         self.lags: dict[tuple[str, str], float] = {}  # (cluster, node) -> seconds to its last ACK
         self._leaving: set[asyncio.Task[None]] = set()  # disconnections being recorded
@@ -79,7 +77,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         self,
         request_iterator: AsyncIterator[dpb.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[dpb.DiscoveryResponse]:
+    ) -> AsyncIterator[bytes]:  # encoded DiscoveryResponses (server.discovery_handler)
         token = await self._access.caller(context)
         hello = await anext(request_iterator, None)
         if hello is None:
@@ -127,10 +125,10 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
                 snapshot = await self._cache.wait_for_change(node.cluster, sent)
                 sent = snapshot.version
                 self.connected[key] = sent
-                nonce = str(next(self._nonces))
+                nonce, encoded = self._cache.response(snapshot)
                 subscription.sent(nonce)
                 SNAPSHOTS_SENT.labels(node.cluster).inc()
-                yield dpb.DiscoveryResponse(snapshot=snapshot, nonce=nonce)
+                yield encoded  # the same bytes for every stream: see server.discovery_handler
         finally:
             for task in tasks:
                 task.cancel()
@@ -164,16 +162,9 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
                     )
                 else:
                     self._observe_ack(cluster, node_id, reply.version_info)
-                try:
-                    await self._dataplanes.record(
-                        cluster,
-                        node_id,
-                        applied_version=reply.version_info,
-                        nack=reply.error_detail,
-                    )
-                except Exception as exc:  # the stream goes on; the next reply is recorded
-                    STORE_ERRORS.labels("admin").inc()
-                    log.warning("cannot record the reply of data plane %s: %s", node_id, exc)
+                self._dataplanes.replies.reply(
+                    cluster, node_id, reply.version_info, reply.error_detail
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the stream ended under us; the writer side cleans up
@@ -200,8 +191,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
     async def _heartbeat(self, cluster: str, node_id: str) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            with contextlib.suppress(Exception):
-                await self._dataplanes.record(cluster, node_id)
+            self._dataplanes.replies.seen(cluster, node_id)
 
 
 def _forget_leaving(

@@ -8,10 +8,27 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from control_plane.rpc.admin import AdminRpcService
 from control_plane.rpc.discovery import ConfigDiscoveryService
 from control_plane.rpc.telemetry import TelemetryService
-from protos import admin_pb2_grpc, discovery_pb2_grpc, telemetry_pb2_grpc
+from protos import admin_pb2_grpc, telemetry_pb2_grpc
+from protos import discovery_pb2 as dpb
 
 MAX_MESSAGE_BYTES = 64 << 20
 SERVICE_NAMES = ("aigw.v1.ConfigDiscovery", "aigw.v1.Admin", "aigw.v1.Telemetry")
+
+
+def discovery_handler(discovery: ConfigDiscoveryService) -> grpc.GenericRpcHandler:
+    """ConfigDiscovery as the generated code registers it, except that its responses are
+    already encoded: one snapshot's bytes go to every stream instead of being encoded again
+    per data plane (SnapshotCache.response_bytes)."""
+    return grpc.method_handlers_generic_handler(
+        "aigw.v1.ConfigDiscovery",
+        {
+            "StreamSnapshots": grpc.stream_stream_rpc_method_handler(
+                discovery.StreamSnapshots,
+                request_deserializer=dpb.DiscoveryRequest.FromString,
+                response_serializer=bytes,
+            )
+        },
+    )
 
 
 async def start_grpc_server(
@@ -31,7 +48,7 @@ async def start_grpc_server(
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
     )
-    discovery_pb2_grpc.add_ConfigDiscoveryServicer_to_server(discovery, server)
+    server.add_generic_rpc_handlers((discovery_handler(discovery),))
     admin_pb2_grpc.add_AdminServicer_to_server(admin, server)
     telemetry_pb2_grpc.add_TelemetryServicer_to_server(telemetry, server)
     health_servicer = health.aio.HealthServicer()

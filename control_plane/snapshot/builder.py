@@ -3,29 +3,52 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from control_plane.domain.config import SettingsSpec
+from control_plane.domain.route import RouteSpec
 from control_plane.proto_mapping import (
     budget_to_proto,
     jwt_provider_to_proto,
     route_to_proto,
     security_to_proto,
 )
-from control_plane.snapshot.discovered_routes import served_routes
+from control_plane.snapshot.discovered_routes import ServedRoute, served_routes
 from control_plane.store.records import LATEST_TIMESTAMP, ClusterState
 from protos import snapshot_pb2 as pb
 
 
-def build_snapshot(state: ClusterState) -> pb.Snapshot:
+class RouteProtos:
+    """Each route's message, made once per parsed route: a spec object that is still the one
+    the store parsed (parsed_routes keeps it while its row is unchanged) needs no new one."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, dict[str, tuple[RouteSpec, str, pb.Route]]] = {}  # by cluster
+
+    def messages(self, cluster: str, routes: Sequence[ServedRoute]) -> list[pb.Route]:
+        made, messages, known = {}, [], self._made.get(cluster, {})
+        for route in routes:
+            kept = known.get(route.id)
+            if kept is not None and kept[0] is route.spec and kept[1] == route.name:
+                message = kept[2]
+            else:
+                message = route_to_proto(
+                    route.spec, route_id=route.id, name=route.name, reveal_secrets=True
+                )
+            made[route.id] = (route.spec, route.name, message)
+            messages.append(message)
+        self._made[cluster] = made
+        return messages
+
+
+def build_snapshot(state: ClusterState, protos: RouteProtos | None = None) -> pb.Snapshot:
     """The version is the revision plus a hash of the content: equal content, equal hash."""
+    served = served_routes(state.routes, state.discovered).routes
     snapshot = pb.Snapshot(
         cluster=state.name,
         revision=state.revision,
-        routes=[
-            route_to_proto(r.spec, route_id=r.id, name=r.name, reveal_secrets=True)
-            for r in served_routes(state.routes, state.discovered).routes
-        ],
+        routes=(protos or RouteProtos()).messages(state.name, served),
         security=[security_to_proto(p.spec, policy_id=p.id) for p in state.security],
         settings=pb.DataPlaneSettings(
             log_level=str(state.settings.get("logLevel", "info")),

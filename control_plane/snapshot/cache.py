@@ -7,8 +7,10 @@ skips straight to the newest snapshot instead of working through a backlog.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
+from protos import discovery_pb2 as dpb
 from protos import snapshot_pb2 as pb
 
 
@@ -16,6 +18,9 @@ class SnapshotCache:
     def __init__(self) -> None:
         self._snapshots: dict[str, pb.Snapshot] = {}
         self._published_at: dict[str, float] = {}  # cluster -> when its snapshot was set
+        # cluster -> (version, nonce, the encoded response): one per version, for every stream
+        self._responses: dict[str, tuple[str, str, bytes]] = {}
+        self._nonces = itertools.count(1)
         self._changed = asyncio.Condition()
 
     def get(self, cluster: str) -> pb.Snapshot | None:
@@ -34,6 +39,19 @@ class SnapshotCache:
             self._published_at[snapshot.cluster] = time.monotonic()
             self._changed.notify_all()
         return True
+
+    def response(self, snapshot: pb.Snapshot) -> tuple[str, bytes]:
+        """The nonce and the encoded DiscoveryResponse of ``snapshot``: made once per version
+        and sent as they are on every stream (a 10,000-route snapshot is megabytes; encoding it
+        per data plane was most of a change's cost). A nonce only has to tell one stream's
+        responses apart, and a stream is sent each version once."""
+        kept = self._responses.get(snapshot.cluster)
+        if kept is None or kept[0] != snapshot.version:
+            nonce = str(next(self._nonces))
+            encoded = dpb.DiscoveryResponse(snapshot=snapshot, nonce=nonce).SerializeToString()
+            kept = (snapshot.version, nonce, encoded)
+            self._responses[snapshot.cluster] = kept
+        return kept[1], kept[2]
 
     def age(self, cluster: str, version: str) -> float | None:
         """Seconds since ``version`` was published, while it is the cluster's current one."""

@@ -110,7 +110,9 @@ class RevisionWatcher:
             return
         try:
             state = await self._store.state(cluster)
-            built = StoredSnapshot(build_snapshot(state), dict(state.settings))
+            built = StoredSnapshot(
+                build_snapshot(state, self._store.route_protos), dict(state.settings)
+            )
         except (NotFound, SQLAlchemyError, OSError):
             raise  # the store is unreachable, not the rows unusable: tried again next poll
         except Exception as exc:  # whatever a stored row holds, the control plane keeps going

@@ -27,7 +27,7 @@ from control_plane.domain.tagged_documents import whole_document
 from control_plane.domain.validation import parse, read_stored
 from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInvalid
 from control_plane.kubernetes.pod_backends import DiscoveredBackend
-from control_plane.snapshot.builder import build_snapshot
+from control_plane.snapshot.builder import RouteProtos, build_snapshot
 from control_plane.store.identity_rows import read_identities
 from control_plane.store.identity_sync import (
     consumer_documents,
@@ -35,6 +35,7 @@ from control_plane.store.identity_sync import (
     sync_consumers,
     sync_jwt_providers,
 )
+from control_plane.store.parsed_routes import ParsedRoutes
 from control_plane.store.records import (
     ClusterRecord,
     ClusterState,
@@ -45,6 +46,7 @@ from control_plane.store.records import (
 from control_plane.store.revision_history import (
     DEFAULT_KEEP,
     RevisionEntry,
+    canonical_document,
     history,
     record_revision,
     revision_document,
@@ -137,6 +139,8 @@ class ConfigStore:
     def __init__(self, engine: AsyncEngine, history_keep: int = DEFAULT_KEEP) -> None:
         self.engine = engine
         self.history_keep = history_keep  # revisions whose documents are kept per cluster
+        self._parsed_routes = ParsedRoutes(_route_record)
+        self.route_protos = RouteProtos()  # one per store: the clusters' messages, kept
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer; serialising here avoids "database is locked".
         # PostgreSQL serialises writers of one cluster with a row lock instead.
@@ -163,9 +167,10 @@ class ConfigStore:
                 before = row.revision
                 yield session, row
                 if row.revision != before:
-                    built = await self._servable(session, row)
+                    built, document, counts = await self._servable(session, row)
                     await save_snapshot(session, built.snapshot, built.settings)
-                    await record_revision(session, row, action, time.time(), self.history_keep)
+                    await record_revision(session, row, document, counts, action,
+                                          self.history_keep)  # fmt: skip
                     if row.callback and announce:
                         # In the change's own transaction: the event exists exactly when it does.
                         session.add(
@@ -183,25 +188,31 @@ class ConfigStore:
         if built is not None and self.on_commit is not None:
             await self.on_commit(built)
 
-    async def _servable(self, session: AsyncSession, row: ClusterRow) -> StoredSnapshot:
-        """The snapshot the change produces, read inside its transaction; InvalidInput (422)
-        when it cannot be built, so that nothing is committed that data planes cannot get."""
+    async def _servable(
+        self, session: AsyncSession, row: ClusterRow
+    ) -> tuple[StoredSnapshot, str, tuple[int, int]]:
+        """The snapshot the change produces, read inside its transaction, with the document
+        for the history (canonical JSON) and its counts of routes and policies; InvalidInput
+        (422) when it cannot be built, so that nothing is committed that data planes cannot
+        get."""
         try:
-            state = await self._read_state(session, row)
+            state, document = await self._read_state(session, row)
         except StoredRowInvalid as exc:
             raise InvalidInput(
                 f"the change was not stored: {exc.message}", unprocessable=True
             ) from None
         _check_consistent(state)
         try:
-            snapshot = build_snapshot(state)
+            # CPU work off the event loop (protobuf and hashing let it run between them).
+            snapshot = await asyncio.to_thread(build_snapshot, state, self.route_protos)
         except Exception as exc:  # whatever it is, the change must not commit
             log.warning("cluster %s: a change's snapshot did not build", row.name, exc_info=True)
             raise InvalidInput(
                 f"the change was not stored: its snapshot cannot be built ({exc})",
                 unprocessable=True,
             ) from None
-        return StoredSnapshot(snapshot, dict(state.settings))
+        counts = (len(state.routes), len(state.security))
+        return StoredSnapshot(snapshot, dict(state.settings)), document, counts
 
     @staticmethod
     def bump(row: ClusterRow, now: float) -> int:
@@ -468,21 +479,25 @@ class ConfigStore:
     async def state(self, cluster: str) -> ClusterState:
         """One consistent read of the cluster, for building its snapshot."""
         async with self._sessions() as session, session.begin():
-            return await self._read_state(session, await self._require_cluster(session, cluster))
+            row = await self._require_cluster(session, cluster)
+            return (await self._read_state(session, row))[0]
 
-    @staticmethod
-    async def _read_state(session: AsyncSession, row: ClusterRow) -> ClusterState:
+    async def _read_state(self, session: AsyncSession, row: ClusterRow) -> tuple[ClusterState, str]:
+        """The cluster as its snapshot is built from, and its document as canonical JSON."""
         cluster = row.name
-        routes = await session.scalars(
-            select(RouteRow).where(RouteRow.cluster == cluster).order_by(RouteRow.position)
+        parsed = await self._parsed_routes.read(session, cluster)
+        policies = list(
+            await session.scalars(
+                select(SecurityPolicyRow)
+                .where(SecurityPolicyRow.cluster == cluster)
+                .order_by(SecurityPolicyRow.endpoint)
+            )
         )
-        policies = await session.scalars(
-            select(SecurityPolicyRow)
-            .where(SecurityPolicyRow.cluster == cluster)
-            .order_by(SecurityPolicyRow.endpoint)
-        )
-        route_records = tuple(_route_record(r) for r in routes)
+        route_records = tuple(p.record for p in parsed)
         policy_records = tuple(_security_record(p) for p in policies)
+        document = canonical_document(
+            row, [p.canonical for p in parsed], [p.spec for p in policies]
+        )
         identities = await read_identities(session, cluster)
         discovered = await session.scalars(
             select(DiscoveredBackendRow.backend)
@@ -498,7 +513,7 @@ class ConfigStore:
             callback=row.callback,
             identities=identities,
             discovered=tuple(DiscoveredBackend.from_json(b) for b in discovered),
-        )
+        ), document
 
     async def stored_snapshot(self, cluster: str) -> StoredSnapshot | None:
         """The cluster's last snapshot that built, as the change that produced it stored it."""

@@ -11,6 +11,7 @@ import time
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from control_plane.store.dataplane_replies import ReplyRecorder
 from control_plane.store.records import DataPlaneRecord
 from control_plane.store.tables import DataPlaneRow
 
@@ -20,6 +21,7 @@ DATAPLANE_RETENTION_SECONDS = 3600.0
 class DataPlaneStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.replies = ReplyRecorder(engine)  # ACKs, NACKs and heartbeats, in batches
 
     async def record(
         self,

@@ -204,6 +204,32 @@ async def test_two_stores_on_one_database_see_each_other(
         await other_engine.dispose()
 
 
+async def test_routes_parsed_once_still_follow_every_writer(engine: AsyncEngine) -> None:
+    """A replica keeps the routes it parsed; a change another replica made (a new
+    ``updated_at``), a renumbering, a deletion and a rolled-back change all show as they are."""
+    mine, theirs = ConfigStore(engine), ConfigStore(engine)
+    await mine.ensure_cluster("aimlops")
+    for path in ("/a", "/b", "/c"):
+        await mine.create_route("aimlops", route(path))
+    assert [r.name for r in (await mine.state("aimlops")).routes] == ["a", "b", "c"]
+    await theirs.update_route("aimlops", "b", route("/b", target="http://other:1"))
+    await theirs.delete_route("aimlops", "a")
+    state = await mine.state("aimlops")
+    assert [r.name for r in state.routes] == ["b", "c"]
+    assert state.routes[0].spec.targets[0].url == "http://other:1"
+    desired = document(routes=[{"path": "/c", "target": "http://ai-service:8080"},
+                               {"path": "/b", "target": "http://other:1"}])  # fmt: skip
+    await theirs.apply("aimlops", desired)
+    assert [(r.name, r.position) for r in (await mine.state("aimlops")).routes] == [
+        ("c", 0), ("b", 1)
+    ]  # fmt: skip
+    with pytest.raises(InvalidInput):  # rolled back: its parsed rows never show
+        await mine.apply("aimlops", document(routes=[{"path": "/x", "target": "http://a:1"}],
+                                             security=[{"endpoint": "/x", "authType": "jwt",
+                                                        "jwtProviders": ["ghost"]}]))  # fmt: skip
+    assert [r.name for r in (await mine.state("aimlops")).routes] == ["c", "b"]
+
+
 async def test_settings_are_validated_and_versioned(store: ConfigStore) -> None:
     settings, revision = await store.update_settings("aimlops", {"logLevel": "DEBUG"})
     assert settings.log_level == "debug" and revision == 1
