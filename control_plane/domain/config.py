@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from control_plane.domain.base import SpecModel
 from control_plane.domain.identity import JwtProviderSpec
-from control_plane.domain.identity_documents import ConsumerDocument, unique_consumers
+from control_plane.domain.identity_documents import ConsumerDocument
 from control_plane.domain.patterns import NAME, NAME_RE, URL_PREFIX, any_case
 from control_plane.domain.route import REDACTED, RouteSpec, check_target_url, redact_route
 from control_plane.domain.security import (
@@ -244,35 +244,34 @@ class GatewayConfig(SpecModel):
     def _unique_consumers(
         cls, consumers: tuple[ConsumerDocument, ...] | None
     ) -> tuple[ConsumerDocument, ...] | None:
-        return unique_consumers(consumers)
+        refuse_repeats("consumers", [c.name for c in consumers or ()], "are both named")
+        return consumers
 
     @field_validator("jwt_providers")
     @classmethod
     def _unique_providers(
         cls, providers: tuple[JwtProviderSpec, ...] | None
     ) -> tuple[JwtProviderSpec, ...] | None:
-        seen: dict[str, int] = {}
-        for index, provider in enumerate(providers or ()):
-            if provider.name in seen:
-                raise ValueError(
-                    f"jwtProviders[{index}] and jwtProviders[{seen[provider.name]}] are both "
-                    f"named '{provider.name}'; merge them into one entry"
-                )
-            seen[provider.name] = index
+        refuse_repeats("jwtProviders", [p.name for p in providers or ()], "are both named")
         return providers
 
     @field_validator("security")
     @classmethod
     def _unique_endpoints(cls, policies: tuple[SecuritySpec, ...]) -> tuple[SecuritySpec, ...]:
-        seen: dict[str, int] = {}
-        for index, policy in enumerate(policies):
-            if policy.endpoint in seen:
-                raise ValueError(
-                    f"security[{index}] and security[{seen[policy.endpoint]}] both secure "
-                    f"'{policy.endpoint}'; merge them into one entry"
-                )
-            seen[policy.endpoint] = index
+        refuse_repeats("security", [p.endpoint for p in policies], "both secure")
         return policies
+
+
+def refuse_repeats(field: str, keys: list[str], verb: str) -> None:
+    """ValueError for the first key that is there twice: '<field>[3] and <field>[1] <verb> 'x'."""
+    seen: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key in seen:
+            raise ValueError(
+                f"{field}[{index}] and {field}[{seen[key]}] {verb} '{key}'; merge them into one "
+                "entry"
+            )
+        seen[key] = index
 
 
 def exported_document(config: GatewayConfig) -> dict[str, Any]:

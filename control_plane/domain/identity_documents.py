@@ -15,8 +15,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from control_plane.domain.base import SpecModel
-from control_plane.domain.identity import check_name
-from control_plane.domain.patterns import NAME, TAG, check_tags
+from control_plane.domain.identity import ConsumerSpec
 
 MIN_IMPORTED_KEY = 20  # characters: a shorter key is guessable
 
@@ -66,20 +65,10 @@ def expires_at(text: str) -> float:
     return moment.timestamp()
 
 
-class ConsumerDocument(SpecModel):
-    name: str = Field(json_schema_extra={"pattern": NAME})
-    tags: tuple[str, ...] = Field((), json_schema_extra={"items": {"pattern": TAG}})
+class ConsumerDocument(ConsumerSpec):
+    """A consumer as the document holds it: its name and tags, and its keys (left out: kept)."""
+
     keys: tuple[KeyDocument, ...] | None = Field(None, max_length=1000)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, name: str) -> str:
-        return check_name(name, "consumer")
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
-        return check_tags(tags)
 
     @field_validator("keys")
     @classmethod
@@ -91,20 +80,6 @@ class ConsumerDocument(SpecModel):
                 raise ValueError(f"keys[{index}] and keys[{seen[name]}] are the same key")
             seen[name] = index
         return keys
-
-
-def unique_consumers(
-    consumers: tuple[ConsumerDocument, ...] | None,
-) -> tuple[ConsumerDocument, ...] | None:
-    seen: dict[str, int] = {}
-    for index, consumer in enumerate(consumers or ()):
-        if consumer.name in seen:
-            raise ValueError(
-                f"consumers[{index}] and consumers[{seen[consumer.name]}] are both named "
-                f"'{consumer.name}'; merge them into one entry"
-            )
-        seen[consumer.name] = index
-    return consumers
 
 
 def consumer_json(consumer: ConsumerDocument) -> dict[str, Any]:

@@ -25,18 +25,9 @@ import requests
 
 from tests.functional.test_cli import Cli
 from tests.functional.test_up import free_port, read_until_up, start_up, up_env
+from tests.unit.test_config_document import SEED_YAML
 
-SEED_CONFIG = """\
-routes:
-  - path: /predict
-    target: http://ai-service:8080
-    methods: [POST]
-security:
-  - endpoint: /predict
-    auth: jwt
-    rateLimit: 100
-callback: http://external-service/webhook
-"""
+SEED_CONFIG = SEED_YAML.lstrip()  # the product description's YAML, its callback added
 
 
 @pytest.fixture
