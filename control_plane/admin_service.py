@@ -276,11 +276,11 @@ class AdminService:
         """From revision ``revision`` to revision ``to`` (None: what the cluster holds now)."""
         cluster = self.cluster(cluster)
         _, before = await self.store.revision_document(cluster, revision)
-        after = (
-            await self.store.export(cluster)
-            if to is None
-            else (await self.store.revision_document(cluster, to))[1]
-        )
+        if to is None:  # the history keeps no consumers or providers: leave them out of it
+            now = await self.store.export(cluster)
+            after = now.model_copy(update={"consumers": None, "jwt_providers": None})
+        else:
+            after = (await self.store.revision_document(cluster, to))[1]
         return diff_config(before, after)
 
     async def rollback(

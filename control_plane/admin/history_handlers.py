@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from control_plane.admin.keys import SERVICE
@@ -9,10 +11,11 @@ from control_plane.admin.responses import cluster_param, flag_param, json_respon
 from control_plane.errors import InvalidInput
 
 routes = web.RouteTableDef()
+REVISION = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() takes '²' too
 
 
 def _revision(text: str, name: str) -> int:
-    if not text.isdigit() or len(text) > 18:
+    if not REVISION.fullmatch(text):
         raise InvalidInput(
             f"{name}: '{text[:40]}' is not a revision number; list them with GET /api/v1/revisions",
             field=name,

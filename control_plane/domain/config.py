@@ -245,6 +245,16 @@ class GatewayConfig(SpecModel):
         cls, consumers: tuple[ConsumerDocument, ...] | None
     ) -> tuple[ConsumerDocument, ...] | None:
         refuse_repeats("consumers", [c.name for c in consumers or ()], "are both named")
+        imported: dict[str, str] = {}
+        for i, consumer in enumerate(consumers or ()):
+            for j, key in enumerate(consumer.keys or ()):
+                if key.key is not None and key.key in imported:
+                    raise ValueError(
+                        f"consumers[{i}].keys[{j}] is the key of {imported[key.key]} too; a key "
+                        "belongs to one consumer"
+                    )
+                if key.key is not None:
+                    imported[key.key] = f"consumers[{i}].keys[{j}]"
         return consumers
 
     @field_validator("jwt_providers")

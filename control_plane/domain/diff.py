@@ -9,7 +9,7 @@ from typing import Any, Literal
 from control_plane.domain.config import GatewayConfig
 from control_plane.domain.identity import JwtProviderSpec
 from control_plane.domain.identity_documents import consumer_json
-from control_plane.domain.route import redact_route
+from control_plane.domain.route import REDACTED, redact_route
 
 Action = Literal["create", "update", "delete"]
 Kind = Literal["route", "security", "callback", "settings", "consumer", "jwtProvider"]
@@ -117,8 +117,32 @@ def _diff_maps(kind: Kind, current: dict[str, Any], desired: dict[str, Any]) -> 
         if before is None:
             changes.append(Change(kind, key, "create", after=shown(after)))
         elif before != after:
-            changes.append(Change(kind, key, "update", before=shown(before), after=shown(after)))
+            shown_after = shown(after)
+            if kind == "route":
+                shown_after = _credentials_changed(before, after, shown_after)
+            changes.append(Change(kind, key, "update", before=shown(before), after=shown_after))
     return changes
+
+
+def _credentials_changed(
+    before: dict[str, Any], after: dict[str, Any], shown: dict[str, Any]
+) -> dict[str, Any]:
+    """A target credential that changes shows so (both sides are redacted, and a rollback
+    that puts an old credential back must not look like nothing)."""
+    held = {
+        (t.get("url"), (t.get("auth") or {}).get("header", "").lower()): t["auth"].get("value")
+        for t in before.get("targets") or ()
+        if isinstance(t, dict) and t.get("auth")
+    }
+    for index, target in enumerate(after.get("targets") or ()):
+        auth = target.get("auth") if isinstance(target, dict) else None
+        if not auth:
+            continue
+        key = (target.get("url"), auth.get("header", "").lower())
+        redacted = shown["targets"][index]["auth"]  # a copy, when it is redacted
+        if key in held and held[key] != auth.get("value") and redacted.get("value") == REDACTED:
+            redacted["value"] = "<redacted: changed>"
+    return shown
 
 
 def _as_is(document: dict[str, Any]) -> dict[str, Any]:
@@ -160,11 +184,12 @@ def diff_config(current: GatewayConfig, desired: GatewayConfig) -> ConfigDiff:
     if before_settings != after_settings:
         changes.append(Change("settings", "settings", "update", before_settings, after_settings))
     if desired.consumers is not None:  # left out of the document: not managed by it
-        changes += _diff_maps(
-            "consumer",
-            {c.name: consumer_json(c) for c in current.consumers or ()},
-            {c.name: consumer_json(c) for c in desired.consumers},
-        )
+        wanted = {c.name: consumer_json(c) for c in desired.consumers}
+        held = {c.name: consumer_json(c) for c in current.consumers or ()}
+        for name, consumer in held.items():  # keys left out of the document are kept
+            if name in wanted and "keys" not in wanted[name]:
+                consumer.pop("keys", None)
+        changes += _diff_maps("consumer", held, wanted)
     if desired.jwt_providers is not None:
         stored = {p.name: p for p in current.jwt_providers or ()}
         changes += _diff_maps(

@@ -9,7 +9,7 @@ consumer's ``keys`` out leaves its keys as they are.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -44,9 +44,11 @@ class KeyDocument(SpecModel):
     @field_validator("expires_at")
     @classmethod
     def _when(cls, value: str | None) -> str | None:
-        if value is not None:
-            expires_at(value)
-        return value
+        """Kept as export writes it (UTC, ``Z``), so that one time written two ways is equal."""
+        if value is None:
+            return None
+        moment = datetime.fromtimestamp(expires_at(value), UTC)
+        return moment.isoformat().replace("+00:00", "Z")
 
     def expiry(self) -> float | None:
         return None if self.expires_at is None else expires_at(self.expires_at)

@@ -72,6 +72,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         self.connected: dict[tuple[str, str], str] = {}  # (cluster, node) -> version sent
         self.lags: dict[tuple[str, str], float] = {}  # (cluster, node) -> seconds to its last ACK
         self._leaving: set[asyncio.Task[None]] = set()  # disconnections being recorded
+        self._streams: dict[tuple[str, str], _Subscription] = {}
 
     async def StreamSnapshots(
         self,
@@ -119,6 +120,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         ]
         sent = hello.version_info
         self.connected[key] = sent
+        self._streams[key] = subscription  # the node's newest stream (a reconnect replaces it)
         try:
             while True:
                 await subscription.answered.wait()
@@ -132,14 +134,20 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         finally:
             for task in tasks:
                 task.cancel()
-            self.connected.pop(key, None)
-            self.lags.pop(key, None)
-            leaving = asyncio.create_task(self._dataplanes.mark_disconnected(node.cluster, node.id))
-            self._leaving.add(leaving)
-            leaving.add_done_callback(_forget_leaving(self._leaving))
-            with contextlib.suppress(Exception):
-                await asyncio.shield(leaving)  # recorded even when the stream is cancelled
+            if self._streams.get(key) is subscription:  # else it reconnected: that one stays
+                del self._streams[key]
+                self.connected.pop(key, None)
+                self.lags.pop(key, None)
+                self._dataplanes.replies.forget(node.cluster, node.id)
+                await self._record_leaving(node.cluster, node.id)
             log.info("data plane %s left cluster %s", node.id, node.cluster)
+
+    async def _record_leaving(self, cluster: str, node_id: str) -> None:
+        leaving = asyncio.create_task(self._dataplanes.mark_disconnected(cluster, node_id))
+        self._leaving.add(leaving)
+        leaving.add_done_callback(_forget_leaving(self._leaving))
+        with contextlib.suppress(Exception):
+            await asyncio.shield(leaving)  # recorded even when the stream is cancelled
 
     async def drain(self, within_s: float = 3.0) -> None:
         """Wait, at most ``within_s``, for the disconnections still being recorded: a stop

@@ -294,7 +294,8 @@ class ConfigStore:
             if taken is not None:
                 kept = _route_record(taken)
                 wanted = _route_json(_kept_secrets(spec, kept.spec), name)
-                if _holds_what_is_given(_route_json(kept.spec, name), wanted, spec):
+                stored = _route_json(kept.spec, name)
+                if stored == wanted or (not replace and _holds_what_is_given(stored, wanted, spec)):
                     return kept, cluster_row.revision, "unchanged"
                 if replace:
                     now = time.time()

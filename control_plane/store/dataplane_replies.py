@@ -4,9 +4,10 @@ A change reaches every data plane at once, and each answers at once: one SQL tra
 per answer was a hundred commits per change on a 100-data-plane cluster, on the same
 connection pool the next change needs. Answers are kept in memory (the latest per data plane)
 and written every ``interval`` seconds with one statement per kind; ``GET
-/api/v1/dataplanes`` is that much behind. Joining and leaving are written at once (their
-rows must exist, and say whether the data plane is connected), so a batch never changes
-``connected``.
+/api/v1/dataplanes`` is that much behind. Joining and leaving are written at once (the row
+must exist); an answer says its stream is alive, so a batch sets ``connected`` too, and a
+data plane's waiting answers are dropped when its stream ends. A batch that cannot be
+written is kept for the next one (newer answers win).
 """
 
 from __future__ import annotations
@@ -59,23 +60,43 @@ class ReplyRecorder:
             return True
         return False
 
+    def forget(self, cluster: str, node_id: str) -> None:
+        """The stream ended: its waiting answers must not mark it connected again."""
+        self._replies.pop((cluster, node_id), None)
+        self._seen.pop((cluster, node_id), None)
+
     def _start(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_later(), name="dataplane-replies")
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(self._interval)
-        try:
-            await self.flush()
-        except Exception as exc:  # the next answers are written with the next batch
-            STORE_ERRORS.labels("dataplanes").inc()
-            log.warning("cannot record the data planes' answers: %s", exc)
+        while self._replies or self._seen:  # answers that came during a write: the next batch
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except Exception as exc:  # kept: written with the next batch
+                STORE_ERRORS.labels("dataplanes").inc()
+                log.warning("cannot record the data planes' answers: %s", exc)
 
     async def flush(self) -> None:
         replies, self._replies = self._replies, {}
         seen, self._seen = self._seen, {}
         if not replies and not seen:
             return
+        try:
+            await self._write(replies, seen)
+        except BaseException:
+            for key, reply in replies.items():
+                self._replies.setdefault(key, reply)
+            for key, at in seen.items():
+                self._seen.setdefault(key, at)
+            raise
+
+    async def _write(
+        self,
+        replies: dict[tuple[str, str], tuple[str, str, float]],
+        seen: dict[tuple[str, str], float],
+    ) -> None:
         async with self._engine.begin() as connection:
             if replies:
                 await connection.execute(
@@ -92,10 +113,9 @@ class ReplyRecorder:
 
     async def close(self) -> None:
         """Write what is waiting (a stop does this before the store closes)."""
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._flusher
+        if self._flusher is not None and not self._flusher.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._flusher), self._interval + 5)
         with contextlib.suppress(Exception):
             await self.flush()
 
@@ -105,7 +125,10 @@ _REPLY = (
     update(DataPlaneRow)
     .where(_ROW)
     .values(
-        applied_version=bindparam("version"), last_nack=bindparam("nack"), last_seen=bindparam("at")
+        applied_version=bindparam("version"),
+        last_nack=bindparam("nack"),
+        last_seen=bindparam("at"),
+        connected=True,
     )
 )
-_SEEN = update(DataPlaneRow).where(_ROW).values(last_seen=bindparam("at"))
+_SEEN = update(DataPlaneRow).where(_ROW).values(last_seen=bindparam("at"), connected=True)

@@ -6,10 +6,12 @@ plane refuses the key as soon as it applies that snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 import uuid
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,7 +110,10 @@ class IdentityStore:
                     JwtProviderRow.cluster == cluster, JwtProviderRow.name == spec.name
                 )
             )
-            stored = None if existing is None else JwtProviderSpec.model_validate(existing.spec)
+            stored = None
+            if existing is not None:
+                with contextlib.suppress(ValidationError):  # written by an older release
+                    stored = JwtProviderSpec.model_validate(existing.spec)
             try:
                 document = spec.keep_stored_secret(stored, "").model_dump(mode="json")
             except ValueError as exc:

@@ -60,18 +60,25 @@ def resolved_identities(desired: GatewayConfig, identities: Identities) -> Gatew
         except ValueError as exc:
             raise InvalidInput(str(exc), field="jwtProviders", unprocessable=True) from None
     if desired.consumers is not None:
+        owners = {k.hash: k for c in identities.consumers for k in c.keys}
+        ids = {c.name: {k.id for k in c.keys} for c in identities.consumers}
         update["consumers"] = tuple(
-            _recognised(index, consumer, identities)
+            _recognised(index, consumer, owners, ids.get(consumer.name, set()), identities)
             for index, consumer in enumerate(desired.consumers)
         )
     return desired.model_copy(update=update) if update else desired
 
 
-def _recognised(index: int, consumer: ConsumerDocument, identities: Identities) -> ConsumerDocument:
+def _recognised(
+    index: int,
+    consumer: ConsumerDocument,
+    owners: dict[str, ApiKeyRecord],
+    mine: set[str],
+    identities: Identities,
+) -> ConsumerDocument:
+    """``owners``: every stored key by its hash; ``mine``: the ids of this consumer's keys."""
     if consumer.keys is None:
         return consumer
-    owners = {k.hash: k for c in identities.consumers for k in c.keys}
-    mine = {k.id for c in identities.consumers if c.name == consumer.name for k in c.keys}
     keys = []
     for position, key in enumerate(consumer.keys):
         where = f"consumers[{index}].keys[{position}]"

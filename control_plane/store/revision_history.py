@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from control_plane.store.parsed_routes import canonical_json
 from control_plane.store.records import iso
@@ -159,6 +160,7 @@ async def history(session: AsyncSession, cluster: str) -> list[RevisionEntry]:
     """The kept revisions, newest first."""
     rows = await session.scalars(
         select(ConfigRevisionRow)
+        .options(defer(ConfigRevisionRow.document))  # metadata only: documents are megabytes
         .where(ConfigRevisionRow.cluster == cluster)
         .order_by(ConfigRevisionRow.revision.desc())
     )

@@ -129,6 +129,18 @@ def test_key_ids_and_owners_are_checked(gw: Gateway) -> None:
         twice = {"consumers": [{"name": "team-b", "keys": [{"key": made.json()["key"]}]}]}
         taken = http.post("/api/v1/config", params=params, json=twice)
         assert taken.status_code == 409 and "team-a" in taken.json()["error"]["message"]
+        twice_in_one = {"consumers": [{"name": n, "keys": [{"key": "same-" + "k" * 30}]}
+                                      for n in ("c1", "c2")]}  # fmt: skip
+        refused = http.post("/api/v1/config", params=params, json=twice_in_one)
+        assert refused.status_code == 422 and "belongs to one consumer" in refused.text
+        # Consumers without keys: their keys are kept, and the same file again changes nothing.
+        names_only = {"consumers": [{"name": "team-a", "tags": ["ai"]}]}
+        first = http.post("/api/v1/config", params=params, json=names_only).json()
+        assert first["applied"] and [c["action"] for c in first["changes"]] == ["update"]
+        again = http.post("/api/v1/config", params=params, json=names_only).json()
+        assert again["changes"] == [] and not again["applied"]
+        keys = http.get("/api/v1/keys", params=params).json()["keys"]
+        assert [k["consumer"] for k in keys] == ["team-a"]
         weak = http.post(
             "/api/v1/config",
             params=params,

@@ -112,8 +112,16 @@ def test_history_diff_and_rollback_through_cli_rest_and_sdk(tmp_path: Path) -> N
         missing = gw.cli("rollback", "--to", "999", check_code=1, stream="stderr")
         assert "revision 999" in missing and "not in the history" in missing
         with gw.admin() as http:
-            bad = http.get("/api/v1/revisions/latest", params={"cluster": gw.cluster})
-        assert bad.status_code == 400 and bad.json()["error"]["field"] == "revision"
+            for wrong in ("latest", "%C2%B2", "-1", "1" * 19):
+                bad = http.get(f"/api/v1/revisions/{wrong}", params={"cluster": gw.cluster})
+                assert bad.status_code == 400, wrong
+                assert bad.json()["error"]["field"] == "revision", wrong
+            # With a consumer in the cluster (the history keeps none): nothing changed since.
+            made = http.post(
+                "/api/v1/consumers/team-a/keys", params={"cluster": gw.cluster}, json={}
+            )
+            assert made.status_code == 201
+        assert "no changes" in gw.cli("diff", "--revision", str(applied + 3))
     finally:
         gw.stop()
 

@@ -141,6 +141,9 @@ async def test_a_create_that_leaves_a_field_out_does_not_ask_for_its_default(
         with pytest.raises(Conflict, match="already exists"):
             await store.create_route("aimlops", other)
     assert (await store.get_route("aimlops", "predict")).spec.methods == ("POST",)
+    # A replacement is the whole route: what it leaves out is the default again.
+    assert (await store.create_route("aimlops", route(), replace=True))[2] == "replaced"
+    assert (await store.get_route("aimlops", "predict")).spec.methods == ()
 
 
 async def test_apply_is_one_transaction_and_idempotent(store: ConfigStore) -> None:

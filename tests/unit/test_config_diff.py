@@ -27,3 +27,24 @@ def test_a_settings_change_says_which_setting() -> None:
     desired = parse(GatewayConfig, {"settings": {"logLevel": "debug"}})
     (change,) = diff_config(current, desired).to_json()["changes"]
     assert change["key"] == "settings" and change["fields"] == ["logLevel: info -> debug"]
+
+
+def test_a_credential_that_changes_shows_as_changed_never_in_clear() -> None:
+    def config(value: str, env: str) -> GatewayConfig:
+        targets = [
+            {"url": "http://llm:1", "auth": {"header": "Authorization", "value": value}},
+            {"url": "http://llm:2", "auth": {"header": "x-api-key", "value": env}},
+        ]
+        return parse(
+            GatewayConfig, {"routes": [{"name": "chat", "path": "/c", "targets": targets}]}
+        )
+
+    (change,) = diff_config(
+        config("Bearer old", "${KEY}"), config("Bearer new", "${OTHER}")
+    ).changes
+    before, after = change.before["targets"], change.after["targets"]
+    assert before[0]["auth"]["value"] == "<redacted>"
+    assert after[0]["auth"]["value"] == "<redacted: changed>"
+    assert after[1]["auth"]["value"] == "${OTHER}"  # a data plane's variable is no secret
+    assert "old" not in str(change.to_json()) and "new" not in str(change.to_json())
+    assert diff_config(config("Bearer same", "${KEY}"), config("Bearer same", "${KEY}")).empty
