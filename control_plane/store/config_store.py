@@ -566,8 +566,9 @@ class ConfigStore:
                 )
             }
             identities = await read_identities(session, cluster)
+            parsed = await self._parsed_routes.read(session, cluster)  # kept: no re-parse
             current = _config_from_rows(
-                cluster_row, list(rows.values()), list(policies.values()), identities
+                cluster_row, [p.record for p in parsed], list(policies.values()), identities
             )
             if select_tags:
                 desired = whole_document(current, desired, select_tags)
@@ -741,15 +742,16 @@ def _cluster_not_found(cluster: str) -> NotFound:
 
 def _config_from_rows(
     cluster: ClusterRow,
-    routes: list[RouteRow],
+    routes: list[RouteRecord],
     policies: list[SecurityPolicyRow],
     identities: Identities,
 ) -> GatewayConfig:
+    """``routes`` in match order (ParsedRoutes.read)."""
     return config_of(
         ClusterState(
             name=cluster.name,
             revision=cluster.revision,
-            routes=tuple(_route_record(r) for r in sorted(routes, key=lambda r: r.position)),
+            routes=tuple(routes),
             security=tuple(_security_record(p) for p in sorted(policies, key=lambda p: p.endpoint)),
             settings=dict(cluster.settings),
             callback=cluster.callback,
