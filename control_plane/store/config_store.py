@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,18 +19,32 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from control_plane.domain.config import GatewayConfig, SettingsSpec, check_cluster_name
-from control_plane.domain.diff import ConfigDiff, diff_config, route_documents
-from control_plane.domain.route import RouteSpec, keep_stored_secrets
-from control_plane.domain.security import SecuritySpec, merged_policy, normalise_endpoint
+from control_plane.domain.diff import ConfigDiff, diff_config
+from control_plane.domain.route import RouteSpec
+from control_plane.domain.security import SecuritySpec, merged_policy
 from control_plane.domain.tagged_documents import whole_document
 from control_plane.domain.validation import parse, read_stored
 from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInvalid
 from control_plane.kubernetes.pod_backends import DiscoveredBackend
 from control_plane.snapshot.builder import RouteProtos, build_snapshot
+from control_plane.store.document_rows import (
+    check_consistent,
+    config_from_rows,
+    config_of,
+    desired_with_secrets,
+    find_route,
+    find_security,
+    holds_what_is_given,
+    kept_secrets,
+    new_id,
+    route_json,
+    route_record,
+    security_record,
+    sync_routes,
+    sync_security,
+)
 from control_plane.store.identity_rows import read_identities
 from control_plane.store.identity_sync import (
-    consumer_documents,
-    resolved_identities,
     sync_consumers,
     sync_jwt_providers,
 )
@@ -39,7 +52,6 @@ from control_plane.store.parsed_routes import ParsedRoutes
 from control_plane.store.records import (
     ClusterRecord,
     ClusterState,
-    Identities,
     RouteRecord,
     SecurityRecord,
 )
@@ -63,68 +75,6 @@ from control_plane.store.webhook_outbox import new_event
 log = logging.getLogger("ai_gateway.control_plane.store")
 
 
-def _new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def _route_record(row: RouteRow) -> RouteRecord:
-    spec = read_stored(
-        RouteSpec,
-        {k: v for k, v in row.spec.items() if k != "position"},
-        f"route '{row.name}'",
-        f"replace it (PUT /api/v1/routes/{row.name}) or delete it",
-    )
-    return RouteRecord(
-        row.id, row.cluster, row.name, row.position, spec, row.created_at, row.updated_at
-    )
-
-
-def _security_record(row: SecurityPolicyRow) -> SecurityRecord:
-    spec = read_stored(
-        SecuritySpec,
-        row.spec,
-        f"the security policy of '{row.endpoint}'",
-        f"replace it (PUT /api/v1/security{row.endpoint}) or delete it",
-    )
-    return SecurityRecord(row.id, row.cluster, spec, row.created_at, row.updated_at)
-
-
-def _kept_secrets(spec: RouteSpec, stored: RouteSpec | None, where: str = "") -> RouteSpec:
-    try:
-        return keep_stored_secrets(spec, stored, where)
-    except ValueError as exc:
-        raise InvalidInput(str(exc), field="targets", unprocessable=True) from None
-
-
-def _desired_with_secrets(
-    desired: GatewayConfig, current: GatewayConfig, identities: Identities
-) -> GatewayConfig:
-    """A document read back from export holds ``<redacted>`` for stored credentials: those
-    keep the stored values of the same route (by name) and target, or JWT provider; keys
-    written by their plaintext that are stored already are those keys."""
-    stored = {r.effective_name: r for r in current.routes}
-    routes = tuple(
-        _kept_secrets(r, stored.get(r.effective_name), f"routes[{i}].")
-        for i, r in enumerate(desired.routes)
-    )
-    if routes != desired.routes:
-        desired = desired.model_copy(update={"routes": routes})
-    return resolved_identities(desired, identities)
-
-
-def _holds_what_is_given(stored: dict[str, Any], wanted: dict[str, Any], spec: RouteSpec) -> bool:
-    """The stored route already is what a create asks for: every field the request gives
-    is the same (one that leaves ``methods`` out does not ask for all methods; the product's
-    ``POST /api/v1/routes {"path": "/predict", "target": ...}`` after its ``--method POST``)."""
-    fields = type(spec).model_fields
-    given = {fields[name].serialization_alias or name for name in spec.model_fields_set}
-    return all(stored.get(key) == wanted.get(key) for key in given | {"name"})
-
-
-def _route_json(spec: RouteSpec, name: str) -> dict[str, Any]:
-    return {**spec.model_dump(mode="json"), "name": name}
-
-
 OnCommit = Callable[[StoredSnapshot], Awaitable[None]]
 
 
@@ -139,7 +89,7 @@ class ConfigStore:
     def __init__(self, engine: AsyncEngine, history_keep: int = DEFAULT_KEEP) -> None:
         self.engine = engine
         self.history_keep = history_keep  # revisions whose documents are kept per cluster
-        self._parsed_routes = ParsedRoutes(_route_record)
+        self._parsed_routes = ParsedRoutes(route_record)
         self.route_protos = RouteProtos()  # one per store: the clusters' messages, kept
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer; serialising here avoids "database is locked".
@@ -201,7 +151,7 @@ class ConfigStore:
             raise InvalidInput(
                 f"the change was not stored: {exc.message}", unprocessable=True
             ) from None
-        _check_consistent(state)
+        check_consistent(state)
         try:
             # CPU work off the event loop (protobuf and hashing let it run between them).
             snapshot = await asyncio.to_thread(build_snapshot, state, self.route_protos)
@@ -272,12 +222,12 @@ class ConfigStore:
             rows = await session.scalars(
                 select(RouteRow).where(RouteRow.cluster == cluster).order_by(RouteRow.position)
             )
-            return [_route_record(r) for r in rows]
+            return [route_record(r) for r in rows]
 
     async def get_route(self, cluster: str, id_or_name: str) -> RouteRecord:
         async with self._sessions() as session:
             await self._require_cluster(session, cluster)
-            return _route_record(await self._find_route(session, cluster, id_or_name))
+            return route_record(await find_route(session, cluster, id_or_name))
 
     async def create_route(
         self, cluster: str, spec: RouteSpec, replace: bool = False
@@ -292,15 +242,15 @@ class ConfigStore:
                 select(RouteRow).where(RouteRow.cluster == cluster, RouteRow.name == name)
             )
             if taken is not None:
-                kept = _route_record(taken)
-                wanted = _route_json(_kept_secrets(spec, kept.spec), name)
-                stored = _route_json(kept.spec, name)
-                if stored == wanted or (not replace and _holds_what_is_given(stored, wanted, spec)):
+                kept = route_record(taken)
+                wanted = route_json(kept_secrets(spec, kept.spec), name)
+                stored = route_json(kept.spec, name)
+                if stored == wanted or (not replace and holds_what_is_given(stored, wanted, spec)):
                     return kept, cluster_row.revision, "unchanged"
                 if replace:
                     now = time.time()
                     taken.spec, taken.updated_at = wanted, now
-                    return _route_record(taken), self.bump(cluster_row, now), "replaced"
+                    return route_record(taken), self.bump(cluster_row, now), "replaced"
                 targets = ", ".join(t.url for t in kept.spec.targets)
                 raise Conflict(
                     f"route '{name}' already exists in cluster '{cluster}' (path "
@@ -315,23 +265,23 @@ class ConfigStore:
             )
             now = time.time()
             row = RouteRow(
-                id=_new_id(),
+                id=new_id(),
                 cluster=cluster,
                 name=name,
                 position=int(position or 0),
-                spec=_route_json(_kept_secrets(spec, None), name),
+                spec=route_json(kept_secrets(spec, None), name),
                 created_at=now,
                 updated_at=now,
             )
             session.add(row)
             revision = self.bump(cluster_row, now)
-        return _route_record(row), revision, "created"
+        return route_record(row), revision, "created"
 
     async def update_route(
         self, cluster: str, id_or_name: str, spec: RouteSpec
     ) -> tuple[RouteRecord, int]:
         async with self.write(cluster, f"update route {id_or_name}") as (session, cluster_row):
-            row = await self._find_route(session, cluster, id_or_name)
+            row = await find_route(session, cluster, id_or_name)
             name = spec.name or row.name
             if name != row.name:
                 taken = await session.scalar(
@@ -341,17 +291,17 @@ class ConfigStore:
                     raise Conflict(
                         f"route name '{name}' already exists in cluster '{cluster}'", field="name"
                     )
-            new_spec = _route_json(_kept_secrets(spec, _route_record(row).spec), name)
+            new_spec = route_json(kept_secrets(spec, route_record(row).spec), name)
             revision = cluster_row.revision
             if new_spec != row.spec:
                 now = time.time()
                 row.name, row.spec, row.updated_at = name, new_spec, now
                 revision = self.bump(cluster_row, now)
-        return _route_record(row), revision
+        return route_record(row), revision
 
     async def delete_route(self, cluster: str, id_or_name: str) -> int:
         async with self.write(cluster, f"delete route {id_or_name}") as (session, cluster_row):
-            row = await self._find_route(session, cluster, id_or_name)
+            row = await find_route(session, cluster, id_or_name)
             await session.delete(row)
             return self.bump(cluster_row, time.time())
 
@@ -365,12 +315,12 @@ class ConfigStore:
                 .where(SecurityPolicyRow.cluster == cluster)
                 .order_by(SecurityPolicyRow.endpoint)
             )
-            return [_security_record(r) for r in rows]
+            return [security_record(r) for r in rows]
 
     async def get_security(self, cluster: str, endpoint: str) -> SecurityRecord:
         async with self._sessions() as session:
             await self._require_cluster(session, cluster)
-            return _security_record(await self._find_security(session, cluster, endpoint))
+            return security_record(await find_security(session, cluster, endpoint))
 
     async def put_security(
         self, cluster: str, spec: SecuritySpec
@@ -410,18 +360,18 @@ class ConfigStore:
             document = spec_of(row.spec if row is not None else None).model_dump(mode="json")
             now, created, revision = time.time(), row is None, cluster_row.revision
             if row is None:
-                row = SecurityPolicyRow(id=_new_id(), cluster=cluster, endpoint=endpoint,
+                row = SecurityPolicyRow(id=new_id(), cluster=cluster, endpoint=endpoint,
                                         spec=document, created_at=now, updated_at=now)  # fmt: skip
                 session.add(row)
                 revision = self.bump(cluster_row, now)
             elif row.spec != document:
                 row.spec, row.updated_at = document, now
                 revision = self.bump(cluster_row, now)
-        return _security_record(row), created, revision
+        return security_record(row), created, revision
 
     async def delete_security(self, cluster: str, endpoint: str) -> int:
         async with self.write(cluster, f"delete security {endpoint}") as (session, cluster_row):
-            row = await self._find_security(session, cluster, endpoint)
+            row = await find_security(session, cluster, endpoint)
             await session.delete(row)
             return self.bump(cluster_row, time.time())
 
@@ -495,7 +445,7 @@ class ConfigStore:
             )
         )
         route_records = tuple(p.record for p in parsed)
-        policy_records = tuple(_security_record(p) for p in policies)
+        policy_records = tuple(security_record(p) for p in policies)
         document = canonical_document(
             row, [p.canonical for p in parsed], [p.spec for p in policies]
         )
@@ -552,7 +502,7 @@ class ConfigStore:
             current_config = config_of(state)
             if select_tags:
                 desired = whole_document(current_config, desired, select_tags)
-            desired = _desired_with_secrets(desired, current_config, state.identities)
+            desired = desired_with_secrets(desired, current_config, state.identities)
             return diff_config(current_config, desired), state.revision
         async with self.write(cluster, action) as (session, cluster_row):
             rows = {
@@ -567,18 +517,18 @@ class ConfigStore:
             }
             identities = await read_identities(session, cluster)
             parsed = await self._parsed_routes.read(session, cluster)  # kept: no re-parse
-            current = _config_from_rows(
+            current = config_from_rows(
                 cluster_row, [p.record for p in parsed], list(policies.values()), identities
             )
             if select_tags:
                 desired = whole_document(current, desired, select_tags)
-            desired = _desired_with_secrets(desired, current, identities)
+            desired = desired_with_secrets(desired, current, identities)
             diff = diff_config(current, desired)
             if diff.empty:
                 return diff, cluster_row.revision
             now = time.time()
-            await self._sync_routes(session, cluster, rows, desired, now)
-            await self._sync_security(session, cluster, policies, desired, now)
+            await sync_routes(session, cluster, rows, desired, now)
+            await sync_security(session, cluster, policies, desired, now)
             if desired.jwt_providers is not None:
                 await sync_jwt_providers(session, cluster, desired.jwt_providers, now)
             if desired.consumers is not None:
@@ -587,66 +537,6 @@ class ConfigStore:
             cluster_row.settings = desired.settings.model_dump(mode="json")
             revision = self.bump(cluster_row, now)
         return diff, revision
-
-    async def _sync_routes(
-        self,
-        session: AsyncSession,
-        cluster: str,
-        rows: dict[str, RouteRow],
-        desired: GatewayConfig,
-        now: float,
-    ) -> None:
-        wanted = route_documents(desired)
-        for name, row in rows.items():
-            if name not in wanted:
-                await session.delete(row)
-        await session.flush()  # free the names before new rows may take them
-        for name, document in wanted.items():
-            position = document["position"]
-            spec = {k: v for k, v in document.items() if k != "position"}
-            existing = rows.get(name)
-            if existing is None:
-                session.add(
-                    RouteRow(
-                        id=_new_id(),
-                        cluster=cluster,
-                        name=name,
-                        position=position,
-                        spec=spec,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            elif existing.spec != spec or existing.position != position:
-                existing.spec, existing.position, existing.updated_at = spec, position, now
-
-    @staticmethod
-    async def _sync_security(
-        session: AsyncSession,
-        cluster: str,
-        policies: dict[str, SecurityPolicyRow],
-        desired: GatewayConfig,
-        now: float,
-    ) -> None:
-        wanted = {p.endpoint: p.model_dump(mode="json") for p in desired.security}
-        for endpoint, row in policies.items():
-            if endpoint not in wanted:
-                await session.delete(row)
-        for endpoint, document in wanted.items():
-            current = policies.get(endpoint)
-            if current is None:
-                session.add(
-                    SecurityPolicyRow(
-                        id=_new_id(),
-                        cluster=cluster,
-                        endpoint=endpoint,
-                        spec=document,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            elif current.spec != document:
-                current.spec, current.updated_at = document, now
 
     # -- history ------------------------------------------------------------
 
@@ -683,91 +573,9 @@ class ConfigStore:
             raise _cluster_not_found(cluster)
         return row
 
-    @staticmethod
-    async def _find_route(session: AsyncSession, cluster: str, id_or_name: str) -> RouteRow:
-        row = await session.scalar(
-            select(RouteRow).where(
-                RouteRow.cluster == cluster,
-                (RouteRow.id == id_or_name) | (RouteRow.name == id_or_name),
-            )
-        )
-        if row is None:
-            raise NotFound(
-                f"route '{id_or_name}' not found in cluster '{cluster}'; "
-                "list routes with ai-gateway-cli routes list"
-            )
-        return row
-
-    @staticmethod
-    async def _find_security(
-        session: AsyncSession, cluster: str, endpoint: str
-    ) -> SecurityPolicyRow:
-        try:
-            endpoint = normalise_endpoint(endpoint)
-        except ValueError as exc:
-            raise InvalidInput(f"endpoint: {exc}", field="endpoint") from None
-        row = await session.scalar(
-            select(SecurityPolicyRow).where(
-                SecurityPolicyRow.cluster == cluster, SecurityPolicyRow.endpoint == endpoint
-            )
-        )
-        if row is None:
-            raise NotFound(f"no security policy for endpoint '{endpoint}' in cluster '{cluster}'")
-        return row
-
-
-def _check_consistent(state: ClusterState) -> None:
-    """Nothing the snapshot holds may name what is not there (go-control-plane's
-    ``Consistent()``): a policy naming a JWT provider that does not exist would refuse every
-    token on its endpoint."""
-    providers = {p.name for p in state.identities.jwt_providers}
-    for index, record in enumerate(state.security):
-        missing = [n for n in record.spec.jwt_providers if n not in providers]
-        if missing:
-            raise InvalidInput(
-                f"security[{index}].jwtProviders: the policy of '{record.spec.endpoint}' names "
-                f"JWT provider '{missing[0]}', which does not exist; create it first "
-                "(PUT /api/v1/jwt-providers/{name}) or leave it out",
-                field=f"security[{index}].jwtProviders",
-                unprocessable=True,
-            )
-
 
 def _cluster_not_found(cluster: str) -> NotFound:
     return NotFound(
         f"cluster '{cluster}' does not exist; create it with ai-gateway-cli init --cluster {cluster}",
         field="cluster",
-    )
-
-
-def _config_from_rows(
-    cluster: ClusterRow,
-    routes: list[RouteRecord],
-    policies: list[SecurityPolicyRow],
-    identities: Identities,
-) -> GatewayConfig:
-    """``routes`` in match order (ParsedRoutes.read)."""
-    return config_of(
-        ClusterState(
-            name=cluster.name,
-            revision=cluster.revision,
-            routes=tuple(routes),
-            security=tuple(_security_record(p) for p in sorted(policies, key=lambda p: p.endpoint)),
-            settings=dict(cluster.settings),
-            callback=cluster.callback,
-            identities=identities,
-        )
-    )
-
-
-def config_of(state: ClusterState) -> GatewayConfig:
-    """The stored cluster as the document that would recreate it (``export``)."""
-    return GatewayConfig(
-        cluster=state.name,
-        routes=tuple(r.spec.model_copy(update={"name": r.name}) for r in state.routes),
-        security=tuple(p.spec for p in state.security),
-        callback=state.callback,
-        settings=SettingsSpec.model_validate(state.settings),
-        consumers=consumer_documents(state.identities),
-        jwt_providers=state.identities.jwt_providers or None,
     )

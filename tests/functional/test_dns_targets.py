@@ -10,13 +10,32 @@ import httpx
 
 from tests.support.dns_server import DnsServer
 from tests.support.gateway import Gateway
-from tests.support.processes import free_port, upstream
+from tests.support.processes import ChildProcess, free_port, upstream
 
 
 def servers_answering(gw: Gateway, count: int, port: int) -> Counter[str]:
     answers = [httpx.get(gw.proxy_url() + "/dns").json() for _ in range(count)]
     assert {a["headers"]["Host"] for a in answers} == {f"models.test:{port}"}, "Host is the name"
     return Counter(a["server"] for a in answers)
+
+
+def unresolved_then_refreshed(
+    plane: ChildProcess, dns: DnsServer, target: str, deadline: float
+) -> dict[str, str]:
+    """Wait until ``target`` shows as unresolved in /readyz, then for five more lookups (the
+    refreshes go on); the targets' states."""
+    ops = f"http://127.0.0.1:{plane.ready['ops_port']}/readyz"
+    while True:
+        states = {t["target"]: t["state"] for t in httpx.get(ops).json()["targets"]}
+        if states.get(target) == "unresolved":
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(0.05)
+    asked = dns.queries + 5
+    while dns.queries < asked:
+        assert time.monotonic() < deadline + 10
+        time.sleep(0.05)
+    return states
 
 
 def test_each_address_of_a_hostname_is_a_target_and_is_re_resolved(tmp_path: Path) -> None:
@@ -68,18 +87,8 @@ def test_a_name_that_does_not_resolve_is_shown_as_such_and_warned_of_once(tmp_pa
             resolver = ("--dns-resolver", f"127.0.0.1:{dns.port}", "--dns-refresh-seconds", "0.1")
             plane = gw.add_data_plane("dp", *resolver)
             gw.add_route(path="/nowhere", target=f"http://missing.test:{port}")
-            ops = f"http://127.0.0.1:{plane.ready['ops_port']}/readyz"
             deadline = time.monotonic() + 5
-            while True:
-                states = {t["target"]: t["state"] for t in httpx.get(ops).json()["targets"]}
-                if states.get(f"http://missing.test:{port}") == "unresolved":
-                    break
-                assert time.monotonic() < deadline, states
-                time.sleep(0.05)
-            asked = dns.queries + 5  # refreshes go on meanwhile
-            while dns.queries < asked:
-                assert time.monotonic() < deadline + 10
-                time.sleep(0.05)
+            unresolved_then_refreshed(plane, dns, f"http://missing.test:{port}", deadline)
             assert plane.logs().count("cannot resolve target host missing.test") == 1
 
             late = upstream(tmp_path, "late", "--host", "127.0.0.2", "--port", str(port))
@@ -116,17 +125,7 @@ def test_connect_to_sends_a_name_to_an_address_and_never_looks_it_up(tmp_path: P
                 assert time.monotonic() < deadline, answer.text
                 time.sleep(0.05)
             assert answer.json()["headers"]["Host"] == "ai-service:8080"
-            ops = f"http://127.0.0.1:{plane.ready['ops_port']}/readyz"
-            while True:
-                states = {t["target"]: t["state"] for t in httpx.get(ops).json()["targets"]}
-                if states.get("http://other.test:9090") == "unresolved":
-                    break
-                assert time.monotonic() < deadline, states
-                time.sleep(0.05)
-            asked = dns.queries + 5  # refreshes go on meanwhile
-            while dns.queries < asked:
-                assert time.monotonic() < deadline + 10
-                time.sleep(0.05)
+            states = unresolved_then_refreshed(plane, dns, "http://other.test:9090", deadline)
             assert states[f"http://127.0.0.2:{port}"] == "healthy"
             assert dns.asked == {"other.test"}
             assert "ai-service" not in plane.logs()

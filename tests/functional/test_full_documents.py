@@ -4,9 +4,6 @@ an export that never holds a secret, and ``apply(export())`` that changes nothin
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,27 +16,6 @@ from tests.support.gateway import Gateway, wait_until_serving
 
 TEAM_A_KEY = "team-a-" + "k" * 40
 JWT_SECRET = "s" * 48
-
-
-def cli(
-    gw: Gateway, *args: str, env: dict[str, str], code: int = 0
-) -> subprocess.CompletedProcess[str]:
-    assert gw.control_plane is not None
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        env={
-            **os.environ,
-            "AI_GATEWAY_URL": gw.control_plane.url,
-            "AI_GATEWAY_API_KEY": gw.control_plane.api_key,
-            "AI_GATEWAY_CLUSTER": gw.cluster,
-            "AI_GATEWAY_HOME": str(gw.workdir / "home"),
-            "COLUMNS": "200",
-            **env,
-        },
-        cwd=gw.workdir, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == code, done.stdout + done.stderr
-    return done
 
 
 def called(gw: Gateway, key: str) -> int:
@@ -71,7 +47,7 @@ def test_one_file_holds_consumers_keys_and_providers(gw: Gateway) -> None:
     config.write_text(yaml.safe_dump(document))
     env = {"TEAM_A_KEY": TEAM_A_KEY}
 
-    applied = cli(gw, "apply", "-f", str(config), env=env).stdout
+    applied = gw.cli("apply", "-f", str(config), env=env)
     assert "+ consumer team-a" in applied and "+ jwtProvider corp" in applied
     assert TEAM_A_KEY not in applied and JWT_SECRET not in applied
     revision = int(applied.rsplit("revision ", 1)[1].split()[0])
@@ -79,7 +55,7 @@ def test_one_file_holds_consumers_keys_and_providers(gw: Gateway) -> None:
     assert called(gw, TEAM_A_KEY) == 200  # the imported key, as the data plane checks it
     assert called(gw, "team-a-" + "x" * 40) == 401
 
-    exported = cli(gw, "export", env=env).stdout
+    exported = gw.cli("export", env=env)
     assert TEAM_A_KEY not in exported and JWT_SECRET not in exported
     back = yaml.safe_load(exported)
     (key,) = back["consumers"][0]["keys"]
@@ -89,29 +65,31 @@ def test_one_file_holds_consumers_keys_and_providers(gw: Gateway) -> None:
 
     # The export applied, and the file applied again: nothing to change.
     (gw.workdir / "export.yaml").write_text(exported)
-    assert "no changes" in cli(gw, "apply", "-f", "export.yaml", env=env).stdout
-    assert "no changes" in cli(gw, "apply", "-f", str(config), env=env).stdout
+    assert "no changes" in gw.cli("apply", "-f", "export.yaml", env=env)
+    assert "no changes" in gw.cli("apply", "-f", str(config), env=env)
 
     # A rotated secret is a change, shown without the secret.
     (gw.workdir / "jwt.secret").write_text("t" * 48)
-    rotated = cli(gw, "diff", "-f", str(config), env=env, code=1).stdout
+    rotated = gw.cli("diff", "-f", str(config), env=env, check_code=1)
     assert "~ jwtProvider corp" in rotated and "<redacted: changed>" in rotated
     assert "t" * 48 not in rotated
 
     # A reference that cannot be resolved: the field and the variable named, nothing applied.
-    refused = cli(gw, "apply", "-f", str(config), env={"TEAM_A_KEY": ""}, code=1)
-    assert "consumers[0].keys[0]" in refused.stderr and "at least 20 characters" in refused.stderr
-    missing = cli(gw, "apply", "-f", str(config), env={}, code=1).stderr
+    refused = gw.cli(
+        "apply", "-f", str(config), env={"TEAM_A_KEY": ""}, check_code=1, stream="stderr"
+    )
+    assert "consumers[0].keys[0]" in refused and "at least 20 characters" in refused
+    missing = gw.cli("apply", "-f", str(config), env={}, check_code=1, stream="stderr")
     assert "${env:TEAM_A_KEY} is not set" in missing and "consumers[0].keys[0].key" in missing
 
     # A document without consumers leaves them; one whose consumer lists no keys revokes them.
     routes_only = gw.workdir / "routes.yaml"
     routes_only.write_text(yaml.safe_dump({k: document[k] for k in ("routes", "security")}))
-    kept = cli(gw, "apply", "-f", str(routes_only), env=env).stdout
+    kept = gw.cli("apply", "-f", str(routes_only), env=env)
     assert "consumer" not in kept and "jwtProvider" not in kept
     no_keys = {**back, "consumers": [{"name": "team-a", "tags": ["ai"], "keys": []}]}
     (gw.workdir / "revoke.yaml").write_text(yaml.safe_dump(no_keys))
-    revoked = cli(gw, "apply", "-f", "revoke.yaml", env=env).stdout
+    revoked = gw.cli("apply", "-f", "revoke.yaml", env=env)
     assert "~ consumer team-a" in revoked
     wait_until_serving(plane, int(revoked.rsplit("revision ", 1)[1].split()[0]))
     assert called(gw, TEAM_A_KEY) == 401

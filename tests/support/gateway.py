@@ -96,21 +96,30 @@ class Gateway:
             wait_until_serving(plane, 0)
         return plane
 
-    def cli(self, *args: str, check_code: int = 0, stream: str = "stdout") -> str:
-        """Run ``ai-gateway-cli`` against this gateway as an operator would; its stdout (or
-        ``stream``), once it exited with ``check_code``."""
+    def cli(
+        self,
+        *args: str,
+        check_code: int = 0,
+        stream: str = "stdout",
+        env: dict[str, str] | None = None,
+    ) -> str:
+        """Run ``ai-gateway-cli`` against this gateway as an operator would, in its working
+        directory with ``env`` added to the environment; its stdout (or ``stream``), once it
+        exited with ``check_code``."""
         assert self.control_plane is not None
-        env = {
+        environment = {
             **os.environ,
             "AI_GATEWAY_URL": self.control_plane.url,
             "AI_GATEWAY_API_KEY": self.control_plane.api_key,
             "AI_GATEWAY_CLUSTER": self.cluster,
             "AI_GATEWAY_HOME": str(self.workdir / "home"),
             "COLUMNS": "200",
+            **(env or {}),
         }
         done = subprocess.run(
             [sys.executable, "-m", "cli", *args],
-            env=env,
+            env=environment,
+            cwd=self.workdir,
             capture_output=True,
             text=True,
             timeout=60,
