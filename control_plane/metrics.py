@@ -28,7 +28,14 @@ SNAPSHOT_BUILD_FAILING = Gauge(
     ["cluster"],
 )
 SNAPSHOTS_SENT = Counter(
-    "aigw_cp_snapshots_sent_total", "Snapshots sent to data planes", ["cluster"]
+    "aigw_cp_snapshots_sent_total",
+    "Snapshots sent to data planes: whole (full) or as changes to the one held (delta)",
+    ["cluster", "kind"],
+)
+SNAPSHOT_BYTES_SENT = Counter(
+    "aigw_cp_snapshot_bytes_sent_total",
+    "Bytes of the snapshots sent to data planes, whole (full) or as changes (delta)",
+    ["cluster", "kind"],
 )
 PROPAGATION = Histogram(
     "aigw_cp_propagation_seconds",

@@ -108,6 +108,11 @@ BUDGET_JOURNAL_DROPPED = Counter(
     "flushed before the ledger has them",
 )
 SNAPSHOT_NACKS = Counter("aigw_snapshot_nacks_total", "Snapshots this data plane rejected")
+SNAPSHOTS_APPLIED = Counter(
+    "aigw_snapshots_applied_total",
+    "Snapshots this data plane applied: received whole (full) or as changes (delta)",
+    ["kind"],
+)
 ACCESS_LOG_DROPPED = Counter(
     "aigw_access_log_dropped_total",
     "Access-log lines dropped because the log's reader fell behind (the buffer was full)",

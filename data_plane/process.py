@@ -35,7 +35,7 @@ from data_plane.proxy.client_ip import ClientAddress
 from data_plane.proxy.handler import API_PREFIX, ProxyHandler
 from data_plane.proxy.listener import AcceptLoop, default_max_connections, raise_open_files_limit
 from data_plane.runtime.chains import ProcessFilters
-from data_plane.runtime.compile import CompileContext, compile_snapshot
+from data_plane.runtime.compile import ChangedRoutes, CompileContext, Increment, compile_snapshot
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
 from data_plane.security.auth_throttle import FailureThrottle
@@ -137,8 +137,16 @@ class DataPlane:
         base = self.settings.node_id
         return f"{base}-w{self.worker}" if self.settings.workers > 1 else base
 
-    def _compile(self, snapshot: pb.Snapshot) -> RuntimeConfig:
-        return compile_snapshot(snapshot, self.context)
+    def _compile(
+        self, snapshot: pb.Snapshot, changed: ChangedRoutes | None = None
+    ) -> RuntimeConfig:
+        """``changed``: the snapshot came as changes to the config that serves now, which
+        keeps the routes they did not touch."""
+        current = self.handler.config
+        increment = None
+        if changed is not None and current is not None and current.version == changed.base_version:
+            increment = Increment(current, changed.ids)
+        return compile_snapshot(snapshot, self.context, increment)
 
     def _apply(self, config: RuntimeConfig) -> None:
         self.applied_at = time.time()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos import snapshot_pb2 as protos_dot_snapshot__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/discovery.proto\x12\x07\x61igw.v1\x1a\x15protos/snapshot.proto\"O\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63luster\x18\x02 \x01(\t\x12\x18\n\x10software_version\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\"s\n\x10\x44iscoveryRequest\x12\x1b\n\x04node\x18\x01 \x01(\x0b\x32\r.aigw.v1.Node\x12\x14\n\x0cversion_info\x18\x02 \x01(\t\x12\x16\n\x0eresponse_nonce\x18\x03 \x01(\t\x12\x14\n\x0c\x65rror_detail\x18\x04 \x01(\t\"G\n\x11\x44iscoveryResponse\x12#\n\x08snapshot\x18\x01 \x01(\x0b\x32\x11.aigw.v1.Snapshot\x12\r\n\x05nonce\x18\x02 \x01(\t2_\n\x0f\x43onfigDiscovery\x12L\n\x0fStreamSnapshots\x12\x19.aigw.v1.DiscoveryRequest\x1a\x1a.aigw.v1.DiscoveryResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/discovery.proto\x12\x07\x61igw.v1\x1a\x15protos/snapshot.proto\"O\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63luster\x18\x02 \x01(\t\x12\x18\n\x10software_version\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\"\x8a\x01\n\x10\x44iscoveryRequest\x12\x1b\n\x04node\x18\x01 \x01(\x0b\x32\r.aigw.v1.Node\x12\x14\n\x0cversion_info\x18\x02 \x01(\t\x12\x16\n\x0eresponse_nonce\x18\x03 \x01(\t\x12\x14\n\x0c\x65rror_detail\x18\x04 \x01(\t\x12\x15\n\raccepts_delta\x18\x05 \x01(\x08\"n\n\x11\x44iscoveryResponse\x12#\n\x08snapshot\x18\x01 \x01(\x0b\x32\x11.aigw.v1.Snapshot\x12\r\n\x05nonce\x18\x02 \x01(\t\x12%\n\x05\x64\x65lta\x18\x03 \x01(\x0b\x32\x16.aigw.v1.SnapshotDelta\"T\n\x0cRouteChanges\x12\x0f\n\x07removed\x18\x01 \x03(\t\x12 \n\x08upserted\x18\x02 \x03(\x0b\x32\x0e.aigw.v1.Route\x12\x11\n\tpositions\x18\x03 \x03(\r\"`\n\x0fSecurityChanges\x12\x0f\n\x07removed\x18\x01 \x03(\t\x12)\n\x08upserted\x18\x02 \x03(\x0b\x32\x17.aigw.v1.SecurityPolicy\x12\x11\n\tpositions\x18\x03 \x03(\r\"Z\n\x0f\x43onsumerChanges\x12\x0f\n\x07removed\x18\x01 \x03(\t\x12#\n\x08upserted\x18\x02 \x03(\x0b\x32\x11.aigw.v1.Consumer\x12\x11\n\tpositions\x18\x03 \x03(\r\"\xc6\x01\n\rSnapshotDelta\x12\x14\n\x0c\x62\x61se_version\x18\x01 \x01(\t\x12\x1f\n\x04head\x18\x02 \x01(\x0b\x32\x11.aigw.v1.Snapshot\x12%\n\x06routes\x18\x03 \x01(\x0b\x32\x15.aigw.v1.RouteChanges\x12*\n\x08security\x18\x04 \x01(\x0b\x32\x18.aigw.v1.SecurityChanges\x12+\n\tconsumers\x18\x05 \x01(\x0b\x32\x18.aigw.v1.ConsumerChanges2_\n\x0f\x43onfigDiscovery\x12L\n\x0fStreamSnapshots\x12\x19.aigw.v1.DiscoveryRequest\x1a\x1a.aigw.v1.DiscoveryResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NODE']._serialized_start=58
   _globals['_NODE']._serialized_end=137
-  _globals['_DISCOVERYREQUEST']._serialized_start=139
-  _globals['_DISCOVERYREQUEST']._serialized_end=254
-  _globals['_DISCOVERYRESPONSE']._serialized_start=256
-  _globals['_DISCOVERYRESPONSE']._serialized_end=327
-  _globals['_CONFIGDISCOVERY']._serialized_start=329
-  _globals['_CONFIGDISCOVERY']._serialized_end=424
+  _globals['_DISCOVERYREQUEST']._serialized_start=140
+  _globals['_DISCOVERYREQUEST']._serialized_end=278
+  _globals['_DISCOVERYRESPONSE']._serialized_start=280
+  _globals['_DISCOVERYRESPONSE']._serialized_end=390
+  _globals['_ROUTECHANGES']._serialized_start=392
+  _globals['_ROUTECHANGES']._serialized_end=476
+  _globals['_SECURITYCHANGES']._serialized_start=478
+  _globals['_SECURITYCHANGES']._serialized_end=574
+  _globals['_CONSUMERCHANGES']._serialized_start=576
+  _globals['_CONSUMERCHANGES']._serialized_end=666
+  _globals['_SNAPSHOTDELTA']._serialized_start=669
+  _globals['_SNAPSHOTDELTA']._serialized_end=867
+  _globals['_CONFIGDISCOVERY']._serialized_start=869
+  _globals['_CONFIGDISCOVERY']._serialized_end=964
 # @@protoc_insertion_point(module_scope)

@@ -48,7 +48,10 @@ class ConfigDiscoveryServicer:
         """The data plane sends a hello (node set, version_info = what it holds),
         then one ACK or NACK per snapshot it receives. The control plane sends
         the cluster's latest snapshot whenever it differs from what the data
-        plane holds; a slow data plane gets the latest, never a backlog.
+        plane holds; a slow data plane gets the latest, never a backlog. To one
+        that accepts deltas and holds a version the control plane still knows, it
+        sends only what changed from that version (SnapshotDelta); after a NACK,
+        a first connect or an unknown base, the whole snapshot.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

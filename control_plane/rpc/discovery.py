@@ -4,6 +4,10 @@ Per stream: the data plane says who it is and what it holds; we send the
 latest snapshot whenever that differs, and record each ACK/NACK so that
 ``GET /api/v1/dataplanes`` shows it from any control-plane replica.
 
+A data plane that says it accepts deltas gets only what changed from the version it
+holds, when the control plane still knows that version; after a NACK of a delta the same
+version goes again whole.
+
 One response is in flight per stream (go-control-plane's watch semantics): after
 sending, we wait for the reply that carries that response's nonce (an ACK or a
 NACK) before sending again, and then send the latest state, so a slow data
@@ -21,14 +25,21 @@ from dataclasses import dataclass, field
 import grpc
 
 from control_plane.domain.config import check_cluster_name
-from control_plane.metrics import PROPAGATION, SNAPSHOT_NACKS, SNAPSHOTS_SENT, STORE_ERRORS
+from control_plane.metrics import (
+    PROPAGATION,
+    SNAPSHOT_BYTES_SENT,
+    SNAPSHOT_NACKS,
+    SNAPSHOTS_SENT,
+    STORE_ERRORS,
+)
 from control_plane.rpc.dataplane_access import DataPlaneAccess
-from control_plane.snapshot.cache import SnapshotCache
+from control_plane.snapshot.cache import EncodedResponse, SnapshotCache
 from control_plane.snapshot.watcher import RevisionWatcher
 from control_plane.store.dataplane_store import DataPlaneStore
 from control_plane.store.webhook_outbox import WebhookOutbox
 from protos import discovery_pb2 as dpb
 from protos import discovery_pb2_grpc
+from protos import snapshot_pb2 as pb
 
 log = logging.getLogger("ai_gateway.control_plane.discovery")
 
@@ -37,20 +48,28 @@ HEARTBEAT_SECONDS = 10.0
 
 @dataclass(eq=False)
 class _Subscription:
-    """One data plane's stream: who it is, and the response it has not answered yet."""
+    """One data plane's stream: who it is, what it holds, and the response it has not
+    answered yet."""
 
     cluster: str
     node_id: str
+    holds: str = ""  # the version it serves, as its last message said
+    accepts_delta: bool = False
     awaiting: str = ""  # the nonce of the response in flight
+    awaiting_delta: bool = False
+    resend_whole: bool = False  # it NACKed a delta: the same version goes again, whole
     answered: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def sent(self, nonce: str) -> None:
-        self.awaiting = nonce
+    def sent(self, nonce: str, *, delta: bool) -> None:
+        self.awaiting, self.awaiting_delta = nonce, delta
+        self.resend_whole = False
         self.answered.clear()
 
-    def replied(self, nonce: str) -> None:
+    def replied(self, reply: dpb.DiscoveryRequest) -> None:
         """A reply; it answers the response in flight only when it names that response."""
-        if nonce and nonce == self.awaiting:
+        self.holds = reply.version_info
+        if reply.response_nonce and reply.response_nonce == self.awaiting:
+            self.resend_whole = bool(reply.error_detail) and self.awaiting_delta
             self.awaiting = ""
             self.answered.set()
 
@@ -112,7 +131,9 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         log.info(
             "data plane %s joined cluster %s holding %r", node.id, node.cluster, hello.version_info
         )
-        subscription = _Subscription(node.cluster, node.id)
+        subscription = _Subscription(
+            node.cluster, node.id, holds=hello.version_info, accepts_delta=hello.accepts_delta
+        )
         subscription.answered.set()  # nothing in flight yet
         tasks = [
             asyncio.create_task(self._read_replies(request_iterator, subscription)),
@@ -124,13 +145,17 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         try:
             while True:
                 await subscription.answered.wait()
-                snapshot = await self._cache.wait_for_change(node.cluster, sent)
+                whole = subscription.resend_whole
+                latest = self._cache.get(node.cluster) if whole else None
+                snapshot = latest or await self._cache.wait_for_change(node.cluster, sent)
                 sent = snapshot.version
                 self.connected[key] = sent
-                nonce, encoded = self._cache.response(snapshot)
-                subscription.sent(nonce)
-                SNAPSHOTS_SENT.labels(node.cluster).inc()
-                yield encoded  # the same bytes for every stream: see server.discovery_handler
+                response = await self._response(subscription, snapshot, whole=whole)
+                subscription.sent(response.nonce, delta=response.delta)
+                kind = "delta" if response.delta else "full"
+                SNAPSHOTS_SENT.labels(node.cluster, kind).inc()
+                SNAPSHOT_BYTES_SENT.labels(node.cluster, kind).inc(len(response.data))
+                yield response.data  # the same bytes for every stream: server.discovery_handler
         finally:
             for task in tasks:
                 task.cancel()
@@ -141,6 +166,17 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
                 self._dataplanes.replies.forget(node.cluster, node.id)
                 await self._record_leaving(node.cluster, node.id)
             log.info("data plane %s left cluster %s", node.id, node.cluster)
+
+    async def _response(
+        self, subscription: _Subscription, snapshot: pb.Snapshot, *, whole: bool
+    ) -> EncodedResponse:
+        """The changes from what the data plane holds when it takes them and they can be
+        made; else the whole snapshot."""
+        if subscription.accepts_delta and subscription.holds and not whole:
+            delta = await self._cache.delta_response(snapshot, subscription.holds)
+            if delta is not None:
+                return delta
+        return self._cache.response(snapshot)
 
     async def _record_leaving(self, cluster: str, node_id: str) -> None:
         leaving = asyncio.create_task(self._dataplanes.mark_disconnected(cluster, node_id))
@@ -161,7 +197,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         cluster, node_id = subscription.cluster, subscription.node_id
         try:
             async for reply in replies:
-                subscription.replied(reply.response_nonce)
+                subscription.replied(reply)
                 if reply.error_detail:
                     SNAPSHOT_NACKS.labels(cluster).inc()
                     await self._notify_rejected(cluster, node_id, reply)

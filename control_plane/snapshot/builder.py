@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from control_plane.proto_mapping import (
 from control_plane.snapshot.discovered_routes import ServedRoute, served_routes
 from control_plane.store.records import LATEST_TIMESTAMP, ClusterState
 from protos import snapshot_pb2 as pb
+from protos.snapshot_delta import version_of
 
 
 class RouteProtos:
@@ -83,8 +83,7 @@ def build_snapshot(state: ClusterState, protos: RouteProtos | None = None) -> pb
         },
     )
     _add_limits(snapshot, state.settings)
-    digest = hashlib.sha256(snapshot.SerializeToString(deterministic=True)).hexdigest()
-    snapshot.version = f"{state.revision}-{digest[:16]}"
+    snapshot.version = version_of(snapshot)
     return snapshot
 
 

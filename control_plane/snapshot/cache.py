@@ -2,24 +2,55 @@
 
 Waiters wake on a condition and read the latest value, so a slow reader
 skips straight to the newest snapshot instead of working through a backlog.
+
+Each version's response is encoded once for every stream that gets it whole, and each
+(version held, latest version) pair's delta once for every stream holding that version.
+The last ``DELTA_BASES`` versions are remembered as indexes (their items' bytes, not the
+snapshots): a data plane holding one of them gets only what changed since.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from protos import discovery_pb2 as dpb
 from protos import snapshot_pb2 as pb
+from protos.snapshot_delta import SnapshotIndex, make_delta
+
+log = logging.getLogger("ai_gateway.control_plane.snapshots")
+
+DELTA_BASES = 8  # the versions before the latest that a data plane may hold and get a delta
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedResponse:
+    nonce: str
+    data: bytes  # a serialised DiscoveryResponse
+    delta: bool
+
+
+@dataclass
+class _Versions:
+    """One cluster's recent versions and the deltas to its latest one."""
+
+    indexes: OrderedDict[str, asyncio.Task[SnapshotIndex]] = field(default_factory=OrderedDict)
+    deltas: dict[tuple[str, str], asyncio.Task[EncodedResponse | None]] = field(
+        default_factory=dict
+    )  # (base version, version) -> its response; None: send the whole snapshot
 
 
 class SnapshotCache:
-    def __init__(self) -> None:
+    def __init__(self, delta_bases: int = DELTA_BASES) -> None:
         self._snapshots: dict[str, pb.Snapshot] = {}
         self._published_at: dict[str, float] = {}  # cluster -> when its snapshot was set
-        # cluster -> (version, nonce, the encoded response): one per version, for every stream
-        self._responses: dict[str, tuple[str, str, bytes]] = {}
+        self._responses: dict[str, tuple[str, EncodedResponse]] = {}  # cluster -> (version, whole)
+        self._versions: dict[str, _Versions] = {}
+        self._delta_bases = delta_bases
         self._nonces = itertools.count(1)
         self._changed = asyncio.Condition()
 
@@ -34,24 +65,69 @@ class SnapshotCache:
         current = self._snapshots.get(snapshot.cluster)
         if current is not None and current.version == snapshot.version:
             return False
+        self._remember(snapshot)
         async with self._changed:
             self._snapshots[snapshot.cluster] = snapshot
             self._published_at[snapshot.cluster] = time.monotonic()
             self._changed.notify_all()
         return True
 
-    def response(self, snapshot: pb.Snapshot) -> tuple[str, bytes]:
-        """The nonce and the encoded DiscoveryResponse of ``snapshot``: made once per version
-        and sent as they are on every stream (a 10,000-route snapshot is megabytes; encoding it
-        per data plane was most of a change's cost). A nonce only has to tell one stream's
-        responses apart, and a stream is sent each version once."""
+    def _remember(self, snapshot: pb.Snapshot) -> None:
+        """Start indexing the new version (in a thread: a 10,000-route snapshot takes ~10 ms)
+        and forget the oldest one and the deltas to the version it replaces."""
+        versions = self._versions.setdefault(snapshot.cluster, _Versions())
+        previous = next(reversed(versions.indexes.values()), None)
+        known = previous.result() if previous is not None and _succeeded(previous) else None
+        versions.indexes[snapshot.version] = asyncio.create_task(
+            asyncio.to_thread(SnapshotIndex.of, snapshot, known)
+        )
+        versions.indexes.move_to_end(snapshot.version)
+        while len(versions.indexes) > self._delta_bases + 1:
+            versions.indexes.popitem(last=False)
+        versions.deltas = {k: t for k, t in versions.deltas.items() if k[1] == snapshot.version}
+
+    def response(self, snapshot: pb.Snapshot) -> EncodedResponse:
+        """The whole snapshot's response: made once per version and sent as it is on every
+        stream (a 10,000-route snapshot is megabytes; encoding it per data plane was most of a
+        change's cost). A nonce only has to tell one stream's responses apart."""
         kept = self._responses.get(snapshot.cluster)
         if kept is None or kept[0] != snapshot.version:
             nonce = str(next(self._nonces))
             encoded = dpb.DiscoveryResponse(snapshot=snapshot, nonce=nonce).SerializeToString()
-            kept = (snapshot.version, nonce, encoded)
+            kept = (snapshot.version, EncodedResponse(nonce, encoded, delta=False))
             self._responses[snapshot.cluster] = kept
-        return kept[1], kept[2]
+        return kept[1]
+
+    async def delta_response(self, snapshot: pb.Snapshot, held: str) -> EncodedResponse | None:
+        """``snapshot`` as changes to version ``held``, made once for every stream holding it;
+        None when ``held`` is not one of the versions remembered or no delta can say it."""
+        versions = self._versions.get(snapshot.cluster)
+        if versions is None or held == snapshot.version:
+            return None
+        if held not in versions.indexes or snapshot.version not in versions.indexes:
+            return None
+        key = (held, snapshot.version)
+        made = versions.deltas.get(key)
+        if made is None:
+            base, index = versions.indexes[held], versions.indexes[snapshot.version]
+            made = versions.deltas[key] = asyncio.create_task(self._delta(snapshot, base, index))
+        return await asyncio.shield(made)
+
+    async def _delta(
+        self,
+        snapshot: pb.Snapshot,
+        base: asyncio.Task[SnapshotIndex],
+        index: asyncio.Task[SnapshotIndex],
+    ) -> EncodedResponse | None:
+        nonce = str(next(self._nonces))
+        try:
+            base_index, new_index = await base, await index
+            return await asyncio.to_thread(_encoded_delta, base_index, snapshot, new_index, nonce)
+        except Exception:  # the whole snapshot still serves; this is worth a look, not a stop
+            log.exception(
+                "cannot make the delta to %s of cluster %s", snapshot.version, snapshot.cluster
+            )
+            return None
 
     def age(self, cluster: str, version: str) -> float | None:
         """Seconds since ``version`` was published, while it is the cluster's current one."""
@@ -67,3 +143,17 @@ class SnapshotCache:
                 lambda: (s := self._snapshots.get(cluster)) is not None and s.version != version
             )
             return self._snapshots[cluster]
+
+
+def _encoded_delta(
+    base: SnapshotIndex, snapshot: pb.Snapshot, index: SnapshotIndex, nonce: str
+) -> EncodedResponse | None:
+    delta = make_delta(base, snapshot, index)
+    if delta is None:
+        return None
+    data = dpb.DiscoveryResponse(delta=delta, nonce=nonce).SerializeToString()
+    return EncodedResponse(nonce, data, delta=True)
+
+
+def _succeeded(task: asyncio.Task[SnapshotIndex]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None

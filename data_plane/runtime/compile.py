@@ -51,6 +51,9 @@ from data_plane.upstream.resolver import AddressBook, is_ip_literal
 from data_plane.upstream.targets import URI_CHARS, Target, UpstreamGroup
 from protos import snapshot_pb2 as pb
 
+# What an incremental compile does not compare: the routes (it compares them by id), and
+# what every snapshot has anew.
+_NOT_COMPARED = frozenset({"routes", "version", "revision"})
 _PATH_KINDS: dict[int, PathKind] = {
     pb.PathMatch.PREFIX: "prefix",
     pb.PathMatch.EXACT: "exact",
@@ -316,25 +319,58 @@ def _unsecured_chains(context: CompileContext) -> ChainBuilder:
     return ChainBuilder(SnapshotSecurity(), context.limiter, context.filters)
 
 
-def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = None) -> RuntimeConfig:
+@dataclass(frozen=True, slots=True)
+class ChangedRoutes:
+    """What an incremental update touched: the version it was applied to, and the routes it
+    added, changed or removed (by id)."""
+
+    base_version: str
+    ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Increment:
+    """An incremental update: the config it changes and the routes it added, changed or
+    removed (by id)."""
+
+    previous: RuntimeConfig
+    changed_routes: frozenset[str]
+
+
+def compile_snapshot(
+    snapshot: pb.Snapshot, context: CompileContext | None = None, increment: Increment | None = None
+) -> RuntimeConfig:
     """The snapshot as the objects the request path reads; SnapshotRejected (the NACK's
-    reason) when any part of it cannot serve."""
+    reason) when any part of it cannot serve.
+
+    With an ``increment`` whose changes are to routes only, the routes it did not touch keep
+    their compiled objects (and their balancers' state), so the compile costs what changed:
+    the security, the chains and the model catalog stay the previous config's."""
     started = time.monotonic()
     context = context or CompileContext()
     if not snapshot.version:
         raise SnapshotRejected("snapshot has no version")
-    catalog = _catalog(snapshot)
-    try:
-        security = SnapshotSecurity.compile(snapshot, context.jwks)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SnapshotRejected(f"security: {exc}") from None
-    limits = ScopedLimits.compile(snapshot)
-    chains = ChainBuilder(
-        security, context.limiter, context.filters, catalog, context.ledger, limits
-    )
+    generation = context.addresses.generation if context.addresses is not None else 0
+    reusable = _reusable(increment, snapshot, generation) if increment is not None else None
+    if increment is not None and reusable is not None:
+        chains, model_list = reusable
+        changed = increment.changed_routes
+        kept = {r.id: r for r in increment.previous.routes.all_routes() if r.id not in changed}
+    else:
+        catalog = _catalog(snapshot)
+        try:
+            security = SnapshotSecurity.compile(snapshot, context.jwks)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SnapshotRejected(f"security: {exc}") from None
+        limits = ScopedLimits.compile(snapshot)
+        chains = ChainBuilder(
+            security, context.limiter, context.filters, catalog, context.ledger, limits
+        )
+        kept, model_list = {}, ModelList(catalog, security)
     table = RouteTable()
     for route in snapshot.routes:
-        table.add(compile_route(route, context, chains))
+        compiled = kept.get(route.id)
+        table.add(compiled if compiled is not None else compile_route(route, context, chains))
     return RuntimeConfig(
         cluster=snapshot.cluster,
         version=snapshot.version,
@@ -347,5 +383,41 @@ def compile_snapshot(snapshot: pb.Snapshot, context: CompileContext | None = Non
         source=snapshot,
         hostnames=hostnames(table),
         compiled_since=started,
-        model_list=ModelList(catalog, security),
+        model_list=model_list,
+        chains=chains,
+        addresses_generation=generation,
     )
+
+
+_BESIDE_ROUTES = [f.name for f in pb.Snapshot.DESCRIPTOR.fields if f.name not in _NOT_COMPARED]
+
+
+def _reusable(
+    increment: Increment, snapshot: pb.Snapshot, generation: int
+) -> tuple[ChainBuilder, ModelList] | None:
+    """The previous config's chains and model list, when only routes changed and in ways
+    that leave every other route's compile as it was: the same security, settings, prices
+    and limits, the same DNS answers, and no changed route that names a model (those make
+    the model catalog the chains read)."""
+    previous = increment.previous
+    if previous.chains is None or previous.model_list is None:
+        return None
+    if previous.addresses_generation != generation:
+        return None
+    before = previous.source
+    if any(getattr(before, name) != getattr(snapshot, name) for name in _BESIDE_ROUTES):
+        return None
+    changed = increment.changed_routes
+    if any(_names_models(r) for r in previous.routes.all_routes() if r.id in changed):
+        return None
+    if any(_asks_models(r) for r in snapshot.routes if r.id in changed):
+        return None
+    return previous.chains, previous.model_list
+
+
+def _asks_models(route: pb.Route) -> bool:
+    return bool(route.models) or any(t.model for t in route.targets)
+
+
+def _names_models(route: CompiledRoute) -> bool:
+    return route.models is not None or any(t.model for t in route.upstream.targets)

@@ -10,6 +10,7 @@ from protos import snapshot_pb2 as pb
 
 if TYPE_CHECKING:
     from data_plane.ai.model_list import ModelList
+    from data_plane.runtime.chains import ChainBuilder
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +30,5 @@ class RuntimeConfig:
     hostnames: frozenset[str] = frozenset()  # target hosts the resolver keeps looking up
     compiled_since: float = 0.0  # when its compile began (monotonic): what pools it may drop
     model_list: ModelList | None = None  # GET /v1/models, when routes name models
+    chains: ChainBuilder | None = field(default=None, compare=False, repr=False)  # its filters
+    addresses_generation: int = 0  # the DNS answers it was compiled with (AddressBook)

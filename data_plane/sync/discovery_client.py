@@ -1,5 +1,9 @@
 """Subscribe to the cluster's snapshots; compile, swap, persist, and ACK or NACK each one.
 
+A snapshot comes whole or, once one is held, as the changes to it (protos.snapshot_delta):
+applied to the snapshot held, checked against the new version's content hash, and compiled
+keeping the routes it did not touch. The cache file always holds the whole snapshot.
+
 The stream is reopened with jittered exponential backoff whenever it ends;
 through all of it the last good config keeps serving.
 """
@@ -18,13 +22,15 @@ import grpc
 
 from data_plane import __version__
 from data_plane.errors import SnapshotRejected
-from data_plane.metrics import SNAPSHOT_NACKS
+from data_plane.metrics import SNAPSHOT_NACKS, SNAPSHOTS_APPLIED
+from data_plane.runtime.compile import ChangedRoutes
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.sync.link import ControlPlaneLink
 from data_plane.sync.snapshot_file import write_snapshot
 from protos import discovery_pb2 as dpb
 from protos import discovery_pb2_grpc
 from protos import snapshot_pb2 as pb
+from protos.snapshot_delta import DeltaRejected, apply_delta
 
 log = logging.getLogger("ai_gateway.data_plane.sync")
 
@@ -47,7 +53,7 @@ class DiscoveryClient:
         node_id: str,
         cache_file: Path,
         apply: Callable[[RuntimeConfig], None],
-        compile_snapshot: Callable[[pb.Snapshot], RuntimeConfig],
+        compile_snapshot: Callable[[pb.Snapshot, ChangedRoutes | None], RuntimeConfig],
         backoff: Backoff = Backoff(),
     ) -> None:
         self._link = link
@@ -58,13 +64,14 @@ class DiscoveryClient:
         self._apply = apply
         self._backoff = backoff
         self.version = ""  # what this data plane serves now
+        self._held: pb.Snapshot | None = None  # the snapshot of that version, whole
         self.connected = False
         self.last_error = ""
 
     def adopt(self, config: RuntimeConfig) -> None:
         """Start from a config loaded elsewhere (the cache file); the stream says what we hold."""
         self._apply(config)
-        self.version = config.version
+        self.version, self._held = config.version, config.source
 
     async def run(self) -> None:
         attempt = 0
@@ -102,6 +109,7 @@ class DiscoveryClient:
                     hostname=socket.gethostname(),
                 ),
                 version_info=self.version,
+                accepts_delta=True,
             )
         )
 
@@ -118,22 +126,40 @@ class DiscoveryClient:
             self.connected, self.last_error = True, ""
         # A stream that failed before it was accepted raises its error here.
         async for response in call:
-            replies.put_nowait(await self._handle(response.snapshot, response.nonce))
+            replies.put_nowait(await self._handle(response))
 
-    async def _handle(self, snapshot: pb.Snapshot, nonce: str) -> dpb.DiscoveryRequest:
+    async def _handle(self, response: dpb.DiscoveryResponse) -> dpb.DiscoveryRequest:
+        nonce, delta = response.nonce, response.HasField("delta")
+        snapshot = response.delta.head if delta else response.snapshot
         try:
-            config = await asyncio.to_thread(self._compile, snapshot)
-        except SnapshotRejected as exc:
+            if delta:
+                snapshot, changed = await asyncio.to_thread(self._from_delta, response.delta)
+                config = await asyncio.to_thread(self._compile, snapshot, changed)
+            else:
+                config = await asyncio.to_thread(self._compile, snapshot, None)
+        except (SnapshotRejected, DeltaRejected) as exc:
             log.error("rejected snapshot %s: %s", snapshot.version, exc)
             SNAPSHOT_NACKS.inc()
             return dpb.DiscoveryRequest(
                 version_info=self.version, response_nonce=nonce, error_detail=str(exc)
             )
         self._apply(config)
-        self.version = config.version
-        log.info("applied snapshot %s (%d routes)", config.version, config.routes.count)
+        self.version, self._held = config.version, snapshot
+        SNAPSHOTS_APPLIED.labels("delta" if delta else "full").inc()
+        log.info(
+            "applied snapshot %s (%d routes%s)",
+            config.version,
+            config.routes.count,
+            f", {len(changed.ids)} changed" if delta else "",
+        )
         try:
             await asyncio.to_thread(write_snapshot, self._cache_file, snapshot)
         except OSError as exc:  # serving matters more than the cache
             log.warning("cannot write the snapshot cache %s: %s", self._cache_file, exc)
         return dpb.DiscoveryRequest(version_info=config.version, response_nonce=nonce)
+
+    def _from_delta(self, delta: dpb.SnapshotDelta) -> tuple[pb.Snapshot, ChangedRoutes]:
+        if self._held is None:
+            raise DeltaRejected("incremental update, but no snapshot is held")
+        snapshot, touched = apply_delta(self._held, delta)
+        return snapshot, ChangedRoutes(delta.base_version, frozenset(touched))

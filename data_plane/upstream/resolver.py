@@ -87,6 +87,7 @@ class AddressBook:
         self._timeout = timeout
         self._answers: dict[str, tuple[str, ...]] = {}
         self.unresolved: set[str] = set()  # hosts whose last lookup failed (logged once)
+        self.generation = 0  # counts the changes of any answer: what a compile was made with
 
     def addresses(self, host: str) -> tuple[str, ...] | None:
         return self._answers.get(host)
@@ -103,6 +104,8 @@ class AddressBook:
                 log.info("target host %s resolves to %s", host, ", ".join(found))
                 self._answers[host] = found
                 changed = True
+        if changed:
+            self.generation += 1
         for gone in set(self._answers) - set(wanted):
             del self._answers[gone]
         self.unresolved &= set(wanted)

@@ -15,7 +15,13 @@ from protos import snapshot_pb2 as pb
 
 class SnapshotStream:
     def __init__(
-        self, target: str, cluster: str, node_id: str, version: str = "", token: str | None = None
+        self,
+        target: str,
+        cluster: str,
+        node_id: str,
+        version: str = "",
+        token: str | None = None,
+        accepts_delta: bool = False,
     ) -> None:
         self._channel = grpc.aio.insecure_channel(target)
         self._outbox: asyncio.Queue[dpb.DiscoveryRequest | None] = asyncio.Queue()
@@ -23,12 +29,17 @@ class SnapshotStream:
             id=node_id, cluster=cluster, software_version="test", hostname="test-host"
         )
         self._version = version
+        self._accepts_delta = accepts_delta
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._call = self._open()
 
     def _open(self) -> grpc.aio.StreamStreamCall[dpb.DiscoveryRequest, dpb.DiscoveryResponse]:
         self._outbox = asyncio.Queue()
-        self._outbox.put_nowait(dpb.DiscoveryRequest(node=self.node, version_info=self._version))
+        self._outbox.put_nowait(
+            dpb.DiscoveryRequest(
+                node=self.node, version_info=self._version, accepts_delta=self._accepts_delta
+            )
+        )
         stub = discovery_pb2_grpc.ConfigDiscoveryStub(self._channel)
         return stub.StreamSnapshots(self._requests(), metadata=self._metadata)
 
@@ -37,9 +48,14 @@ class SnapshotStream:
             yield request
 
     async def next(self, timeout: float = 5.0) -> tuple[pb.Snapshot, str]:
-        response = await asyncio.wait_for(self._call.read(), timeout)
-        assert response is not grpc.aio.EOF, "the control plane closed the stream"
+        response = await self.response(timeout)
         return response.snapshot, response.nonce
+
+    async def response(self, timeout: float = 5.0) -> dpb.DiscoveryResponse:
+        """The next response as it came: a whole snapshot, or a delta."""
+        response = await asyncio.wait_for(self._call.read(), timeout)
+        assert isinstance(response, dpb.DiscoveryResponse), "the control plane closed the stream"
+        return response
 
     def ack(self, snapshot: pb.Snapshot, nonce: str) -> None:
         self._outbox.put_nowait(
