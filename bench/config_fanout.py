@@ -229,15 +229,28 @@ async def measure_fleet(
     pid: int,
     streams: int,
     idle_cpu_per_s: float,
+    current: int,
 ) -> dict[str, Any]:
     """One fleet size: its first snapshot, one-route changes, then a change of every route."""
-    params = {"cluster": "bench"}
     fleet = Fleet(grpc_target, "bench", streams)
     connected = time.monotonic()
     await fleet.start()
-    current = int(
-        (await http.get("/api/v1/config", params=params)).headers["X-AI-Gateway-Revision"]
-    )
+    try:
+        return await _changes(args, http, fleet, pid, idle_cpu_per_s, current, connected)
+    finally:
+        await fleet.stop()
+
+
+async def _changes(
+    args: argparse.Namespace,
+    http: httpx.AsyncClient,
+    fleet: Fleet,
+    pid: int,
+    idle_cpu_per_s: float,
+    current: int,
+    connected: float,
+) -> dict[str, Any]:
+    params, streams = {"cluster": "bench"}, fleet.streams
     await fleet.wait_all(current, 300)
     first_s = time.monotonic() - connected
     changes: list[dict[str, float]] = []
@@ -276,19 +289,20 @@ async def measure_fleet(
     sent = time.monotonic()
     document = {"routes": routes(args.routes, f"http://127.0.0.1:{10 + streams}")}
     applied = await http.post("/api/v1/config", params=params, json=document)
+    answer_s = time.monotonic() - sent
     applied.raise_for_status()
     revision = int(applied.headers["X-AI-Gateway-Revision"])
     await fleet.wait_all(revision, 600)
     whole = fleet.arrivals(revision, sent)
     full_apply = {
+        "answer_s": answer_s,
         "last_s": whole[-1],
         "p50_s": percentile(whole, 0.5),
         "cpu_s": cpu_seconds(pid) - cpu_before,
     }
-    await fleet.stop()
     median = {k: statistics.median(c[k] for c in changes) for k in changes[0]}
     return {"streams": streams, "first_s": first_s, "change": median, "changes": changes,
-            "full_apply": full_apply}  # fmt: skip
+            "full_apply": full_apply, "revision": revision}  # fmt: skip
 
 
 async def measure(
@@ -313,11 +327,13 @@ async def measure(
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             await asyncio.sleep(1.0)
-        fleets = []
+        fleets, revision = [], int(answer.headers["X-AI-Gateway-Revision"])
         for streams in args.streams:
-            fleets.append(
-                await measure_fleet(args, http, grpc_target, pid, streams, idle_cpu_per_s)
+            fleet = await measure_fleet(
+                args, http, grpc_target, pid, streams, idle_cpu_per_s, revision
             )
+            fleets.append(fleet)
+            revision = fleet["revision"]
         if profiler is not None:
             profiler.send_signal(2)
             await asyncio.wait_for(profiler.wait(), 30)
@@ -345,17 +361,19 @@ def main() -> None:
     args.streams = [int(n) for n in str(args.streams).split(",")]
     with tempfile.TemporaryDirectory(prefix="aigw-bench-cp-") as workdir:
         ready = Path(workdir) / "ready.json"
+        log = (Path(workdir) / "control-plane.log").open("wb")  # a line per stream: not here
         process = subprocess.Popen(
             [sys.executable, "-m", "control_plane", "--listen", "127.0.0.1:0",
              "--grpc-listen", "127.0.0.1:0", "--cluster", "bench",
              "--database-url", f"sqlite+aiosqlite:///{workdir}/cp.db", "--ready-file", str(ready)],
             cwd=ROOT, env={**os.environ, "AI_GATEWAY_API_KEY": API_KEY},
+            stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 30
             while not ready.exists():
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the control plane did not start")
+                    raise SystemExit(f"the control plane did not start: {_tail(log.name)}")
                 time.sleep(0.05)
             ports = json.loads(ready.read_text())
             figures = asyncio.run(
@@ -377,6 +395,10 @@ def main() -> None:
                 process.wait(timeout=10)
 
 
+def _tail(path: str) -> str:
+    return Path(path).read_text(errors="replace")[-2000:]
+
+
 def report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     if args.json:
         print(json.dumps(figures))
@@ -392,16 +414,17 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     )
     print(
         "| data planes | REST answer | p50 has it | p99 has it | every one | p99 after the "
-        "answer | CP CPU per change | bytes per stream | full re-apply: every one | its CP CPU |"
+        "answer | CP CPU per change | bytes per stream | re-apply of every route: answer | every one has it | its CP CPU |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for fleet in fleets:
         change, whole = fleet["change"], fleet["full_apply"]
         print(
             f"| {fleet['streams']} | {change['answer_ms']:.0f} ms | {change['p50_ms']:.0f} ms "
             f"| {change['p99_ms']:.0f} ms | {change['last_ms']:.0f} ms "
             f"| {change['p99_after_answer_ms']:.0f} ms | {change['cpu_ms']:.0f} ms "
-            f"| {change['bytes_per_stream']:.0f} | {whole['last_s']:.2f} s | {whole['cpu_s']:.2f} s |"
+            f"| {change['bytes_per_stream']:.0f} | {whole['answer_s']:.2f} s | {whole['last_s']:.2f} s "
+            f"| {whole['cpu_s']:.2f} s |"
         )
     smallest, largest = fleets[0], fleets[-1]
     print(

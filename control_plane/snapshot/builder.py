@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from control_plane.domain.config import SettingsSpec
 from control_plane.domain.route import RouteSpec
@@ -13,10 +13,21 @@ from control_plane.proto_mapping import (
     route_to_proto,
     security_to_proto,
 )
-from control_plane.snapshot.discovered_routes import ServedRoute, served_routes
+from control_plane.snapshot.discovered_routes import served_routes
 from control_plane.store.records import LATEST_TIMESTAMP, ClusterState
 from protos import snapshot_pb2 as pb
 from protos.snapshot_delta import version_of
+
+
+class _Route(Protocol):
+    """A route as its message is made: a served route, or a stored one when no pods join."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def spec(self) -> RouteSpec: ...
 
 
 class RouteProtos:
@@ -26,7 +37,7 @@ class RouteProtos:
     def __init__(self) -> None:
         self._made: dict[str, dict[str, tuple[RouteSpec, str, pb.Route]]] = {}  # by cluster
 
-    def messages(self, cluster: str, routes: Sequence[ServedRoute]) -> list[pb.Route]:
+    def messages(self, cluster: str, routes: Sequence[_Route]) -> list[pb.Route]:
         made, messages, known = {}, [], self._made.get(cluster, {})
         for route in routes:
             kept = known.get(route.id)
@@ -44,7 +55,10 @@ class RouteProtos:
 
 def build_snapshot(state: ClusterState, protos: RouteProtos | None = None) -> pb.Snapshot:
     """The version is the revision plus a hash of the content: equal content, equal hash."""
-    served = served_routes(state.routes, state.discovered).routes
+    # Without discovered pods a cluster serves its stored routes as they are.
+    served = (
+        served_routes(state.routes, state.discovered).routes if state.discovered else state.routes
+    )
     snapshot = pb.Snapshot(
         cluster=state.name,
         revision=state.revision,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from control_plane.domain.route import RouteSpec, TargetSpec
 from control_plane.kubernetes.pod_backends import DiscoveredBackend
@@ -20,8 +21,10 @@ from control_plane.store.records import RouteRecord
 MAX_TARGETS = 256  # a route's targets, its own and discovered ones together
 
 
-@dataclass(frozen=True, slots=True)
-class ServedRoute:
+class ServedRoute(NamedTuple):
+    """A tuple, not a frozen dataclass: a 10,000-route cluster makes 10,000 per change, and
+    a tuple is made several times faster."""
+
     id: str
     name: str
     spec: RouteSpec

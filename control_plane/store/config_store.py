@@ -57,6 +57,7 @@ from control_plane.store.records import (
 )
 from control_plane.store.revision_history import (
     DEFAULT_KEEP,
+    RevisionDocument,
     RevisionEntry,
     canonical_document,
     history,
@@ -117,10 +118,9 @@ class ConfigStore:
                 before = row.revision
                 yield session, row
                 if row.revision != before:
-                    built, document, counts = await self._servable(session, row)
+                    built, document = await self._servable(session, row)
                     await save_snapshot(session, built.snapshot, built.settings)
-                    await record_revision(session, row, document, counts, action,
-                                          self.history_keep)  # fmt: skip
+                    await record_revision(session, row, document, action, self.history_keep)
                     if row.callback and announce:
                         # In the change's own transaction: the event exists exactly when it does.
                         session.add(
@@ -140,11 +140,10 @@ class ConfigStore:
 
     async def _servable(
         self, session: AsyncSession, row: ClusterRow
-    ) -> tuple[StoredSnapshot, str, tuple[int, int]]:
+    ) -> tuple[StoredSnapshot, RevisionDocument]:
         """The snapshot the change produces, read inside its transaction, with the document
-        for the history (canonical JSON) and its counts of routes and policies; InvalidInput
-        (422) when it cannot be built, so that nothing is committed that data planes cannot
-        get."""
+        for the history; InvalidInput (422) when it cannot be built, so that nothing is
+        committed that data planes cannot get."""
         try:
             state, document = await self._read_state(session, row)
         except StoredRowInvalid as exc:
@@ -152,17 +151,22 @@ class ConfigStore:
                 f"the change was not stored: {exc.message}", unprocessable=True
             ) from None
         check_consistent(state)
+        # CPU work off the event loop, the two side by side (hashing and compressing the
+        # document release the GIL).
+        revision = asyncio.to_thread(
+            RevisionDocument.of, document, len(state.routes), len(state.security)
+        )
         try:
-            # CPU work off the event loop (protobuf and hashing let it run between them).
-            snapshot = await asyncio.to_thread(build_snapshot, state, self.route_protos)
+            snapshot, kept = await asyncio.gather(
+                asyncio.to_thread(build_snapshot, state, self.route_protos), revision
+            )
         except Exception as exc:  # whatever it is, the change must not commit
             log.warning("cluster %s: a change's snapshot did not build", row.name, exc_info=True)
             raise InvalidInput(
                 f"the change was not stored: its snapshot cannot be built ({exc})",
                 unprocessable=True,
             ) from None
-        counts = (len(state.routes), len(state.security))
-        return StoredSnapshot(snapshot, dict(state.settings)), document, counts
+        return StoredSnapshot(snapshot, dict(state.settings)), kept
 
     @staticmethod
     def bump(row: ClusterRow, now: float) -> int:

@@ -9,7 +9,6 @@ API key makes change no document. The newest ``keep`` entries per cluster are ke
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import zlib
@@ -98,18 +97,34 @@ def canonical_document(
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class RevisionDocument:
+    """A revision's document as the history keeps it: its digest and its compressed bytes."""
+
+    digest: str
+    compressed: bytes
+    routes: int
+    policies: int
+
+    @classmethod
+    def of(cls, document: str, routes: int, policies: int) -> RevisionDocument:
+        """From canonical JSON. Hashing and compressing release the GIL on large inputs: in
+        a thread, they run beside the event loop and the snapshot's build."""
+        canonical = document.encode()
+        return cls(
+            hashlib.sha256(canonical).hexdigest(), zlib.compress(canonical, 1), routes, policies
+        )
+
+
 async def record_revision(
     session: AsyncSession,
     cluster: ClusterRow,
-    document: str,
-    counts: tuple[int, int],
+    document: RevisionDocument,
     action: str,
     keep: int,
 ) -> bool:
-    """Record ``cluster.revision`` when its ``document`` (canonical JSON) changed; True when
-    recorded. ``counts``: its routes and policies."""
-    canonical = document.encode()
-    digest, compressed = await asyncio.to_thread(_digest_and_compress, canonical)
+    """Record ``cluster.revision`` when its ``document`` changed; True when recorded."""
+    digest = document.digest
     last = await session.scalar(
         select(ConfigRevisionRow.digest)
         .where(ConfigRevisionRow.cluster == cluster.name)
@@ -128,9 +143,9 @@ async def record_revision(
             address=author.address[:64],
             action=action[:1200],
             digest=digest,
-            routes=counts[0],
-            policies=counts[1],
-            document=compressed,
+            routes=document.routes,
+            policies=document.policies,
+            document=document.compressed,
         )
     )
     await session.flush()
@@ -149,11 +164,6 @@ async def record_revision(
             )
         )
     return True
-
-
-def _digest_and_compress(canonical: bytes) -> tuple[str, bytes]:
-    """Both release the GIL on large inputs: in a thread, they run beside the event loop."""
-    return hashlib.sha256(canonical).hexdigest(), zlib.compress(canonical, 1)
 
 
 async def history(session: AsyncSession, cluster: str) -> list[RevisionEntry]:
