@@ -58,13 +58,24 @@ class SnapshotIndex:
     lists: dict[str, KeyedItems]
 
     @classmethod
-    def of(cls, snapshot: pb.Snapshot, previous: SnapshotIndex | None = None) -> SnapshotIndex:
+    def of(
+        cls,
+        snapshot: pb.Snapshot,
+        previous: SnapshotIndex | None = None,
+        route_bytes: dict[str, bytes] | None = None,
+    ) -> SnapshotIndex:
+        """``route_bytes``: each route's encoding by id in the snapshot's order, when the
+        caller has them (the control plane's build keeps each route's): not made again."""
         lists = {}
         for name in KEYED_LISTS:
+            items = getattr(snapshot, name)
+            if name == "routes" and route_bytes is not None and len(route_bytes) == len(items):
+                lists[name] = KeyedItems(list(route_bytes), route_bytes)
+                continue
             known = previous.lists[name].encoded if previous is not None else {}
             ids: list[str] = []
             encoded: dict[str, bytes] = {}
-            for item in getattr(snapshot, name):
+            for item in items:
                 data: bytes = item.SerializeToString(deterministic=True)
                 kept = known.get(item.id)
                 encoded[item.id] = kept if kept is not None and kept == data else data
@@ -86,10 +97,11 @@ def make_delta(
         old, new = base.lists[name], index.lists[name]
         if len(new.encoded) != len(new.ids) or len(old.encoded) != len(old.ids):
             return None
+        before, after = old.encoded, new.encoded
         changed = [
             position
             for position, item_id in enumerate(new.ids)
-            if old.encoded.get(item_id) != new.encoded[item_id]
+            if (kept := before.get(item_id)) is not (made := after[item_id]) and kept != made
         ]
         moved = {new.ids[p] for p in changed}
         untouched_old = [i for i in old.ids if i in new.encoded and i not in moved]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from control_plane.domain.config import SettingsSpec
@@ -31,38 +32,59 @@ class _Route(Protocol):
 
 
 class RouteProtos:
-    """Each route's message, made once per parsed route: a spec object that is still the one
-    the store parsed (parsed_routes keeps it while its row is unchanged) needs no new one."""
+    """Each route's message and its encoding, made once per parsed route: a spec object that
+    is still the one the store parsed (parsed_routes keeps it while its row is unchanged)
+    needs no new one, and the snapshot's index (protos.snapshot_delta) reuses the bytes."""
 
     def __init__(self) -> None:
-        self._made: dict[str, dict[str, tuple[RouteSpec, str, pb.Route]]] = {}  # by cluster
+        # by cluster, by route id: (spec, name, message, its deterministic encoding)
+        self._made: dict[str, dict[str, tuple[RouteSpec, str, pb.Route, bytes]]] = {}
 
-    def messages(self, cluster: str, routes: Sequence[_Route]) -> list[pb.Route]:
+    def messages(
+        self, cluster: str, routes: Sequence[_Route]
+    ) -> tuple[list[pb.Route], dict[str, bytes]]:
+        """The routes' messages in order, and each one's encoding by id."""
         made, messages, known = {}, [], self._made.get(cluster, {})
         for route in routes:
             kept = known.get(route.id)
-            if kept is not None and kept[0] is route.spec and kept[1] == route.name:
-                message = kept[2]
-            else:
+            if kept is None or kept[0] is not route.spec or kept[1] != route.name:
                 message = route_to_proto(
                     route.spec, route_id=route.id, name=route.name, reveal_secrets=True
                 )
-            made[route.id] = (route.spec, route.name, message)
-            messages.append(message)
+                kept = (
+                    route.spec,
+                    route.name,
+                    message,
+                    message.SerializeToString(deterministic=True),
+                )
+            made[route.id] = kept
+            messages.append(kept[2])
         self._made[cluster] = made
-        return messages
+        return messages, {route_id: kept[3] for route_id, kept in made.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltSnapshot:
+    snapshot: pb.Snapshot
+    route_bytes: dict[str, bytes]  # each route's encoding, by id: the start of its index
 
 
 def build_snapshot(state: ClusterState, protos: RouteProtos | None = None) -> pb.Snapshot:
     """The version is the revision plus a hash of the content: equal content, equal hash."""
+    return build(state, protos).snapshot
+
+
+def build(state: ClusterState, protos: RouteProtos | None = None) -> BuiltSnapshot:
+    """The snapshot, with what its index needs that the build already has."""
     # Without discovered pods a cluster serves its stored routes as they are.
     served = (
         served_routes(state.routes, state.discovered).routes if state.discovered else state.routes
     )
+    messages, route_bytes = (protos or RouteProtos()).messages(state.name, served)
     snapshot = pb.Snapshot(
         cluster=state.name,
         revision=state.revision,
-        routes=(protos or RouteProtos()).messages(state.name, served),
+        routes=messages,
         security=[security_to_proto(p.spec, policy_id=p.id) for p in state.security],
         settings=pb.DataPlaneSettings(
             log_level=str(state.settings.get("logLevel", "info")),
@@ -98,7 +120,7 @@ def build_snapshot(state: ClusterState, protos: RouteProtos | None = None) -> pb
     )
     _add_limits(snapshot, state.settings)
     snapshot.version = version_of(snapshot)
-    return snapshot
+    return BuiltSnapshot(snapshot, route_bytes)
 
 
 def _unix(expires_at: float | None) -> int:

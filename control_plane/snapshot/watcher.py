@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from control_plane.errors import ControlPlaneError, NotFound
 from control_plane.metrics import SNAPSHOT_BUILD, SNAPSHOT_BUILD_FAILING, STORE_ERRORS
-from control_plane.snapshot.builder import build_snapshot
+from control_plane.snapshot.builder import build
 from control_plane.snapshot.cache import SnapshotCache
 from control_plane.store.config_store import ConfigStore
 from control_plane.store.snapshot_rows import StoredSnapshot
@@ -110,9 +110,8 @@ class RevisionWatcher:
             return
         try:
             state = await self._store.state(cluster)
-            built = StoredSnapshot(
-                build_snapshot(state, self._store.route_protos), dict(state.settings)
-            )
+            made = await asyncio.to_thread(build, state, self._store.route_protos)
+            built = StoredSnapshot(made.snapshot, dict(state.settings), made.route_bytes)
         except (NotFound, SQLAlchemyError, OSError):
             raise  # the store is unreachable, not the rows unusable: tried again next poll
         except Exception as exc:  # whatever a stored row holds, the control plane keeps going
@@ -131,7 +130,7 @@ class RevisionWatcher:
 
     async def _serve(self, built: StoredSnapshot) -> bool:
         snapshot = built.snapshot
-        if not await self._cache.set(snapshot):
+        if not await self._cache.set(snapshot, built.route_bytes):
             return False
         if self._on_settings is not None:
             self._on_settings(snapshot.cluster, built.settings)

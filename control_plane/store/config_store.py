@@ -26,7 +26,7 @@ from control_plane.domain.tagged_documents import whole_document
 from control_plane.domain.validation import parse, read_stored
 from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInvalid
 from control_plane.kubernetes.pod_backends import DiscoveredBackend
-from control_plane.snapshot.builder import RouteProtos, build_snapshot
+from control_plane.snapshot.builder import RouteProtos, build
 from control_plane.store.document_rows import (
     check_consistent,
     config_from_rows,
@@ -157,8 +157,8 @@ class ConfigStore:
             RevisionDocument.of, document, len(state.routes), len(state.security)
         )
         try:
-            snapshot, kept = await asyncio.gather(
-                asyncio.to_thread(build_snapshot, state, self.route_protos), revision
+            built, kept = await asyncio.gather(
+                asyncio.to_thread(build, state, self.route_protos), revision
             )
         except Exception as exc:  # whatever it is, the change must not commit
             log.warning("cluster %s: a change's snapshot did not build", row.name, exc_info=True)
@@ -166,7 +166,7 @@ class ConfigStore:
                 f"the change was not stored: its snapshot cannot be built ({exc})",
                 unprocessable=True,
             ) from None
-        return StoredSnapshot(snapshot, dict(state.settings)), kept
+        return StoredSnapshot(built.snapshot, dict(state.settings), built.route_bytes), kept
 
     @staticmethod
     def bump(row: ClusterRow, now: float) -> int:

@@ -22,6 +22,7 @@ from protos import snapshot_pb2 as pb
 class StoredSnapshot:
     snapshot: pb.Snapshot
     settings: dict[str, Any]  # the cluster's settings document it was built with
+    route_bytes: dict[str, bytes] | None = None  # each route's encoding, when just built
 
 
 async def save_snapshot(
