@@ -165,8 +165,15 @@ def _order_change(before: dict[str, Any], after: dict[str, Any]) -> Change | Non
     return Change("route", "(match order)", "update", kept_before, kept_after)
 
 
-def diff_config(current: GatewayConfig, desired: GatewayConfig) -> ConfigDiff:
-    before, after = route_documents(current), route_documents(desired)
+def diff_config(
+    current: GatewayConfig,
+    desired: GatewayConfig,
+    before: dict[str, dict[str, Any]] | None = None,
+    after: dict[str, dict[str, Any]] | None = None,
+) -> ConfigDiff:
+    """``before``, ``after``: the sides' route_documents, when the caller has them."""
+    before = route_documents(current) if before is None else before
+    after = route_documents(desired) if after is None else after
     changes = _diff_maps("route", _unnumbered(before), _unnumbered(after))
     order = _order_change(before, after)
     if order is not None:

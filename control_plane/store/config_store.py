@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from control_plane.domain.config import GatewayConfig, SettingsSpec, check_cluster_name
-from control_plane.domain.diff import ConfigDiff, diff_config
+from control_plane.domain.diff import ConfigDiff, diff_config, route_documents
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.security import SecuritySpec, merged_policy
 from control_plane.domain.tagged_documents import whole_document
@@ -28,6 +28,7 @@ from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInva
 from control_plane.kubernetes.pod_backends import DiscoveredBackend
 from control_plane.snapshot.builder import RouteProtos, build
 from control_plane.store.document_rows import (
+    WrittenRoute,
     check_consistent,
     config_from_rows,
     config_of,
@@ -48,7 +49,7 @@ from control_plane.store.identity_sync import (
     sync_consumers,
     sync_jwt_providers,
 )
-from control_plane.store.parsed_routes import ParsedRoutes
+from control_plane.store.parsed_routes import ParsedRoute, ParsedRoutes, canonical_json
 from control_plane.store.records import (
     ClusterRecord,
     ClusterState,
@@ -509,10 +510,6 @@ class ConfigStore:
             desired = desired_with_secrets(desired, current_config, state.identities)
             return diff_config(current_config, desired), state.revision
         async with self.write(cluster, action) as (session, cluster_row):
-            rows = {
-                r.name: r
-                for r in await session.scalars(select(RouteRow).where(RouteRow.cluster == cluster))
-            }
             policies = {
                 p.endpoint: p
                 for p in await session.scalars(
@@ -527,11 +524,17 @@ class ConfigStore:
             if select_tags:
                 desired = whole_document(current, desired, select_tags)
             desired = desired_with_secrets(desired, current, identities)
-            diff = diff_config(current, desired)
+            wanted = route_documents(desired)  # once: the diff and the rows both need them
+            held = {
+                p.record.name: {**p.document, "position": index} for index, p in enumerate(parsed)
+            }
+            diff = diff_config(current, desired, held, wanted)
             if diff.empty:
                 return diff, cluster_row.revision
             now = time.time()
-            await sync_routes(session, cluster, rows, desired, now)
+            by_name = {p.record.name: p for p in parsed}
+            written = await sync_routes(session, cluster, by_name, wanted, now)
+            self._parsed_routes.seed(cluster, _parsed_as_written(cluster, written, desired, now))
             await sync_security(session, cluster, policies, desired, now)
             if desired.jwt_providers is not None:
                 await sync_jwt_providers(session, cluster, desired.jwt_providers, now)
@@ -583,3 +586,17 @@ def _cluster_not_found(cluster: str) -> NotFound:
         f"cluster '{cluster}' does not exist; create it with ai-gateway-cli init --cluster {cluster}",
         field="cluster",
     )
+
+
+def _parsed_as_written(
+    cluster: str, written: list[WrittenRoute], desired: GatewayConfig, now: float
+) -> list[ParsedRoute]:
+    """The rows an apply writes as ParsedRoutes holds them, from the specs it has parsed."""
+    specs = {route.effective_name: route for route in desired.routes}
+    parsed = []
+    for route in written:
+        record = RouteRecord(
+            route.id, cluster, route.name, route.position, specs[route.name], route.created_at, now
+        )
+        parsed.append(ParsedRoute(now, record, canonical_json(route.document), route.document))
+    return parsed
