@@ -228,7 +228,6 @@ async def measure_fleet(
     grpc_target: str,
     pid: int,
     streams: int,
-    idle_cpu_per_s: float,
     current: int,
 ) -> dict[str, Any]:
     """One fleet size: its first snapshot, one-route changes, then a change of every route."""
@@ -236,7 +235,7 @@ async def measure_fleet(
     connected = time.monotonic()
     await fleet.start()
     try:
-        return await _changes(args, http, fleet, pid, idle_cpu_per_s, current, connected)
+        return await _changes(args, http, fleet, pid, current, connected)
     finally:
         await fleet.stop()
 
@@ -246,14 +245,25 @@ async def _changes(
     http: httpx.AsyncClient,
     fleet: Fleet,
     pid: int,
-    idle_cpu_per_s: float,
     current: int,
     connected: float,
 ) -> dict[str, Any]:
     params, streams = {"cluster": "bench"}, fleet.streams
     await fleet.wait_all(current, 300)
     first_s = time.monotonic() - connected
+    await asyncio.sleep(1.0)  # its ACKs recorded; then what the fleet costs with no change
+    before, idle_since = cpu_seconds(pid), time.monotonic()
+    await asyncio.sleep(3.0)
+    idle_cpu_per_s = (cpu_seconds(pid) - before) / (time.monotonic() - idle_since)
     changes: list[dict[str, float]] = []
+    profiler = None
+    if args.profile and streams == args.streams[-1]:  # the largest fleet's one-route changes
+        profiler = await asyncio.create_subprocess_exec(
+            "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+            "--output", args.profile, "--nonblocking", "--threads",
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        await asyncio.sleep(1.0)
     for index in range(args.changes):
         await asyncio.sleep(0.3)  # the fan-out of the last change is over
         cpu_before = cpu_seconds(pid)
@@ -284,6 +294,9 @@ async def _changes(
                 "bytes_per_stream": (fleet.bytes_received - bytes_before) / streams,
             }
         )
+    if profiler is not None:
+        profiler.send_signal(2)
+        await asyncio.wait_for(profiler.wait(), 30)
     await asyncio.sleep(0.3)
     cpu_before = cpu_seconds(pid)
     sent = time.monotonic()
@@ -301,7 +314,8 @@ async def _changes(
         "cpu_s": cpu_seconds(pid) - cpu_before,
     }
     median = {k: statistics.median(c[k] for c in changes) for k in changes[0]}
-    return {"streams": streams, "first_s": first_s, "change": median, "changes": changes,
+    return {"streams": streams, "first_s": first_s, "idle_cpu_per_s": idle_cpu_per_s,
+            "change": median, "changes": changes,
             "full_apply": full_apply, "revision": revision}  # fmt: skip
 
 
@@ -316,28 +330,12 @@ async def measure(
         answer = await http.post("/api/v1/config", params=params, json=document)
         apply_s = time.monotonic() - started
         answer.raise_for_status()
-        before = cpu_seconds(pid)
-        await asyncio.sleep(2.0)
-        idle_cpu_per_s = (cpu_seconds(pid) - before) / 2.0
-        profiler = None
-        if args.profile:  # py-spy over the fleets: what their changes cost
-            profiler = await asyncio.create_subprocess_exec(
-                "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-                "--output", args.profile, "--nonblocking",
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            await asyncio.sleep(1.0)
         fleets, revision = [], int(answer.headers["X-AI-Gateway-Revision"])
         for streams in args.streams:
-            fleet = await measure_fleet(
-                args, http, grpc_target, pid, streams, idle_cpu_per_s, revision
-            )
+            fleet = await measure_fleet(args, http, grpc_target, pid, streams, revision)
             fleets.append(fleet)
             revision = fleet["revision"]
-        if profiler is not None:
-            profiler.send_signal(2)
-            await asyncio.wait_for(profiler.wait(), 30)
-    return {"apply_s": apply_s, "idle_cpu_per_s": idle_cpu_per_s, "fleets": fleets}
+    return {"apply_s": apply_s, "fleets": fleets}
 
 
 def main() -> None:
@@ -348,7 +346,10 @@ def main() -> None:
     )
     parser.add_argument("--changes", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--profile", help="py-spy the control plane over the fleets, to FILE")
+    parser.add_argument(
+        "--profile",
+        help="py-spy the control plane over the largest fleet's one-route changes, to FILE",
+    )
     parser.add_argument("--simulate", type=int, help=argparse.SUPPRESS)  # a fleet's child
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--grpc", help=argparse.SUPPRESS)

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import grpc
+from prometheus_client import Histogram
 
 from control_plane.domain.config import check_cluster_name
 from control_plane.metrics import (
@@ -92,6 +93,7 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         self.lags: dict[tuple[str, str], float] = {}  # (cluster, node) -> seconds to its last ACK
         self._leaving: set[asyncio.Task[None]] = set()  # disconnections being recorded
         self._streams: dict[tuple[str, str], _Subscription] = {}
+        self._propagation: dict[str, Histogram] = {}  # each cluster's series
 
     async def StreamSnapshots(
         self,
@@ -141,6 +143,13 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         ]
         sent = hello.version_info
         self.connected[key] = sent
+        counted = {  # the stream's series, looked up once rather than per response
+            delta: (
+                SNAPSHOTS_SENT.labels(node.cluster, kind),
+                SNAPSHOT_BYTES_SENT.labels(node.cluster, kind),
+            )
+            for delta, kind in ((True, "delta"), (False, "full"))
+        }
         self._streams[key] = subscription  # the node's newest stream (a reconnect replaces it)
         try:
             while True:
@@ -152,9 +161,9 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
                 self.connected[key] = sent
                 response = await self._response(subscription, snapshot, whole=whole)
                 subscription.sent(response.nonce, delta=response.delta)
-                kind = "delta" if response.delta else "full"
-                SNAPSHOTS_SENT.labels(node.cluster, kind).inc()
-                SNAPSHOT_BYTES_SENT.labels(node.cluster, kind).inc(len(response.data))
+                responses, sizes = counted[response.delta]
+                responses.inc()
+                sizes.inc(len(response.data))
                 yield response.data  # the same bytes for every stream: server.discovery_handler
         finally:
             for task in tasks:
@@ -173,7 +182,12 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         """The changes from what the data plane holds when it takes them and they can be
         made; else the whole snapshot."""
         if subscription.accepts_delta and subscription.holds and not whole:
-            delta = await self._cache.delta_response(snapshot, subscription.holds)
+            made = self._cache.made_delta(snapshot, subscription.holds)
+            delta = (
+                made
+                if made is not None
+                else await self._cache.delta_response(snapshot, subscription.holds)
+            )
             if delta is not None:
                 return delta
         return self._cache.response(snapshot)
@@ -229,7 +243,10 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
     def _observe_ack(self, cluster: str, node_id: str, version: str) -> None:
         age = self._cache.age(cluster, version)
         if age is not None:
-            PROPAGATION.labels(cluster).observe(age)
+            propagation = self._propagation.get(cluster)
+            if propagation is None:  # once per cluster: a change brings an ACK per data plane
+                propagation = self._propagation[cluster] = PROPAGATION.labels(cluster)
+            propagation.observe(age)
             self.lags[(cluster, node_id)] = age
 
     async def _heartbeat(self, cluster: str, node_id: str) -> None:

@@ -52,7 +52,9 @@ class SnapshotCache:
         self._versions: dict[str, _Versions] = {}
         self._delta_bases = delta_bases
         self._nonces = itertools.count(1)
-        self._changed = asyncio.Condition()
+        # Resolved, and replaced, at each publication: a thousand waiting streams wake at
+        # once instead of taking a condition's lock in turn.
+        self._changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def get(self, cluster: str) -> pb.Snapshot | None:
         return self._snapshots.get(cluster)
@@ -68,10 +70,10 @@ class SnapshotCache:
         if current is not None and current.version == snapshot.version:
             return False
         self._remember(snapshot, route_bytes)
-        async with self._changed:
-            self._snapshots[snapshot.cluster] = snapshot
-            self._published_at[snapshot.cluster] = time.monotonic()
-            self._changed.notify_all()
+        self._snapshots[snapshot.cluster] = snapshot
+        self._published_at[snapshot.cluster] = time.monotonic()
+        changed, self._changed = self._changed, asyncio.get_running_loop().create_future()
+        changed.set_result(None)
         return True
 
     def _remember(self, snapshot: pb.Snapshot, route_bytes: dict[str, bytes] | None) -> None:
@@ -99,6 +101,15 @@ class SnapshotCache:
             kept = (snapshot.version, EncodedResponse(nonce, encoded, delta=False))
             self._responses[snapshot.cluster] = kept
         return kept[1]
+
+    def made_delta(self, snapshot: pb.Snapshot, held: str) -> EncodedResponse | None:
+        """The delta from ``held``, when it is made already (every stream after the first
+        holding that version): no coroutine, no wait."""
+        versions = self._versions.get(snapshot.cluster)
+        made = versions.deltas.get((held, snapshot.version)) if versions is not None else None
+        if made is None or not made.done() or made.cancelled():
+            return None
+        return made.result()
 
     async def delta_response(self, snapshot: pb.Snapshot, held: str) -> EncodedResponse | None:
         """``snapshot`` as changes to version ``held``, made once for every stream holding it;
@@ -140,11 +151,11 @@ class SnapshotCache:
 
     async def wait_for_change(self, cluster: str, version: str) -> pb.Snapshot:
         """Return the cluster's snapshot as soon as its version differs from ``version``."""
-        async with self._changed:
-            await self._changed.wait_for(
-                lambda: (s := self._snapshots.get(cluster)) is not None and s.version != version
-            )
-            return self._snapshots[cluster]
+        while True:
+            snapshot = self._snapshots.get(cluster)
+            if snapshot is not None and snapshot.version != version:
+                return snapshot
+            await asyncio.shield(self._changed)  # a waiter's cancellation leaves it pending
 
 
 def _encoded_delta(
