@@ -32,6 +32,11 @@ SNAPSHOTS_SENT = Counter(
     "Snapshots sent to data planes: whole (full) or as changes to the one held (delta)",
     ["cluster", "kind"],
 )
+DELTAS_RESENT = Counter(
+    "aigw_cp_deltas_resent_whole_total",
+    "Deltas a data plane could not apply, sent again as the whole snapshot",
+    ["cluster"],
+)
 SNAPSHOT_BYTES_SENT = Counter(
     "aigw_cp_snapshot_bytes_sent_total",
     "Bytes of the snapshots sent to data planes, whole (full) or as changes (delta)",

@@ -35,7 +35,13 @@ from data_plane.proxy.client_ip import ClientAddress
 from data_plane.proxy.handler import API_PREFIX, ProxyHandler
 from data_plane.proxy.listener import AcceptLoop, default_max_connections, raise_open_files_limit
 from data_plane.runtime.chains import ProcessFilters
-from data_plane.runtime.compile import ChangedRoutes, CompileContext, Increment, compile_snapshot
+from data_plane.runtime.compile import (
+    ChangedRoutes,
+    CompileContext,
+    Increment,
+    compile_snapshot,
+    targets_in_use,
+)
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.routes import CompiledRoute, RouteTimeouts
 from data_plane.security.auth_throttle import FailureThrottle
@@ -154,7 +160,7 @@ class DataPlane:
         routes = [*config.routes.all_routes(), *filter(None, [self.handler.api_route])]
         self.checker.reconcile(_health_checks(routes))
         self.load_scraper.reconcile(_load_scrapes(routes))
-        targets = [t for route in routes for t in route.upstream.targets]
+        targets = targets_in_use(routes)
         in_use = {t.url for t in targets}
         self.health.retain(in_use)
         self.pools.retain(targets, config.compiled_since)
@@ -318,18 +324,25 @@ class DataPlane:
     async def _keep_resolving(self) -> None:
         """Look hostname targets up on each new snapshot and every refresh period; when an
         answer changes, the current snapshot is compiled again with the new addresses."""
+        failed = -1  # the answers' generation a compile last failed with: not tried again
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.dns_refresh_seconds):
                     await self._snapshot_applied.wait()
             self._snapshot_applied.clear()
             config = self.handler.config
-            if config is None or not await self.addresses.refresh(config.hostnames):
+            if config is None:
+                continue
+            changed = await self.addresses.refresh(config.hostnames)
+            generation = self.addresses.generation
+            # Also when it was compiled while an answer changed (it read the older one).
+            if not changed and generation in (config.addresses_generation, failed):
                 continue
             try:
                 updated = await asyncio.to_thread(self._compile, config.source)
             except SnapshotRejected as exc:
                 log.error("snapshot %s with new target addresses: %s", config.version, exc)
+                failed = generation
                 continue
             if self.handler.config is config:  # no newer snapshot arrived meanwhile
                 self._apply(updated)

@@ -27,6 +27,7 @@ from prometheus_client import Histogram
 
 from control_plane.domain.config import check_cluster_name
 from control_plane.metrics import (
+    DELTAS_RESENT,
     PROPAGATION,
     SNAPSHOT_BYTES_SENT,
     SNAPSHOT_NACKS,
@@ -66,13 +67,17 @@ class _Subscription:
         self.resend_whole = False
         self.answered.clear()
 
-    def replied(self, reply: dpb.DiscoveryRequest) -> None:
-        """A reply; it answers the response in flight only when it names that response."""
+    def replied(self, reply: dpb.DiscoveryRequest) -> bool:
+        """A reply; it answers the response in flight only when it names that response.
+        True when it NACKs a delta (the same version goes whole next: not a rejection of
+        the config yet)."""
         self.holds = reply.version_info
-        if reply.response_nonce and reply.response_nonce == self.awaiting:
-            self.resend_whole = bool(reply.error_detail) and self.awaiting_delta
-            self.awaiting = ""
-            self.answered.set()
+        if not reply.response_nonce or reply.response_nonce != self.awaiting:
+            return False
+        self.resend_whole = bool(reply.error_detail) and self.awaiting_delta
+        self.awaiting = ""
+        self.answered.set()
+        return self.resend_whole
 
 
 class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # type: ignore[misc]
@@ -211,7 +216,15 @@ class ConfigDiscoveryService(discovery_pb2_grpc.ConfigDiscoveryServicer):  # typ
         cluster, node_id = subscription.cluster, subscription.node_id
         try:
             async for reply in replies:
-                subscription.replied(reply)
+                if subscription.replied(reply):
+                    DELTAS_RESENT.labels(cluster).inc()
+                    log.info(
+                        "data plane %s could not apply a delta (%s); sending it whole",
+                        node_id,
+                        reply.error_detail[:512],
+                    )
+                    self._dataplanes.replies.reply(cluster, node_id, reply.version_info, "")
+                    continue
                 if reply.error_detail:
                     SNAPSHOT_NACKS.labels(cluster).inc()
                     await self._notify_rejected(cluster, node_id, reply)

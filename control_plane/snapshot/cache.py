@@ -63,12 +63,15 @@ class SnapshotCache:
         return list(self._snapshots)
 
     async def set(self, snapshot: pb.Snapshot, route_bytes: dict[str, bytes] | None = None) -> bool:
-        """Publish a snapshot; False (and no wake-up) when its version is already current.
+        """Publish a snapshot; False (and no wake-up) when its version is already current
+        or a later revision's is.
         ``route_bytes``: each route's encoding, when the build has them (its index is then
         made without encoding the routes again)."""
         current = self._snapshots.get(snapshot.cluster)
         if current is not None and current.version == snapshot.version:
             return False
+        if current is not None and snapshot.revision < current.revision:
+            return False  # built from older rows while a newer change was published
         self._remember(snapshot, route_bytes)
         self._snapshots[snapshot.cluster] = snapshot
         self._published_at[snapshot.cluster] = time.monotonic()

@@ -96,9 +96,9 @@ class ParsedRoutes:
         the change's snapshot finds them current instead of parsing them again (10,000 of
         them in an apply). Should the write not commit, the rows' times differ from these
         (or the rows do not exist) and they are read again."""
-        known = self._clusters.setdefault(cluster, {})
-        for parsed in written:
-            known[parsed.record.id] = parsed
+        added = {parsed.record.id: parsed for parsed in written}
+        # A new dict, not the one a read in progress may hold.
+        self._clusters[cluster] = {**self._clusters.get(cluster, {}), **added}
 
     def forget(self, cluster: str) -> None:
         self._clusters.pop(cluster, None)

@@ -179,12 +179,21 @@ def _in_sidecar(configured: pb.Target, app: str) -> pb.Target:
     return target
 
 
+def targets_in_use(routes: Iterable[CompiledRoute]) -> list[Target]:
+    """Every target the routes may send to: their own and their fallbacks'. What keeps a
+    target's health and connection pool (a route an incremental update reused asks for
+    neither again)."""
+    routes = list(routes)
+    groups = [r.upstream for r in routes]
+    groups += [f.upstream for r in routes for f in r.fallbacks if f.upstream is not None]
+    return [t for group in groups for t in group.targets]
+
+
 def hostnames(table: RouteTable) -> frozenset[str]:
     """The target hosts that are names, not addresses: what the resolver looks up (a resolved
     target keeps its name as ``server_name``)."""
-    groups = [r.upstream for r in table.all_routes()]
-    groups += [f.upstream for r in table.all_routes() for f in r.fallbacks if f.upstream]
-    hosts = {t.server_name or t.host for g in groups for t in g.targets if not t.pinned}
+    targets = targets_in_use(table.all_routes())
+    hosts = {t.server_name or t.host for t in targets if not t.pinned}
     return frozenset(h for h in hosts if not is_ip_literal(h))
 
 

@@ -99,6 +99,11 @@ async def test_a_nacked_delta_is_followed_by_the_whole_snapshot(
         again = await stream.response()
         assert again.HasField("snapshot") and again.snapshot.version == changes.delta.head.version
         assert [r.path.value for r in again.snapshot.routes] == ["/one"]
+        stream.ack(again.snapshot, again.nonce)
+    # Not a rejection of the config (no snapshot.rejected, no NACK counted): a delta resent.
+    cp = control_plane.url
+    assert metric(cp, "aigw_cp_deltas_resent_whole_total", cluster=cluster) == 1
+    assert metric(cp, "aigw_cp_snapshot_nacks_total", cluster=cluster) == 0
 
 
 async def test_one_route_changed_sends_the_same_bytes_at_any_cluster_size(

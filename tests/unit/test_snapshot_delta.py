@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from data_plane.filters.policy_dispatch import PolicyDispatch
-from data_plane.runtime.compile import CompileContext, Increment, compile_snapshot
+from data_plane.runtime.compile import CompileContext, Increment, compile_snapshot, targets_in_use
 from data_plane.runtime.config import RuntimeConfig
 from data_plane.runtime.routes import CompiledRoute
 from protos import snapshot_pb2 as pb
@@ -236,3 +236,32 @@ def test_no_delta_when_ids_repeat() -> None:
     base = finish(pb.Snapshot(cluster="c", routes=[make_route(1, 0), make_route(1, 1)]), 1)
     new = finish(pb.Snapshot(cluster="c", routes=[make_route(1, 0)]), 2)
     assert make_delta(SnapshotIndex.of(base), new, SnapshotIndex.of(new)) is None
+
+
+def test_a_reused_route_keeps_its_fallback_target_s_pool_and_health() -> None:
+    """What _apply keeps after an incremental compile: the pools and health of every target
+    in use, a reused route's fallback target among them (it is not asked for again)."""
+    context = CompileContext()
+    with_fallback = make_route(1, 0)
+    backup = pb.Target(url="http://10.9.0.1:8000", weight=1)
+    with_fallback.fallbacks.append(pb.Fallback(target=backup))
+    base = finish(pb.Snapshot(cluster="c", routes=[with_fallback, make_route(2, 0)]), 1)
+    before = compile_snapshot(base, context)
+    new = pb.Snapshot()
+    new.CopyFrom(base)
+    new.routes.append(make_route(3, 0))
+    snapshot = finish(new, 2)
+    delta = make_delta(SnapshotIndex.of(base), snapshot, SnapshotIndex.of(snapshot))
+    assert delta is not None
+    applied, touched = apply_delta(base, delta)
+    after = compile_snapshot(applied, context, Increment(before, frozenset(touched)))
+    (reused,) = [r for r in after.routes.all_routes() if r.id == "route-1"]
+    assert reused is next(r for r in before.routes.all_routes() if r.id == "route-1")
+    fallback = reused.fallbacks[0].upstream
+    assert fallback is not None
+    target = fallback.targets[0]
+    in_use = targets_in_use(after.routes.all_routes())
+    context.pools.retain(in_use, after.compiled_since)
+    context.health.retain({t.url for t in in_use})
+    assert context.pools.for_target(target) is target.pool, "the fallback's pool was closed"
+    assert context.health.for_url(target.url) is target.health

@@ -50,3 +50,27 @@ async def test_waiters_wake_on_change_only() -> None:
     assert not waiter.done()
     await cache.set(build_snapshot(state(1, "/x")))
     assert (await asyncio.wait_for(waiter, 1)).revision == 1
+
+
+async def test_an_older_revision_built_late_does_not_replace_a_newer_one() -> None:
+    """A rebuild that read revision 1 and finished after revision 2 was published (the build
+    runs in a thread) is not served; one of the same revision (a pod came) is."""
+    cache = SnapshotCache()
+    assert await cache.set(build_snapshot(state(2, "/new")))
+    assert not await cache.set(build_snapshot(state(1, "/old")))
+    current = cache.get("c")
+    assert current is not None and current.revision == 2
+    assert await cache.set(build_snapshot(state(2, "/new", "/pod")))
+
+
+async def test_a_cancelled_waiter_leaves_the_others_waiting() -> None:
+    cache = SnapshotCache()
+    snapshot = build_snapshot(state(0))
+    await cache.set(snapshot)
+    gone = asyncio.create_task(cache.wait_for_change("c", snapshot.version))
+    staying = asyncio.create_task(cache.wait_for_change("c", snapshot.version))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    await asyncio.sleep(0.01)
+    await cache.set(build_snapshot(state(1, "/x")))
+    assert (await asyncio.wait_for(staying, 1)).revision == 1
