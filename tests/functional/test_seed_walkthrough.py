@@ -56,6 +56,17 @@ def served(gateway: str, path: str, deadline_s: float = 15.0) -> requests.Respon
         time.sleep(0.1)
 
 
+def reported(cli: Cli, *args: str, showing: str, deadline_s: float = 15.0) -> str:
+    """``ai-gateway-cli *args`` once it shows ``showing``: traffic reaches the control plane
+    with the data plane's next report (every 5 s), as a user running it would see."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        out = str(cli(*args).stdout)
+        if showing in out or time.monotonic() > deadline:
+            return out
+        time.sleep(0.5)
+
+
 def test_the_usage_sections_in_order(quickstart: tuple[str, Cli], tmp_path: Path) -> None:
     gateway, cli = quickstart
     # headers = {'Authorization': f'Bearer {os.environ.get("AI_GATEWAY_API_KEY")}'}
@@ -163,6 +174,6 @@ def test_the_usage_sections_in_order(quickstart: tuple[str, Cli], tmp_path: Path
     # Concrete Usage Examples 2: secure and monitor.
     out = cli("secure", "--endpoint", "/chat", "--auth", "api-key", "--rate-limit", "50/min").stdout
     assert "endpoint /chat secured" in out and "50/min" in out
-    assert "chat" in cli("metrics", "--endpoint", "/chat").stdout
+    assert "chat" in reported(cli, "metrics", "--endpoint", "/chat", showing="chat")
     headers = {"Authorization": f"Bearer {cli.env['AI_GATEWAY_API_KEY']}"}
     assert requests.get(gateway + "/api/v1/metrics", headers=headers, timeout=10).ok
