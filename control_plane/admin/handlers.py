@@ -15,6 +15,7 @@ from control_plane.admin.responses import (
     read_document,
     tags_param,
 )
+from control_plane.collector_pause import APPLY_PAUSE
 from control_plane.domain.config import GatewayConfig, exported_document
 from control_plane.domain.tagged_documents import tagged_part
 from control_plane.errors import InvalidInput
@@ -175,18 +176,19 @@ async def apply_config(request: web.Request) -> web.Response:
     """Apply a whole document (``?dryRun=true``: only answer the difference)."""
     dry_run = flag_param(request, "dryRun")
     select = tags_param(request, "selectTags")
-    document = await read_document(request)
-    diff, revision, warnings = await request.app[SERVICE].apply(
-        cluster_param(request), document, dry_run=dry_run, select_tags=select
-    )
-    body = {
-        **diff.to_json(),
-        "revision": revision,
-        "dryRun": dry_run,
-        "applied": not dry_run and not diff.empty,
-        "warnings": warnings,
-    }
-    return json_response(body, revision=revision)
+    with APPLY_PAUSE.held():  # a whole document: collector_pause says why
+        document = await read_document(request)
+        diff, revision, warnings = await request.app[SERVICE].apply(
+            cluster_param(request), document, dry_run=dry_run, select_tags=select
+        )
+        body = {
+            **diff.to_json(),
+            "revision": revision,
+            "dryRun": dry_run,
+            "applied": not dry_run and not diff.empty,
+            "warnings": warnings,
+        }
+        return json_response(body, revision=revision)
 
 
 @routes.get("/api/v1/settings")

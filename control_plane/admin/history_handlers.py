@@ -8,6 +8,7 @@ from aiohttp import web
 
 from control_plane.admin.keys import SERVICE
 from control_plane.admin.responses import cluster_param, flag_param, json_response
+from control_plane.collector_pause import APPLY_PAUSE
 from control_plane.errors import InvalidInput
 
 routes = web.RouteTableDef()
@@ -54,15 +55,16 @@ async def rollback(request: web.Request) -> web.Response:
     """A new revision whose document is the revision's (``?dryRun=true``: the difference)."""
     revision = _revision(request.match_info["revision"], "revision")
     dry_run = flag_param(request, "dryRun")
-    diff, new_revision, warnings = await request.app[SERVICE].rollback(
-        cluster_param(request), revision, dry_run=dry_run
-    )
-    body = {
-        **diff.to_json(),
-        "revision": new_revision,
-        "rolledBackTo": revision,
-        "dryRun": dry_run,
-        "applied": not dry_run and not diff.empty,
-        "warnings": warnings,
-    }
-    return json_response(body, revision=new_revision)
+    with APPLY_PAUSE.held():  # a whole document: collector_pause says why
+        diff, new_revision, warnings = await request.app[SERVICE].rollback(
+            cluster_param(request), revision, dry_run=dry_run
+        )
+        body = {
+            **diff.to_json(),
+            "revision": new_revision,
+            "rolledBackTo": revision,
+            "dryRun": dry_run,
+            "applied": not dry_run and not diff.empty,
+            "warnings": warnings,
+        }
+        return json_response(body, revision=new_revision)
