@@ -49,7 +49,7 @@ from control_plane.store.identity_sync import (
     sync_consumers,
     sync_jwt_providers,
 )
-from control_plane.store.parsed_routes import ParsedRoute, ParsedRoutes, canonical_json
+from control_plane.store.parsed_routes import ParsedRoute, ParsedRoutes
 from control_plane.store.records import (
     ClusterRecord,
     ClusterState,
@@ -598,5 +598,5 @@ def _parsed_as_written(
         record = RouteRecord(
             route.id, cluster, route.name, route.position, specs[route.name], route.created_at, now
         )
-        parsed.append(ParsedRoute(now, record, canonical_json(route.document), route.document))
+        parsed.append(ParsedRoute(now, record, str(route.canonical), route.document))
     return parsed

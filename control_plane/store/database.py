@@ -6,6 +6,7 @@ written by a newer release is refused, so an old binary never corrupts it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,25 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+class EncodedJson(str):
+    """JSON text made already (a route's canonical JSON, which the history needs anyway):
+    a JSON column takes it as it is instead of encoding the value a second time."""
+
+
+def _json_serializer(value: Any) -> str:
+    return str(value) if isinstance(value, EncodedJson) else json.dumps(value)
+
+
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, json_serializer=_json_serializer
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_serializer=_json_serializer
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -15,8 +15,9 @@ from control_plane.domain.route import RouteSpec, keep_stored_secrets
 from control_plane.domain.security import SecuritySpec, normalise_endpoint
 from control_plane.domain.validation import read_stored
 from control_plane.errors import InvalidInput, NotFound
+from control_plane.store.database import EncodedJson
 from control_plane.store.identity_sync import consumer_documents, resolved_identities
-from control_plane.store.parsed_routes import ParsedRoute
+from control_plane.store.parsed_routes import ParsedRoute, canonical_json
 from control_plane.store.records import ClusterState, Identities, RouteRecord, SecurityRecord
 from control_plane.store.tables import ClusterRow, RouteRow, SecurityPolicyRow
 
@@ -109,6 +110,7 @@ class WrittenRoute:
     position: int
     document: dict[str, Any]  # as stored: route_documents' without the position
     created_at: float
+    canonical: EncodedJson  # the document as canonical JSON: what the row stores
 
 
 async def sync_routes(
@@ -132,24 +134,31 @@ async def sync_routes(
         spec = {k: v for k, v in document.items() if k != "position"}
         existing = held.get(name)
         if existing is None:
-            added.append(WrittenRoute(new_id(), name, position, spec, now))
+            added.append(WrittenRoute(new_id(), name, position, spec, now, _encoded(spec)))
         elif existing.document != spec or existing.record.position != position:
             record = existing.record
-            changed.append(WrittenRoute(record.id, name, position, spec, record.created_at))
+            written = WrittenRoute(
+                record.id, name, position, spec, record.created_at, _encoded(spec)
+            )
+            changed.append(written)
     if added:
         rows = [
             {"id": r.id, "cluster": cluster, "name": r.name, "position": r.position,
-             "spec": r.document, "created_at": now, "updated_at": now}
+             "spec": r.canonical, "created_at": now, "updated_at": now}
             for r in added
         ]  # fmt: skip
         await session.execute(insert(RouteRow), rows)
     if changed:
         rows = [
-            {"id": r.id, "position": r.position, "spec": r.document, "updated_at": now}
+            {"id": r.id, "position": r.position, "spec": r.canonical, "updated_at": now}
             for r in changed
         ]
         await session.execute(update(RouteRow), rows)
     return added + changed
+
+
+def _encoded(document: dict[str, Any]) -> EncodedJson:
+    return EncodedJson(canonical_json(document))
 
 
 async def sync_security(
