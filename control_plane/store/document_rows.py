@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,9 @@ WRITE_BATCH = 500  # ids per IN (...): within SQLite's parameter limit
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits, like a UUID4's: opaque, and made a few times faster (an apply
+    of 10,000 routes makes 10,000)."""
+    return secrets.token_hex(16)
 
 
 def route_record(row: RouteRow) -> RouteRecord:
