@@ -69,13 +69,9 @@ class BuiltSnapshot:
     route_bytes: dict[str, bytes]  # each route's encoding, by id: the start of its index
 
 
-def build_snapshot(state: ClusterState, protos: RouteProtos | None = None) -> pb.Snapshot:
-    """The version is the revision plus a hash of the content: equal content, equal hash."""
-    return build(state, protos).snapshot
-
-
 def build(state: ClusterState, protos: RouteProtos | None = None) -> BuiltSnapshot:
-    """The snapshot, with what its index needs that the build already has."""
+    """The snapshot, with what its index needs that the build already has. The version is
+    the revision plus a hash of the content: equal content, equal hash."""
     # Without discovered pods a cluster serves its stored routes as they are.
     served = (
         served_routes(state.routes, state.discovered).routes if state.discovered else state.routes

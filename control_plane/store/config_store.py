@@ -28,7 +28,6 @@ from control_plane.errors import Conflict, InvalidInput, NotFound, StoredRowInva
 from control_plane.kubernetes.pod_backends import DiscoveredBackend
 from control_plane.snapshot.builder import RouteProtos, build
 from control_plane.store.document_rows import (
-    WrittenRoute,
     check_consistent,
     config_from_rows,
     config_of,
@@ -38,6 +37,7 @@ from control_plane.store.document_rows import (
     holds_what_is_given,
     kept_secrets,
     new_id,
+    parsed_as_written,
     route_json,
     route_record,
     security_record,
@@ -49,7 +49,7 @@ from control_plane.store.identity_sync import (
     sync_consumers,
     sync_jwt_providers,
 )
-from control_plane.store.parsed_routes import ParsedRoute, ParsedRoutes
+from control_plane.store.parsed_routes import ParsedRoutes
 from control_plane.store.records import (
     ClusterRecord,
     ClusterState,
@@ -534,7 +534,7 @@ class ConfigStore:
             now = time.time()
             by_name = {p.record.name: p for p in parsed}
             written = await sync_routes(session, cluster, by_name, wanted, now)
-            self._parsed_routes.seed(cluster, _parsed_as_written(cluster, written, desired, now))
+            self._parsed_routes.seed(cluster, parsed_as_written(cluster, written, desired, now))
             await sync_security(session, cluster, policies, desired, now)
             if desired.jwt_providers is not None:
                 await sync_jwt_providers(session, cluster, desired.jwt_providers, now)
@@ -586,17 +586,3 @@ def _cluster_not_found(cluster: str) -> NotFound:
         f"cluster '{cluster}' does not exist; create it with ai-gateway-cli init --cluster {cluster}",
         field="cluster",
     )
-
-
-def _parsed_as_written(
-    cluster: str, written: list[WrittenRoute], desired: GatewayConfig, now: float
-) -> list[ParsedRoute]:
-    """The rows an apply writes as ParsedRoutes holds them, from the specs it has parsed."""
-    specs = {route.effective_name: route for route in desired.routes}
-    parsed = []
-    for route in written:
-        record = RouteRecord(
-            route.id, cluster, route.name, route.position, specs[route.name], route.created_at, now
-        )
-        parsed.append(ParsedRoute(now, record, str(route.canonical), route.document))
-    return parsed

@@ -17,11 +17,9 @@ from control_plane.domain.validation import read_stored
 from control_plane.errors import InvalidInput, NotFound
 from control_plane.store.database import EncodedJson
 from control_plane.store.identity_sync import consumer_documents, resolved_identities
-from control_plane.store.parsed_routes import ParsedRoute, canonical_json
+from control_plane.store.parsed_routes import IDS_PER_IN, ParsedRoute, canonical_json
 from control_plane.store.records import ClusterState, Identities, RouteRecord, SecurityRecord
 from control_plane.store.tables import ClusterRow, RouteRow, SecurityPolicyRow
-
-WRITE_BATCH = 500  # ids per IN (...): within SQLite's parameter limit
 
 
 def new_id() -> str:
@@ -126,8 +124,8 @@ async def sync_routes(
     routes added or changed. Bulk statements, not ORM objects: an apply of 10,000 routes
     loaded and flushed 10,000 of those for a second and more."""
     gone = [parsed.record.id for name, parsed in held.items() if name not in wanted]
-    for start in range(0, len(gone), WRITE_BATCH):  # first: it frees the names
-        chunk = gone[start : start + WRITE_BATCH]
+    for start in range(0, len(gone), IDS_PER_IN):  # first: it frees the names
+        chunk = gone[start : start + IDS_PER_IN]
         await session.execute(delete(RouteRow).where(RouteRow.id.in_(chunk)))
     added: list[WrittenRoute] = []
     changed: list[WrittenRoute] = []
@@ -157,6 +155,20 @@ async def sync_routes(
         ]
         await session.execute(update(RouteRow), rows)
     return added + changed
+
+
+def parsed_as_written(
+    cluster: str, written: list[WrittenRoute], desired: GatewayConfig, now: float
+) -> list[ParsedRoute]:
+    """The rows an apply writes as ParsedRoutes holds them, from the specs it has parsed."""
+    specs = {route.effective_name: route for route in desired.routes}
+    parsed = []
+    for route in written:
+        record = RouteRecord(
+            route.id, cluster, route.name, route.position, specs[route.name], route.created_at, now
+        )
+        parsed.append(ParsedRoute(now, record, str(route.canonical), route.document))
+    return parsed
 
 
 def _encoded(document: dict[str, Any]) -> EncodedJson:

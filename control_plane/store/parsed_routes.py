@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from control_plane.store.records import RouteRecord
 from control_plane.store.tables import RouteRow
 
-FETCH_BATCH = 500  # ids per IN (...): within SQLite's parameter limit
+IDS_PER_IN = 500  # ids per IN (...): within SQLite's parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +73,8 @@ class ParsedRoutes:
 
     async def _fetch(self, session: AsyncSession, ids: Sequence[str]) -> dict[str, ParsedRoute]:
         rows: list[RouteRow] = []
-        for start in range(0, len(ids), FETCH_BATCH):
-            chunk = ids[start : start + FETCH_BATCH]
+        for start in range(0, len(ids), IDS_PER_IN):
+            chunk = ids[start : start + IDS_PER_IN]
             rows.extend(await session.scalars(select(RouteRow).where(RouteRow.id.in_(chunk))))
         # Parsing thousands of rows (an apply) is CPU work: a thread, so that the event loop
         # goes on serving the admin API and the streams meanwhile (the rows are loaded).

@@ -6,9 +6,14 @@ import asyncio
 
 from control_plane.domain.route import RouteSpec
 from control_plane.domain.validation import parse
-from control_plane.snapshot.builder import build_snapshot
+from control_plane.snapshot.builder import build
 from control_plane.snapshot.cache import SnapshotCache
 from control_plane.store.records import ClusterState, RouteRecord
+from protos import snapshot_pb2 as pb
+
+
+def build_snapshot(state: ClusterState) -> pb.Snapshot:
+    return build(state).snapshot
 
 
 def state(revision: int, *paths: str) -> ClusterState:
